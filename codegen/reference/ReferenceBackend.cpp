@@ -1,0 +1,203 @@
+#include "codegen/reference/ReferenceBackend.h"
+
+#include <ATen/ATen.h>
+
+#include <cmath>
+#include <limits>
+
+namespace attn::reference {
+
+namespace {
+
+using ir::Node;
+using ir::NodeId;
+using ir::Op;
+
+// Evaluates the live nodes of a graph, one tensor per node, with shapes by kind:
+//   Constant [] (0-dim), Row [B,H,Lq,1], Score [B,H,Lq,Lk], QueryVec [B,H,Lq,D],
+//   KeyVec [B,H,Lk,D]; the leaves i and j broadcast from [1,1,Lq,1] and [1,1,1,Lk].
+class Evaluator {
+ public:
+  Evaluator(const ir::Graph& g, const at::Tensor& q, const at::Tensor& k)
+      : g_(g), q_(q), k_(k), values_(g.size()) {
+    options_ = q.options();
+    lq_ = q.size(2);
+    lk_ = k.size(2);
+    // i: absolute query positions (the queries are the last Lq of Lk positions).
+    i_ = at::arange(lk_ - lq_, lk_, options_).view({1, 1, lq_, 1});
+    j_ = at::arange(0, lk_, options_).view({1, 1, 1, lk_});
+    mask_ = buildMask();
+    n_ = mask_.to(options_.dtype()).sum(-1, /*keepdim=*/true);
+  }
+
+  const at::Tensor& mask() const { return mask_; }
+
+  at::Tensor weights() {
+    at::Tensor w = eval(g_.out);
+    w = w.expand({q_.size(0), q_.size(1), lq_, lk_});
+    return at::where(mask_, w, at::zeros({}, options_));
+  }
+
+ private:
+  const ir::Graph& g_;
+  at::Tensor q_, k_;
+  std::vector<at::Tensor> values_;
+  at::TensorOptions options_;
+  int64_t lq_ = 0, lk_ = 0;
+  at::Tensor i_, j_, mask_, n_;
+  bool evaluatingMask_ = false;
+
+  at::Tensor scalar(double v) const { return at::scalar_tensor(v, options_); }
+
+  at::Tensor buildMask() {
+    auto bool_ = [](const at::Tensor& t) { return t.to(at::kBool); };
+    switch (g_.mask) {
+      case ir::MaskKind::Full: return bool_(at::ones({1, 1, lq_, lk_}, options_));
+      case ir::MaskKind::Causal: return bool_(j_ <= i_).expand({1, 1, lq_, lk_});
+      case ir::MaskKind::Window: {
+        at::Tensor w = eval(g_.maskExpr);
+        return bool_((j_ <= i_).logical_and(j_ > i_ - w)).expand({1, 1, lq_, lk_});
+      }
+      case ir::MaskKind::Expr: {
+        evaluatingMask_ = true;
+        at::Tensor m = eval(g_.maskExpr);
+        evaluatingMask_ = false;
+        values_.assign(g_.size(), at::Tensor());  // nothing computed for the mask is reused
+        return (m != 0).expand({1, 1, lq_, lk_}).contiguous();
+      }
+    }
+    ATTN_INTERNAL_ERROR("unknown mask kind");
+  }
+
+  // x where the mask is set, `neutral` elsewhere; x broadcast to [B,H,Lq,Lk].
+  at::Tensor masked(const at::Tensor& x, double neutral) const {
+    return at::where(mask_, x, scalar(neutral));
+  }
+
+  at::Tensor eval(NodeId id) {
+    at::Tensor& slot = values_.at(static_cast<size_t>(id));
+    if (!slot.defined()) slot = compute(g_.node(id));
+    return slot;
+  }
+
+  at::Tensor compute(const Node& n) {
+    std::vector<at::Tensor> a;
+    for (NodeId o : n.operands) a.push_back(eval(o));
+    auto zero = [&] { return scalar(0); };
+    auto isZero = [&](const at::Tensor& t) { return t == 0; };
+    switch (n.op) {
+      case Op::Const: return scalar(n.value);
+      case Op::Query: return q_;
+      case Op::Key: return k_;
+      case Op::RowIndex: return i_;
+      case Op::KeyIndex: return j_;
+      case Op::RowCount:
+        ATTN_INTERNAL_ASSERT(!evaluatingMask_, "n used in a mask");
+        return n_;
+      case Op::KeyCount: return scalar(static_cast<double>(lk_));
+      case Op::HeadDim: return scalar(static_cast<double>(q_.size(3)));
+      case Op::Neg: return -a[0];
+      case Op::Not: return (a[0] == 0).to(options_.dtype());
+      case Op::Add: return a[0] + a[1];
+      case Op::Sub: return a[0] - a[1];
+      case Op::Mul: return a[0] * a[1];
+      case Op::Div: return a[0] / a[1];
+      case Op::SafeDiv: {
+        at::Tensor den = at::where(isZero(a[1]), scalar(1), a[1]);
+        return at::where(isZero(a[1]), zero(), a[0] / den);
+      }
+      case Op::Pow: return at::pow(a[0], a[1]);
+      case Op::Min: return at::minimum(a[0], a[1]);
+      case Op::Max: return at::maximum(a[0], a[1]);
+      case Op::Clamp: return at::minimum(at::maximum(a[0], a[1]), a[2]);
+      case Op::Lt: return (a[0] < a[1]).to(options_.dtype());
+      case Op::Le: return (a[0] <= a[1]).to(options_.dtype());
+      case Op::Gt: return (a[0] > a[1]).to(options_.dtype());
+      case Op::Ge: return (a[0] >= a[1]).to(options_.dtype());
+      case Op::Eq: return (a[0] == a[1]).to(options_.dtype());
+      case Op::Ne: return (a[0] != a[1]).to(options_.dtype());
+      case Op::And: return ((a[0] != 0).logical_and(a[1] != 0)).to(options_.dtype());
+      case Op::Or: return ((a[0] != 0).logical_or(a[1] != 0)).to(options_.dtype());
+      case Op::Select: return at::where(a[0] != 0, a[1], a[2]);
+      case Op::Exp: return at::exp(a[0]);
+      case Op::Log: return at::log(a[0]);
+      case Op::Exp2: return at::exp2(a[0]);
+      case Op::Log2: return at::log2(a[0]);
+      case Op::Sqrt: return at::sqrt(a[0]);
+      case Op::Rsqrt: return at::rsqrt(a[0]);
+      case Op::Abs: return at::abs(a[0]);
+      case Op::Sign: return at::sign(a[0]);
+      case Op::Tanh: return at::tanh(a[0]);
+      case Op::Sigmoid: return at::sigmoid(a[0]);
+      case Op::Softplus: return softplus(a[0]);
+      case Op::Relu: return at::relu(a[0]);
+      case Op::Relu6: return at::clamp(a[0], 0.0, 6.0);
+      case Op::Gelu: return a[0] * 0.5 * (1 + at::erf(a[0] * M_SQRT1_2));
+      case Op::GeluTanh: {
+        const double c = std::sqrt(2.0 / M_PI);
+        return a[0] * 0.5 * (1 + at::tanh(c * (a[0] + 0.044715 * a[0] * a[0] * a[0])));
+      }
+      case Op::Silu: return a[0] * at::sigmoid(a[0]);
+      case Op::Mish: return a[0] * at::tanh(softplus(a[0]));
+      case Op::L2Norm: {
+        at::Tensor norm = a[0].pow(2).sum(-1, true).sqrt();
+        at::Tensor safe = at::where(isZero(norm), scalar(1), norm);
+        return at::where(isZero(norm), zero(), a[0] / safe);
+      }
+      case Op::VecScale: return a[0] * a[1];
+      case Op::Dot: return at::matmul(a[0], a[1].transpose(-1, -2));
+      case Op::RowSum: return rowSum(a[0]);
+      case Op::RowMean: {
+        at::Tensor count = at::where(isZero(n_), scalar(1), n_);
+        return rowSum(a[0]) / count;
+      }
+      case Op::RowMax: return rowExtreme(a[0], /*max=*/true);
+      case Op::RowMin: return rowExtreme(a[0], /*max=*/false);
+      case Op::Normalize: {
+        at::Tensor norm = rowSum(at::abs(a[0]));
+        at::Tensor safe = at::where(isZero(norm), scalar(1), norm);
+        return at::where(isZero(norm), zero(), a[0] / safe);
+      }
+    }
+    ATTN_INTERNAL_ERROR(std::string("reference backend: unhandled op ") + ir::opName(n.op));
+  }
+
+  static at::Tensor softplus(const at::Tensor& x) { return at::relu(x) + at::log1p(at::exp(-at::abs(x))); }
+
+  // Sum over unmasked j. A value of lower kind is broadcast over the row first.
+  at::Tensor rowSum(const at::Tensor& x) const {
+    ATTN_INTERNAL_ASSERT(!evaluatingMask_, "row reduction in a mask");
+    return masked(x, 0).sum(-1, true);
+  }
+
+  at::Tensor rowExtreme(const at::Tensor& x, bool max) const {
+    ATTN_INTERNAL_ASSERT(!evaluatingMask_, "row reduction in a mask");
+    const double inf = std::numeric_limits<double>::infinity();
+    at::Tensor filled = masked(x, max ? -inf : inf);
+    at::Tensor r = max ? filled.amax(-1, true) : filled.amin(-1, true);
+    // A row with no unmasked key gives 0 (LANGUAGE: reductions over nothing are 0).
+    return at::where(isEmptyRow(), scalar(0), r);
+  }
+
+  at::Tensor isEmptyRow() const { return n_ == 0; }
+};
+
+at::Tensor computeInputs(const at::Tensor& t) {
+  at::ScalarType compute = t.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
+  return t.to(compute);
+}
+
+}  // namespace
+
+at::Tensor weights(const ir::Graph& graph, const at::Tensor& q, const at::Tensor& k) {
+  Evaluator e(graph, computeInputs(q), computeInputs(k));
+  return e.weights();
+}
+
+at::Tensor forward(const ir::Graph& graph, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {
+  at::Tensor qc = computeInputs(q), kc = computeInputs(k), vc = v.to(qc.scalar_type());
+  Evaluator e(graph, qc, kc);
+  return at::matmul(e.weights(), vc);
+}
+
+}  // namespace attn::reference

@@ -1,0 +1,32 @@
+// The reference backend: the score IR executed with LibTorch (ATen) tensor operations,
+// materialising every score-kind value as a [B, H, Lq, Lk] tensor.
+//
+// It is the oracle every other backend is tested against and the "what the paper's
+// authors did" baseline in benchmarks. It is deliberately not fast: it builds the L×L
+// matrix for every score value. Backward is LibTorch autograd through the same ops.
+//
+// Numerics: arithmetic is float32 (float64 when the inputs are float64). Overflow of
+// normalised exponentials and powers (softmax written as exp(s) / rowsum(exp(s)), LSSAR's
+// relu(n·a - 1)^15) is removed before this backend runs, by the StabiliseNormalize pass,
+// which rescales by a row maximum; softplus is computed as max(x, 0) + log1p(exp(-|x|)).
+// Masked positions never contribute: row reductions and the final weights use
+// where(mask, x, neutral), never a multiplication by the mask, so a NaN or inf computed at
+// a masked position cannot leak into a result.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include "compiler/IR.h"
+
+namespace attn::reference {
+
+/// Output o [B, H, Lq, Dv] of `graph` on q [B, H, Lq, D], k [B, H, Lk, D], v [B, H, Lk, Dv].
+/// Shapes must already be valid (runtime/Attention.cpp checks them); Lq <= Lk, query row r
+/// has absolute position i = Lk - Lq + r. The result is in the compute dtype (float32, or
+/// float64 for float64 inputs) and carries autograd history when the inputs require grad.
+at::Tensor forward(const ir::Graph& graph, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v);
+
+/// The weights w [B, H, Lq, Lk] (0 at masked positions), for tests and `attn explain`.
+at::Tensor weights(const ir::Graph& graph, const at::Tensor& q, const at::Tensor& k);
+
+}  // namespace attn::reference

@@ -1,0 +1,437 @@
+#include "compiler/IR.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <functional>
+#include <iomanip>
+#include <sstream>
+
+namespace attn::ir {
+
+const char* opName(Op op) {
+  switch (op) {
+    case Op::Const: return "const";
+    case Op::Query: return "q";
+    case Op::Key: return "k";
+    case Op::RowIndex: return "i";
+    case Op::KeyIndex: return "j";
+    case Op::RowCount: return "n";
+    case Op::KeyCount: return "L";
+    case Op::HeadDim: return "d";
+    case Op::Neg: return "neg";
+    case Op::Not: return "not";
+    case Op::Add: return "add";
+    case Op::Sub: return "sub";
+    case Op::Mul: return "mul";
+    case Op::Div: return "div";
+    case Op::SafeDiv: return "safediv";
+    case Op::Pow: return "pow";
+    case Op::Min: return "min";
+    case Op::Max: return "max";
+    case Op::Clamp: return "clamp";
+    case Op::Lt: return "lt";
+    case Op::Le: return "le";
+    case Op::Gt: return "gt";
+    case Op::Ge: return "ge";
+    case Op::Eq: return "eq";
+    case Op::Ne: return "ne";
+    case Op::And: return "and";
+    case Op::Or: return "or";
+    case Op::Select: return "select";
+    case Op::Exp: return "exp";
+    case Op::Log: return "log";
+    case Op::Exp2: return "exp2";
+    case Op::Log2: return "log2";
+    case Op::Sqrt: return "sqrt";
+    case Op::Rsqrt: return "rsqrt";
+    case Op::Abs: return "abs";
+    case Op::Sign: return "sign";
+    case Op::Tanh: return "tanh";
+    case Op::Sigmoid: return "sigmoid";
+    case Op::Softplus: return "softplus";
+    case Op::Relu: return "relu";
+    case Op::Relu6: return "relu6";
+    case Op::Gelu: return "gelu";
+    case Op::GeluTanh: return "gelu_tanh";
+    case Op::Silu: return "silu";
+    case Op::Mish: return "mish";
+    case Op::L2Norm: return "l2norm";
+    case Op::VecScale: return "vecscale";
+    case Op::Dot: return "dot";
+    case Op::RowSum: return "rowsum";
+    case Op::RowMax: return "rowmax";
+    case Op::RowMin: return "rowmin";
+    case Op::RowMean: return "rowmean";
+    case Op::Normalize: return "normalize";
+  }
+  return "?";
+}
+
+namespace {
+
+int arity(Op op) {
+  switch (op) {
+    case Op::Const: case Op::Query: case Op::Key: case Op::RowIndex: case Op::KeyIndex:
+    case Op::RowCount: case Op::KeyCount: case Op::HeadDim:
+      return 0;
+    case Op::Add: case Op::Sub: case Op::Mul: case Op::Div: case Op::SafeDiv: case Op::Pow:
+    case Op::Min: case Op::Max: case Op::Lt: case Op::Le: case Op::Gt: case Op::Ge: case Op::Eq:
+    case Op::Ne: case Op::And: case Op::Or: case Op::VecScale: case Op::Dot:
+      return 2;
+    case Op::Select: case Op::Clamp:
+      return 3;
+    default:
+      return 1;
+  }
+}
+
+bool isComparisonOrLogic(Op op) {
+  switch (op) {
+    case Op::Lt: case Op::Le: case Op::Gt: case Op::Ge: case Op::Eq: case Op::Ne:
+    case Op::And: case Op::Or: case Op::Not:
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+NodeId Graph::make(Op op, std::vector<NodeId> operands, double value) {
+  ATTN_INTERNAL_ASSERT(static_cast<int>(operands.size()) == arity(op),
+                       std::string("wrong operand count for ") + opName(op));
+  for (NodeId o : operands)
+    ATTN_INTERNAL_ASSERT(o >= 0 && static_cast<size_t>(o) < nodes_.size(), "operand out of range");
+  if (op != Op::Const) value = 0;
+  // Key constants by bit pattern (one NaN): a double key would break the map's ordering.
+  uint64_t bits = 0;
+  double canonical = std::isnan(value) ? std::nan("") : (value == 0 ? 0.0 : value);
+  std::memcpy(&bits, &canonical, sizeof bits);
+  auto key = std::make_tuple(op, operands, bits);
+  if (auto it = index_.find(key); it != index_.end()) return it->second;
+
+  Node n;
+  n.op = op;
+  n.operands = operands;
+  n.value = value;
+  auto kindOf = [&](size_t k) { return nodes_[static_cast<size_t>(operands[k])].kind; };
+  switch (op) {
+    case Op::Const: case Op::KeyCount: case Op::HeadDim: n.kind = ValueKind::Constant; break;
+    case Op::Query: n.kind = ValueKind::QueryVec; break;
+    case Op::Key: n.kind = ValueKind::KeyVec; break;
+    case Op::RowIndex: case Op::RowCount: n.kind = ValueKind::Row; break;
+    case Op::KeyIndex: n.kind = ValueKind::Score; break;
+    case Op::L2Norm:
+      ATTN_INTERNAL_ASSERT(isVector(kindOf(0)), "l2norm of a scalar");
+      n.kind = kindOf(0);
+      break;
+    case Op::VecScale:
+      ATTN_INTERNAL_ASSERT(isVector(kindOf(0)) && isScalar(kindOf(1)), "vecscale operands");
+      ATTN_INTERNAL_ASSERT(kindOf(1) == ValueKind::Constant ||
+                               (kindOf(1) == ValueKind::Row && kindOf(0) == ValueKind::QueryVec),
+                           "vecscale by a non-constant");
+      n.kind = kindOf(0);
+      break;
+    case Op::Dot:
+      ATTN_INTERNAL_ASSERT(kindOf(0) == ValueKind::QueryVec && kindOf(1) == ValueKind::KeyVec,
+                           "dot operands");
+      n.kind = ValueKind::Score;
+      break;
+    case Op::RowSum: case Op::RowMax: case Op::RowMin: case Op::RowMean:
+      ATTN_INTERNAL_ASSERT(isScalar(kindOf(0)), "row reduction of a vector");
+      n.kind = ValueKind::Row;
+      break;
+    case Op::Normalize:
+      ATTN_INTERNAL_ASSERT(isScalar(kindOf(0)), "normalize of a vector");
+      n.kind = std::max(kindOf(0), ValueKind::Row);
+      break;
+    default:
+      n.kind = ValueKind::Constant;
+      for (size_t k = 0; k < operands.size(); ++k) {
+        ATTN_INTERNAL_ASSERT(isScalar(kindOf(k)), std::string("vector operand of ") + opName(op));
+        n.kind = std::max(n.kind, kindOf(k));
+      }
+  }
+  if (isComparisonOrLogic(op)) n.type = ValueType::Bool;
+  if (op == Op::Select)
+    n.type = nodes_[static_cast<size_t>(operands[1])].type == ValueType::Bool &&
+                     nodes_[static_cast<size_t>(operands[2])].type == ValueType::Bool
+                 ? ValueType::Bool
+                 : ValueType::Number;
+  NodeId id = static_cast<NodeId>(nodes_.size());
+  nodes_.push_back(std::move(n));
+  index_.emplace(std::move(key), id);
+  return id;
+}
+
+void Graph::label(NodeId id, const std::string& name) {
+  auto& n = nodes_.at(static_cast<size_t>(id));
+  if (n.label.empty()) n.label = name;
+}
+
+// ---- lowering ----------------------------------------------------------------------------
+
+namespace {
+
+class Lowering {
+ public:
+  Lowering(const CheckedAttention& a, Graph& g) : a_(a), g_(g) {}
+
+  NodeId lower(const TExprPtr& e) {
+    if (auto it = memo_.find(e.get()); it != memo_.end()) return it->second;
+    NodeId id = lowerUncached(*e);
+    memo_.emplace(e.get(), id);
+    return id;
+  }
+
+  NodeId let(int index) {
+    auto it = lets_.find(index);
+    if (it != lets_.end()) return it->second;
+    const CheckedLet& l = a_.lets.at(static_cast<size_t>(index));
+    NodeId id = lower(l.value);
+    g_.label(id, l.name);
+    lets_.emplace(index, id);
+    return id;
+  }
+
+ private:
+  const CheckedAttention& a_;
+  Graph& g_;
+  std::map<const TExpr*, NodeId> memo_;
+  std::map<int, NodeId> lets_;
+
+  NodeId lowerUncached(const TExpr& e) {
+    std::vector<NodeId> ops;
+    for (const auto& o : e.operands) ops.push_back(lower(o));
+    switch (e.op) {
+      case TExpr::Op::Literal: return g_.constant(e.value);
+      case TExpr::Op::Param: {
+        NodeId id = g_.constant(e.value);
+        if (e.index >= 0 && static_cast<size_t>(e.index) < a_.params.size())
+          g_.label(id, a_.params[static_cast<size_t>(e.index)].name);
+        return id;
+      }
+      case TExpr::Op::Let: return let(e.index);
+      case TExpr::Op::Builtin:
+        switch (e.builtin) {
+          case BuiltinName::Q: return g_.make(Op::Query, {});
+          case BuiltinName::K: return g_.make(Op::Key, {});
+          case BuiltinName::I: return g_.make(Op::RowIndex, {});
+          case BuiltinName::J: return g_.make(Op::KeyIndex, {});
+          case BuiltinName::N: return g_.make(Op::RowCount, {});
+          case BuiltinName::L: return g_.make(Op::KeyCount, {});
+          case BuiltinName::D: return g_.make(Op::HeadDim, {});
+        }
+        break;
+      case TExpr::Op::Unary:
+        switch (e.unaryOp) {
+          case ast::UnaryOp::Neg: return g_.make(Op::Neg, ops);
+          case ast::UnaryOp::Plus: return ops.at(0);
+          case ast::UnaryOp::Not: return g_.make(Op::Not, ops);
+        }
+        break;
+      case TExpr::Op::Binary: return binary(e, ops);
+      case TExpr::Op::Conditional: return g_.make(Op::Select, ops);
+      case TExpr::Op::Call: return call(e, ops);
+    }
+    ATTN_INTERNAL_ERROR("unhandled checked expression");
+  }
+
+  NodeId binary(const TExpr& e, const std::vector<NodeId>& ops) {
+    const ValueKind lk = g_.node(ops.at(0)).kind, rk = g_.node(ops.at(1)).kind;
+    switch (e.binaryOp) {
+      case ast::BinaryOp::Mul:
+        if (isVector(lk)) return g_.make(Op::VecScale, {ops[0], ops[1]});
+        if (isVector(rk)) return g_.make(Op::VecScale, {ops[1], ops[0]});
+        return g_.make(Op::Mul, ops);
+      case ast::BinaryOp::Div:
+        if (isVector(lk)) return g_.make(Op::VecScale, {ops[0], g_.make(Op::Div, {g_.constant(1), ops[1]})});
+        return g_.make(Op::Div, ops);
+      case ast::BinaryOp::Pow: return g_.make(Op::Pow, ops);
+      case ast::BinaryOp::Add: return g_.make(Op::Add, ops);
+      case ast::BinaryOp::Sub: return g_.make(Op::Sub, ops);
+      case ast::BinaryOp::Lt: return g_.make(Op::Lt, ops);
+      case ast::BinaryOp::Le: return g_.make(Op::Le, ops);
+      case ast::BinaryOp::Gt: return g_.make(Op::Gt, ops);
+      case ast::BinaryOp::Ge: return g_.make(Op::Ge, ops);
+      case ast::BinaryOp::Eq: return g_.make(Op::Eq, ops);
+      case ast::BinaryOp::Ne: return g_.make(Op::Ne, ops);
+      case ast::BinaryOp::And: return g_.make(Op::And, ops);
+      case ast::BinaryOp::Or: return g_.make(Op::Or, ops);
+    }
+    ATTN_INTERNAL_ERROR("unhandled binary operator");
+  }
+
+  NodeId call(const TExpr& e, const std::vector<NodeId>& ops) {
+    switch (e.fn) {
+      case BuiltinFn::Exp: return g_.make(Op::Exp, ops);
+      case BuiltinFn::Log: return g_.make(Op::Log, ops);
+      case BuiltinFn::Exp2: return g_.make(Op::Exp2, ops);
+      case BuiltinFn::Log2: return g_.make(Op::Log2, ops);
+      case BuiltinFn::Sqrt: return g_.make(Op::Sqrt, ops);
+      case BuiltinFn::Rsqrt: return g_.make(Op::Rsqrt, ops);
+      case BuiltinFn::Abs: return g_.make(Op::Abs, ops);
+      case BuiltinFn::Sign: return g_.make(Op::Sign, ops);
+      case BuiltinFn::Tanh: return g_.make(Op::Tanh, ops);
+      case BuiltinFn::Sigmoid: return g_.make(Op::Sigmoid, ops);
+      case BuiltinFn::Softplus: return g_.make(Op::Softplus, ops);
+      case BuiltinFn::Relu: return g_.make(Op::Relu, ops);
+      case BuiltinFn::Relu6: return g_.make(Op::Relu6, ops);
+      case BuiltinFn::Gelu: return g_.make(Op::Gelu, ops);
+      case BuiltinFn::GeluTanh: return g_.make(Op::GeluTanh, ops);
+      case BuiltinFn::Silu: return g_.make(Op::Silu, ops);
+      case BuiltinFn::Mish: return g_.make(Op::Mish, ops);
+      case BuiltinFn::Min: return g_.make(Op::Min, ops);
+      case BuiltinFn::Max: return g_.make(Op::Max, ops);
+      case BuiltinFn::Clamp: return g_.make(Op::Clamp, ops);
+      case BuiltinFn::Pow: return g_.make(Op::Pow, ops);
+      case BuiltinFn::L2Norm: return g_.make(Op::L2Norm, ops);
+      case BuiltinFn::Dot: {
+        bool queryFirst = g_.node(ops.at(0)).kind == ValueKind::QueryVec;
+        return g_.make(Op::Dot, queryFirst ? ops : std::vector<NodeId>{ops.at(1), ops.at(0)});
+      }
+      case BuiltinFn::RowSum: return g_.make(Op::RowSum, ops);
+      case BuiltinFn::RowMax: return g_.make(Op::RowMax, ops);
+      case BuiltinFn::RowMin: return g_.make(Op::RowMin, ops);
+      case BuiltinFn::RowMean: return g_.make(Op::RowMean, ops);
+      case BuiltinFn::L1Norm: return g_.make(Op::Normalize, ops);
+      case BuiltinFn::Softmax: {
+        NodeId shifted = g_.make(Op::Sub, {ops.at(0), g_.make(Op::RowMax, {ops.at(0)})});
+        return g_.make(Op::Normalize, {g_.make(Op::Exp, {shifted})});
+      }
+    }
+    ATTN_INTERNAL_ERROR("unhandled built-in function");
+  }
+};
+
+}  // namespace
+
+Graph lower(const CheckedAttention& attention) {
+  Graph g;
+  g.name = attention.name;
+  g.params = attention.params;
+  Lowering l(attention, g);
+  switch (attention.mask) {
+    case ast::MaskKind::Causal: g.mask = MaskKind::Causal; break;
+    case ast::MaskKind::Full: g.mask = MaskKind::Full; break;
+    case ast::MaskKind::Window: g.mask = MaskKind::Window; break;
+    case ast::MaskKind::Expr: g.mask = MaskKind::Expr; break;
+  }
+  if (attention.maskExpr) g.maskExpr = l.lower(attention.maskExpr);
+  // Lower lets in order so that their nodes get their names even when shared.
+  for (size_t k = 0; k < attention.lets.size(); ++k) l.let(static_cast<int>(k));
+  ATTN_INTERNAL_ASSERT(attention.out != nullptr, "checked attention without out");
+  g.out = l.lower(attention.out);
+  return g;
+}
+
+std::vector<NodeId> liveNodes(const Graph& graph) {
+  std::vector<char> live(graph.size(), 0);
+  std::vector<NodeId> stack;
+  if (graph.out >= 0) stack.push_back(graph.out);
+  if (graph.maskExpr >= 0) stack.push_back(graph.maskExpr);
+  while (!stack.empty()) {
+    NodeId id = stack.back();
+    stack.pop_back();
+    if (live[static_cast<size_t>(id)]) continue;
+    live[static_cast<size_t>(id)] = 1;
+    for (NodeId o : graph.node(id).operands) stack.push_back(o);
+  }
+  std::vector<NodeId> out;
+  for (size_t k = 0; k < graph.size(); ++k)
+    if (live[k]) out.push_back(static_cast<NodeId>(k));
+  return out;
+}
+
+namespace {
+const char* kindShort(ValueKind k) {
+  switch (k) {
+    case ValueKind::Constant: return "constant";
+    case ValueKind::Row: return "row";
+    case ValueKind::Score: return "score";
+    case ValueKind::QueryVec: return "query vector";
+    case ValueKind::KeyVec: return "key vector";
+  }
+  return "?";
+}
+const char* maskName(MaskKind m) {
+  switch (m) {
+    case MaskKind::Causal: return "causal";
+    case MaskKind::Full: return "full";
+    case MaskKind::Window: return "window";
+    case MaskKind::Expr: return "expr";
+  }
+  return "?";
+}
+}  // namespace
+
+std::string print(const Graph& graph) {
+  std::ostringstream os;
+  os << "ir " << graph.name << "\n";
+  for (const auto& p : graph.params) {
+    os << "  param " << p.name << ": " << paramTypeName(p.type) << " = ";
+    if (p.type == ParamType::Bool) os << (p.value != 0 ? "true" : "false");
+    else os << p.value;
+    os << '\n';
+  }
+  os << "  mask " << maskName(graph.mask);
+  if (graph.maskExpr >= 0) os << " %" << graph.maskExpr;
+  os << '\n';
+  for (NodeId id : liveNodes(graph)) {
+    const Node& n = graph.node(id);
+    std::ostringstream line;
+    line << "  %" << id << " = " << opName(n.op);
+    if (n.op == Op::Const) line << ' ' << std::setprecision(9) << n.value;
+    for (size_t k = 0; k < n.operands.size(); ++k) line << (k ? ", %" : " %") << n.operands[k];
+    std::string text = line.str();
+    if (text.size() < 40) text.resize(40, ' ');
+    os << text << "  " << kindShort(n.kind) << (n.type == ValueType::Bool ? " bool" : "");
+    if (!n.label.empty()) os << "  ; " << n.label;
+    os << '\n';
+  }
+  os << "  out %" << graph.out << '\n';
+  return os.str();
+}
+
+std::string expression(const Graph& graph, NodeId id) {
+  const Node& n = graph.node(id);
+  std::ostringstream os;
+  if (n.op == Op::Const) {
+    os << std::setprecision(9) << n.value;
+    return os.str();
+  }
+  if (n.operands.empty()) return opName(n.op);
+  os << '(' << opName(n.op);
+  for (NodeId o : n.operands) os << ' ' << expression(graph, o);
+  os << ')';
+  return os.str();
+}
+
+bool isNonNegative(const Graph& graph, NodeId id) {
+  const Node& n = graph.node(id);
+  auto nonneg = [&](size_t k) { return isNonNegative(graph, n.operands.at(k)); };
+  if (n.type == ValueType::Bool) return true;
+  switch (n.op) {
+    case Op::Const: return n.value >= 0;
+    case Op::RowIndex: case Op::KeyIndex: case Op::RowCount: case Op::KeyCount: case Op::HeadDim:
+    case Op::Exp: case Op::Exp2: case Op::Sqrt: case Op::Rsqrt: case Op::Abs: case Op::Sigmoid:
+    case Op::Softplus: case Op::Relu: case Op::Relu6:
+      return true;
+    case Op::Add: case Op::Mul: case Op::Div: case Op::SafeDiv: case Op::Min:
+      return nonneg(0) && nonneg(1);
+    case Op::Max: return nonneg(0) || nonneg(1);
+    case Op::Pow: {
+      if (nonneg(0)) return true;
+      const Node& e = graph.node(n.operands[1]);
+      return e.op == Op::Const && std::fmod(e.value, 2.0) == 0.0;
+    }
+    case Op::Select: return nonneg(1) && nonneg(2);
+    case Op::Clamp: return nonneg(1) && nonneg(2);
+    case Op::RowSum: case Op::RowMax: case Op::RowMean: case Op::Normalize: return nonneg(0);
+    case Op::RowMin: return nonneg(0);
+    default: return false;
+  }
+}
+
+}  // namespace attn::ir

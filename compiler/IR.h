@@ -1,0 +1,120 @@
+// The score IR: one attention head as a per-row dataflow graph in SSA form.
+//
+// Semantics of the whole IR. A program computes, for one query row i (an absolute
+// position: with Lq queries and Lk keys, query row r has i = Lk - Lq + r) and every key
+// j in 0..Lk-1 that the mask lets through, a weight w_ij (the `out` node); the output row
+// is o_i = sum_j w_ij v_j over unmasked j only (a row with no unmasked key gives o_i = 0).
+// Every node has a kind:
+//   Constant  one value for the whole call (literals, params, L, d)
+//   Row       one value per query row i (i, n, row reductions)
+//   Score     one value per (i, j)
+//   QueryVec  a length-d vector per query row; KeyVec a length-d vector per key
+// and a type (Number or Bool; bools are 0/1 wherever a number is needed).
+// Arithmetic is float32 or wider, whatever the input dtype.
+// Row reductions (RowSum, RowMax, RowMin, RowMean) range over unmasked j only; over a row
+// with no unmasked key they give 0. Normalize(x) = x / RowSum(Abs(x)), and 0 where that sum
+// is 0 (a row whose normaliser is 0 gives weights 0, never NaN); SafeDiv(a, b) = a / b,
+// and 0 where b is 0. L2Norm(x) = x / ||x||, and 0 for a zero vector.
+//
+// Nodes are hash-consed: building a node equal to an existing one (same op, operands,
+// value) returns the existing id, so structural equality is id equality, and common
+// subexpressions are shared by construction. Ids are topologically ordered (operands
+// before users).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "compiler/CheckedProgram.h"
+
+namespace attn::ir {
+
+enum class Op {
+  // Leaves
+  Const,     ///< `value` (literals and params; `label` keeps a param's name for printing)
+  Query,     ///< q: QueryVec
+  Key,       ///< k: KeyVec
+  RowIndex,  ///< i: Row, the query's absolute position
+  KeyIndex,  ///< j: Score
+  RowCount,  ///< n: Row, the number of unmasked keys in row i
+  KeyCount,  ///< L: Constant, the number of keys
+  HeadDim,   ///< d: Constant
+  // Elementwise on scalars (kind = the largest operand kind)
+  Neg, Not, Add, Sub, Mul, Div, SafeDiv, Pow, Min, Max, Clamp,
+  Lt, Le, Gt, Ge, Eq, Ne, And, Or,
+  Select,  ///< operands {cond, then, else}
+  Exp, Log, Exp2, Log2, Sqrt, Rsqrt, Abs, Sign, Tanh, Sigmoid, Softplus, Relu, Relu6,
+  Gelu, GeluTanh, Silu, Mish,
+  // Vectors
+  L2Norm,    ///< keeps the vector's side
+  VecScale,  ///< {vector, scalar}: a Constant scalar, or a Row scalar for a query vector
+  Dot,       ///< {query vector, key vector} -> Score
+  // Row reductions over unmasked j: Score (or lower) -> Row
+  RowSum, RowMax, RowMin, RowMean,
+  // Normalisation: Normalize(x) = x / RowSum(Abs(x)), 0 where that is 0
+  Normalize,
+};
+
+const char* opName(Op op);  ///< "add", "rowsum", ...
+
+using NodeId = int32_t;
+
+struct Node {
+  Op op = Op::Const;
+  ValueKind kind = ValueKind::Constant;
+  ValueType type = ValueType::Number;
+  std::vector<NodeId> operands;
+  double value = 0;    ///< Const only
+  std::string label;   ///< a name for printing (a let's or param's); not part of identity
+};
+
+enum class MaskKind { Causal, Full, Window, Expr };
+
+/// A program: the nodes, the weights (`out`), the mask, and the params it was built with.
+class Graph {
+ public:
+  /// Adds (or finds) a node; checks operand count and kinds (an internal error otherwise).
+  NodeId make(Op op, std::vector<NodeId> operands, double value = 0);
+  NodeId constant(double value) { return make(Op::Const, {}, value); }
+  /// Gives a node a printing label (the first label given wins).
+  void label(NodeId id, const std::string& name);
+
+  const Node& node(NodeId id) const { return nodes_.at(static_cast<size_t>(id)); }
+  size_t size() const { return nodes_.size(); }
+  const std::vector<Node>& nodes() const { return nodes_; }
+
+  std::string name;
+  NodeId out = -1;
+  MaskKind mask = MaskKind::Full;
+  /// Window: the width W (a Constant). Expr: the predicate (a Bool of kind <= Score that
+  /// uses only i, j, L, d and constants). -1 for Causal and Full.
+  NodeId maskExpr = -1;
+  std::vector<CheckedParam> params;
+
+ private:
+  std::vector<Node> nodes_;
+  std::map<std::tuple<Op, std::vector<NodeId>, uint64_t>, NodeId> index_;  ///< value by bit pattern
+};
+
+/// Lowers a checked attention: lets become labelled nodes, params constants, fns are
+/// already inlined; l1norm(x) becomes Normalize(x) and softmax(x) becomes
+/// Normalize(Exp(x - RowMax(x))), exactly the identities LANGUAGE.md defines them by.
+Graph lower(const CheckedAttention& attention);
+
+/// The nodes reachable from `out` and the mask, in order (what later stages walk).
+std::vector<NodeId> liveNodes(const Graph& graph);
+
+/// A readable listing, one node per line: `%7 = mul %5, %6    score   ; s`.
+std::string print(const Graph& graph);
+
+/// The expression rooted at `id` as an S-expression of op names, e.g.
+/// "(normalize (exp (sub (dot q k) (rowmax (dot q k)))))": structure only, no ids or labels.
+std::string expression(const Graph& graph, NodeId id);
+
+/// Is the node's value >= 0 wherever it is defined? (A sound, incomplete analysis.)
+bool isNonNegative(const Graph& graph, NodeId id);
+
+}  // namespace attn::ir

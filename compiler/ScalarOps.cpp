@@ -1,0 +1,63 @@
+#include "compiler/ScalarOps.h"
+
+#include <cmath>
+
+namespace attn::ir {
+
+bool isElementwise(Op op) { return op >= Op::Neg && op <= Op::Mish; }
+
+namespace {
+double softplus(double x) { return std::max(x, 0.0) + std::log1p(std::exp(-std::fabs(x))); }
+double sigmoid(double x) {
+  return x >= 0 ? 1 / (1 + std::exp(-x)) : std::exp(x) / (1 + std::exp(x));
+}
+}  // namespace
+
+double applyScalar(Op op, const double* a) {
+  switch (op) {
+    case Op::Neg: return -a[0];
+    case Op::Not: return a[0] != 0 ? 0 : 1;
+    case Op::Add: return a[0] + a[1];
+    case Op::Sub: return a[0] - a[1];
+    case Op::Mul: return a[0] * a[1];
+    case Op::Div: return a[0] / a[1];
+    case Op::SafeDiv: return a[1] == 0 ? 0 : a[0] / a[1];
+    case Op::Pow: return std::pow(a[0], a[1]);
+    case Op::Min: return std::min(a[0], a[1]);
+    case Op::Max: return std::max(a[0], a[1]);
+    case Op::Clamp: return std::min(std::max(a[0], a[1]), a[2]);
+    case Op::Lt: return a[0] < a[1];
+    case Op::Le: return a[0] <= a[1];
+    case Op::Gt: return a[0] > a[1];
+    case Op::Ge: return a[0] >= a[1];
+    case Op::Eq: return a[0] == a[1];
+    case Op::Ne: return a[0] != a[1];
+    case Op::And: return a[0] != 0 && a[1] != 0;
+    case Op::Or: return a[0] != 0 || a[1] != 0;
+    case Op::Select: return a[0] != 0 ? a[1] : a[2];
+    case Op::Exp: return std::exp(a[0]);
+    case Op::Log: return std::log(a[0]);
+    case Op::Exp2: return std::exp2(a[0]);
+    case Op::Log2: return std::log2(a[0]);
+    case Op::Sqrt: return std::sqrt(a[0]);
+    case Op::Rsqrt: return 1 / std::sqrt(a[0]);
+    case Op::Abs: return std::fabs(a[0]);
+    case Op::Sign: return (a[0] > 0) - (a[0] < 0);
+    case Op::Tanh: return std::tanh(a[0]);
+    case Op::Sigmoid: return sigmoid(a[0]);
+    case Op::Softplus: return softplus(a[0]);
+    case Op::Relu: return a[0] > 0 ? a[0] : 0;
+    case Op::Relu6: return std::min(std::max(a[0], 0.0), 6.0);
+    case Op::Gelu: return 0.5 * a[0] * (1 + std::erf(a[0] / std::sqrt(2.0)));
+    case Op::GeluTanh: {
+      const double c = std::sqrt(2.0 / M_PI);
+      return 0.5 * a[0] * (1 + std::tanh(c * (a[0] + 0.044715 * a[0] * a[0] * a[0])));
+    }
+    case Op::Silu: return a[0] * sigmoid(a[0]);
+    case Op::Mish: return a[0] * std::tanh(softplus(a[0]));
+    default: break;
+  }
+  ATTN_INTERNAL_ERROR(std::string("not an elementwise op: ") + opName(op));
+}
+
+}  // namespace attn::ir

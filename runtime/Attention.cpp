@@ -1,0 +1,120 @@
+#include "runtime/Attention.h"
+
+#include <ATen/ATen.h>
+
+#include <sstream>
+
+#include "codegen/reference/ReferenceBackend.h"
+#include "compiler/Parser.h"
+
+namespace attn {
+
+const char* backendName(Backend b) {
+  switch (b) {
+    case Backend::Reference: return "reference";
+    case Backend::Cpu: return "cpu";
+    case Backend::Cuda: return "cuda";
+  }
+  return "?";
+}
+
+Backend parseBackend(const std::string& name) {
+  if (name == "reference") return Backend::Reference;
+  if (name == "cpu") return Backend::Cpu;
+  if (name == "cuda") return Backend::Cuda;
+  throw UserError("unknown backend '" + name + "' (expected reference, cpu or cuda)");
+}
+
+namespace {
+
+std::string shapeOf(const at::Tensor& t) {
+  std::ostringstream os;
+  os << '[';
+  for (int64_t d = 0; d < t.dim(); ++d) os << (d ? ", " : "") << t.size(d);
+  os << ']';
+  return os.str();
+}
+
+}  // namespace
+
+Program Program::fromFile(const std::string& path, const CompileOptions& options) {
+  DiagnosticEngine diags;
+  auto graph = compileToIR(path, options, diags);
+  if (!graph || diags.hasErrors()) throw UserError(diags.renderToString());
+  return Program(std::move(*graph));
+}
+
+Program Program::fromSource(const std::string& source, const CompileOptions& options, const std::string& path) {
+  DiagnosticEngine diags;
+  auto file = std::make_shared<SourceFile>(path, source);
+  ast::Module module = parseModule(file, diags);
+  std::optional<ir::Graph> graph;
+  if (!diags.hasErrors()) {
+    auto checked = compileModule(module, options, diags);
+    if (checked) graph = lowerAndOptimise(*checked);
+  }
+  if (!graph || diags.hasErrors()) throw UserError(diags.renderToString());
+  return Program(std::move(*graph));
+}
+
+AttentionInputs validateInputs(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {
+  const char* names[3] = {"q", "k", "v"};
+  const at::Tensor* ts[3] = {&q, &k, &v};
+  for (int t = 0; t < 3; ++t) {
+    if (!ts[t]->defined()) throw UserError(std::string(names[t]) + " is an undefined tensor");
+    auto st = ts[t]->scalar_type();
+    if (st != at::kHalf && st != at::kBFloat16 && st != at::kFloat && st != at::kDouble)
+      throw UserError(std::string(names[t]) + " has dtype " + std::string(c10::toString(st)) +
+                      "; attn takes float16, bfloat16, float32 or float64");
+    if (ts[t]->dim() != 2 && ts[t]->dim() != 4)
+      throw UserError(std::string(names[t]) + " has shape " + shapeOf(*ts[t]) +
+                      "; expected [B, H, L, D] or [L, D]");
+  }
+  if (q.dim() != k.dim() || q.dim() != v.dim())
+    throw UserError("q, k and v must have the same rank; got " + shapeOf(q) + ", " + shapeOf(k) + ", " + shapeOf(v));
+  if (q.scalar_type() != k.scalar_type() || q.scalar_type() != v.scalar_type())
+    throw UserError(std::string("q, k and v must have the same dtype; got ") + c10::toString(q.scalar_type()) +
+                    ", " + c10::toString(k.scalar_type()) + ", " + c10::toString(v.scalar_type()));
+  if (q.device() != k.device() || q.device() != v.device())
+    throw UserError("q, k and v must be on the same device; got " + q.device().str() + ", " + k.device().str() +
+                    ", " + v.device().str());
+  AttentionInputs in;
+  in.wasTwoDimensional = q.dim() == 2;
+  in.q = in.wasTwoDimensional ? q.view({1, 1, q.size(0), q.size(1)}) : q;
+  in.k = in.wasTwoDimensional ? k.view({1, 1, k.size(0), k.size(1)}) : k;
+  in.v = in.wasTwoDimensional ? v.view({1, 1, v.size(0), v.size(1)}) : v;
+  const auto &Q = in.q, &K = in.k, &V = in.v;
+  if (Q.size(0) != K.size(0) || Q.size(0) != V.size(0) || Q.size(1) != K.size(1) || Q.size(1) != V.size(1))
+    throw UserError("q, k and v must agree on batch and heads; got " + shapeOf(q) + ", " + shapeOf(k) + ", " +
+                    shapeOf(v));
+  if (Q.size(3) != K.size(3))
+    throw UserError("q and k must have the same head dimension; got " + shapeOf(q) + " and " + shapeOf(k));
+  if (K.size(2) != V.size(2))
+    throw UserError("k and v must have the same length; got " + shapeOf(k) + " and " + shapeOf(v));
+  if (Q.size(2) > K.size(2))
+    throw UserError("q has more rows than k (" + std::to_string(Q.size(2)) + " > " + std::to_string(K.size(2)) +
+                    "); the queries must be the last rows of the key sequence");
+  for (int t = 0; t < 3; ++t)
+    for (int64_t d = 0; d < ts[t]->dim(); ++d)
+      if (ts[t]->size(d) == 0) throw UserError(std::string(names[t]) + " is empty: shape " + shapeOf(*ts[t]));
+  return in;
+}
+
+at::Tensor Program::operator()(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, Backend backend) const {
+  AttentionInputs in = validateInputs(q, k, v);
+  at::Tensor o;
+  switch (backend) {
+    case Backend::Reference:
+      o = reference::forward(*graph_, in.q, in.k, in.v);
+      break;
+    case Backend::Cpu:
+    case Backend::Cuda:
+      throw UserError(std::string("the ") + backendName(backend) +
+                      " backend is not built yet; use --backend reference");
+  }
+  o = o.to(q.scalar_type());
+  if (in.wasTwoDimensional) o = o.view({o.size(2), o.size(3)});
+  return o;
+}
+
+}  // namespace attn

@@ -1,0 +1,68 @@
+// The library API: compile an .attn program once, call it on tensors.
+//
+//   attn::Program p = attn::Program::fromFile("stdlib/lssar.attn", {.overrides = {{"p", "3"}}});
+//   at::Tensor o = p(q, k, v);                       // reference backend, autograd-enabled
+//   o.backward(dout);                                // dq, dk, dv in q.grad() etc.
+//
+// Tensors: q [B,H,Lq,D], k [B,H,Lk,D], v [B,H,Lk,Dv] (or all three [L,D]); Lq <= Lk, the
+// queries being the last Lq positions; float16, bfloat16, float32 or float64, all the
+// same dtype and on the same device. The result has q's dtype and rank. Arithmetic is
+// float32 inside (float64 for float64 inputs). Any violation is an attn::UserError whose
+// message says what was expected and what was given.
+//
+// This file deliberately includes only ATen's Tensor header: users' translation units
+// stay cheap to compile.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+#include "compiler/IR.h"
+#include "compiler/Pipeline.h"
+
+namespace attn {
+
+/// An error in what the user gave (a program, a tensor, a flag). The message is complete.
+class UserError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+enum class Backend { Reference, Cpu, Cuda };
+const char* backendName(Backend b);
+/// "reference", "cpu", "cuda"; throws UserError for anything else.
+Backend parseBackend(const std::string& name);
+
+class Program {
+ public:
+  /// Compiles the attention `options.name` (or the only one) of an .attn file. Throws
+  /// UserError carrying the rendered diagnostics.
+  static Program fromFile(const std::string& path, const CompileOptions& options = {});
+  /// The same from source text; `path` names it in diagnostics.
+  static Program fromSource(const std::string& source, const CompileOptions& options = {},
+                            const std::string& path = "<source>");
+
+  /// o = attention(q, k, v) on `backend`.
+  at::Tensor operator()(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                        Backend backend = Backend::Reference) const;
+
+  const std::string& name() const { return graph_->name; }
+  const ir::Graph& graph() const { return *graph_; }
+
+ private:
+  explicit Program(ir::Graph graph) : graph_(std::make_shared<const ir::Graph>(std::move(graph))) {}
+  std::shared_ptr<const ir::Graph> graph_;
+};
+
+/// Checks q, k, v as the header describes; throws UserError naming the tensor and the
+/// problem. Returns them as 4-D tensors.
+struct AttentionInputs {
+  at::Tensor q, k, v;
+  bool wasTwoDimensional = false;
+};
+AttentionInputs validateInputs(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v);
+
+}  // namespace attn

@@ -1,0 +1,292 @@
+// build/bin/attn: the command-line tool (the contract for scripts is LANGUAGE.md,
+// "The command line").
+//
+//   attn check FILE...                      validate; diagnostics and exit 1 on any error
+//   attn fmt FILE... [-i | --check]         canonical formatting
+//   attn explain FILE [--name N] [--set K=V]...
+//   attn emit FILE --target ast|checked|ir [--name N] [--set K=V]...
+//   attn run FILE --backend B --q Q.npy --k K.npy --v V.npy [--dout DO.npy] --out DIR
+//
+// `run` needs LibTorch, which lives in a shared library opened only for it
+// (TorchCommands.h says why).
+//
+// Exit status: 0 success, 1 an error in the user's input (diagnostics printed), 2 a bad
+// command line, 3 an internal error of attn. Never a signal: the work runs on a thread
+// with a large stack, and every exception is caught here.
+#include <dlfcn.h>
+#include <pthread.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <fstream>
+#include <functional>
+#include <iostream>
+
+#include "compiler/Checker.h"
+#include "compiler/Formatter.h"
+#include "compiler/Parser.h"
+#include "compiler/Pipeline.h"
+#include "runtime/cli/TorchCommands.h"
+
+namespace {
+
+using namespace attn;
+
+constexpr int kExitOk = 0;
+constexpr int kExitUserError = 1;
+constexpr int kExitUsage = 2;
+constexpr int kExitInternal = 3;
+
+struct Options {
+  std::vector<std::string> files;
+  std::string name;
+  std::vector<std::string> sets;
+  std::string target;
+  bool inPlace = false;
+  bool checkOnly = false;
+};
+
+// Prints the diagnostics (to stderr) and turns them into an exit status.
+int finish(const DiagnosticEngine& diags) {
+  diags.render(std::cerr);
+  return diags.hasErrors() ? kExitUserError : kExitOk;
+}
+
+std::optional<CompileOptions> compileOptions(const Options& o, DiagnosticEngine& diags) {
+  CompileOptions c;
+  c.name = o.name;
+  for (const auto& s : o.sets) {
+    auto ov = parseOverride(s, diags);
+    if (ov) c.overrides.push_back(*ov);
+  }
+  if (diags.hasErrors()) return std::nullopt;
+  return c;
+}
+
+int runCheck(const Options& o) {
+  DiagnosticEngine diags;
+  for (const auto& path : o.files) {
+    auto module = loadModule(path, diags);
+    if (module) checkModule(*module, diags);
+  }
+  return finish(diags);
+}
+
+// Writes `text` to `path` through a temporary file and a rename, so that an interrupted
+// write never leaves a half-written source file.
+bool writeAtomically(const std::string& path, const std::string& text, DiagnosticEngine& diags) {
+  std::string tmp = path + ".attn-fmt.tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << text;
+    out.flush();
+    if (!out) {
+      diags.error("cannot write '" + tmp + "'");
+      std::remove(tmp.c_str());
+      return false;
+    }
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    diags.error("cannot replace '" + path + "'");
+    std::remove(tmp.c_str());
+    return false;
+  }
+  return true;
+}
+
+int runFmt(const Options& o) {
+  DiagnosticEngine diags;
+  bool anyWouldChange = false;
+  for (const auto& path : o.files) {
+    size_t errorsBefore = diags.errorCount();
+    auto module = loadModule(path, diags);
+    // Never format (or overwrite) a file that does not parse: that could lose text.
+    if (!module || diags.errorCount() > errorsBefore) continue;
+    std::string formatted = formatModule(*module);
+    bool changed = formatted != module->file->text();
+    if (o.checkOnly) {
+      if (changed) {
+        std::cout << path << ": not formatted\n";
+        anyWouldChange = true;
+      }
+    } else if (o.inPlace) {
+      if (changed) writeAtomically(path, formatted, diags);
+    } else {
+      std::cout << formatted;
+    }
+  }
+  int status = finish(diags);
+  if (status == kExitOk && anyWouldChange) status = kExitUserError;
+  return status;
+}
+
+int runExplain(const Options& o) {
+  DiagnosticEngine diags;
+  auto options = compileOptions(o, diags);
+  if (!options) return finish(diags);
+  auto checked = compileFrontend(o.files.at(0), *options, diags);
+  if (checked) std::cout << describe(*checked);
+  return finish(diags);
+}
+
+int runEmit(const Options& o) {
+  DiagnosticEngine diags;
+  if (o.target == "ast") {
+    auto module = loadModule(o.files.at(0), diags);
+    if (module && !diags.hasErrors()) std::cout << ast::dump(*module);
+    return finish(diags);
+  }
+  auto options = compileOptions(o, diags);
+  if (!options) return finish(diags);
+  if (o.target == "ir") {
+    auto graph = compileToIR(o.files.at(0), *options, diags);
+    if (graph) std::cout << ir::print(*graph);
+    return finish(diags);
+  }
+  auto checked = compileFrontend(o.files.at(0), *options, diags);
+  if (checked) std::cout << describe(*checked);
+  return finish(diags);
+}
+
+// The directory of the running binary (from /proc/self/exe).
+std::string binaryDirectory() {
+  char buffer[4096];
+  ssize_t len = ::readlink("/proc/self/exe", buffer, sizeof buffer - 1);
+  if (len <= 0) return ".";
+  std::string path(buffer, static_cast<size_t>(len));
+  return path.substr(0, path.rfind('/'));
+}
+
+// Opens the LibTorch commands library and returns `symbol` from it, or null after
+// printing why not.
+void* torchCommand(const char* symbol) {
+  std::string dir = binaryDirectory();
+  std::string candidates[] = {dir + "/../lib/" ATTN_TORCH_COMMANDS_LIBRARY, dir + "/" ATTN_TORCH_COMMANDS_LIBRARY};
+  std::string errors;
+  for (const auto& path : candidates) {
+    if (::access(path.c_str(), F_OK) != 0) continue;
+    if (void* handle = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL)) {
+      if (void* fn = ::dlsym(handle, symbol)) return fn;
+      errors = std::string("missing entry point ") + symbol;
+    } else {
+      errors = ::dlerror();
+    }
+  }
+  std::cerr << "attn: error: this command needs the LibTorch runtime ("
+            << ATTN_TORCH_COMMANDS_LIBRARY << "), which "
+            << (errors.empty() ? "is not in this build" : "could not be loaded: " + errors) << '\n'
+            << "  hint: build with -DATTN_WITH_TORCH=ON (./scripts/setup.sh does)\n";
+  return nullptr;
+}
+
+int runRun(const cli::RunOptions& o) {
+  auto* fn = reinterpret_cast<int (*)(const cli::RunOptions*)>(torchCommand("attn_run_command"));
+  if (!fn) return kExitUserError;
+  return fn(&o);
+}
+
+// Runs `body` on a thread with a 512 MiB stack (address space only; pages are touched on
+// demand), so that deep but legal inputs never overflow the stack.
+int runWithLargeStack(const std::function<int()>& body) {
+  struct Job {
+    const std::function<int()>* body;
+    int status = kExitInternal;
+  } job{&body};
+  auto trampoline = [](void* arg) -> void* {
+    auto* j = static_cast<Job*>(arg);
+    try {
+      j->status = (*j->body)();
+    } catch (const InternalError& e) {
+      std::cerr << "attn: internal error: " << e.what() << " (at " << e.where() << ")\n"
+                << "  this is a bug in attn, not in your input; please report it with the input\n";
+      j->status = kExitInternal;
+    } catch (const std::bad_alloc&) {
+      std::cerr << "attn: error: out of memory\n";
+      j->status = kExitUserError;
+    } catch (const std::exception& e) {
+      std::cerr << "attn: internal error: unexpected exception: " << e.what() << '\n';
+      j->status = kExitInternal;
+    }
+    return nullptr;
+  };
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstacksize(&attr, size_t(512) << 20);
+  pthread_t thread;
+  if (pthread_create(&thread, &attr, trampoline, &job) != 0) {
+    trampoline(&job);  // fall back to this thread's stack
+  } else {
+    pthread_join(thread, nullptr);
+  }
+  pthread_attr_destroy(&attr);
+  return job.status;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"attn: a JIT compiler for attention mechanisms (.attn programs)"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "attn 0.1.0");
+  Options o;
+
+  auto* check = app.add_subcommand("check", "Check .attn files; print every error, exit 1 if any");
+  check->add_option("files", o.files, "The .attn files")->required();
+
+  auto* fmt = app.add_subcommand("fmt", "Print .attn files in canonical form");
+  fmt->add_option("files", o.files, "The .attn files")->required();
+  auto* inPlace = fmt->add_flag("-i,--in-place", o.inPlace, "Rewrite the files (atomically)");
+  fmt->add_flag("--check", o.checkOnly, "List the files that are not formatted; exit 1 if any")
+      ->excludes(inPlace);
+
+  auto addProgramOptions = [&](CLI::App* cmd) {
+    cmd->add_option("file", o.files, "The .attn file")->required()->expected(1);
+    cmd->add_option("--name", o.name, "Which attention of the file (default: its only one)");
+    cmd->add_option("--set", o.sets, "Override a param: NAME=VALUE (repeatable)")->allow_extra_args(false);
+  };
+  auto* explain = app.add_subcommand("explain", "Show the checked program: params, kinds of every value");
+  addProgramOptions(explain);
+  auto* emit = app.add_subcommand("emit", "Print one stage of the compiler");
+  addProgramOptions(emit);
+  emit->add_option("--target,--emit", o.target, "The stage to print")
+      ->required()
+      ->check(CLI::IsMember({"ast", "checked", "ir"}));
+
+  cli::RunOptions runOptions;
+  auto* run = app.add_subcommand("run", "Run a program on .npy tensors; write o.npy (and gradients with --dout)");
+  run->add_option("file", runOptions.file, "The .attn file")->required();
+  run->add_option("--name", runOptions.name, "Which attention of the file (default: its only one)");
+  run->add_option("--set", runOptions.sets, "Override a param: NAME=VALUE (repeatable)")->allow_extra_args(false);
+  run->add_option("--backend", runOptions.backend, "reference, cpu or cuda")
+      ->required()
+      ->check(CLI::IsMember({"reference", "cpu", "cuda"}));
+  run->add_option("--q", runOptions.q, "Queries: .npy, [B,H,Lq,D] or [Lq,D]")->required();
+  run->add_option("--k", runOptions.k, "Keys: .npy, [B,H,Lk,D] or [Lk,D]")->required();
+  run->add_option("--v", runOptions.v, "Values: .npy, [B,H,Lk,Dv] or [Lk,Dv]")->required();
+  run->add_option("--dout", runOptions.dout, "Gradient of o: .npy; also writes dq, dk, dv");
+  run->add_option("--out", runOptions.outDir, "Output directory (created if missing)")->required();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return kExitUsage;
+  }
+
+  std::function<int()> body;
+  if (*check) body = [&] { return runCheck(o); };
+  if (*fmt) body = [&] { return runFmt(o); };
+  if (*explain) body = [&] { return runExplain(o); };
+  if (*emit) body = [&] { return runEmit(o); };
+  if (*run) body = [&] { return runRun(runOptions); };
+  int status = runWithLargeStack(body);
+  std::cout.flush();
+  return status;
+}

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Set-up for attn on Debian 12: installs every Debian package the project needs (only the
+# missing ones, so running it again is quick), then configures and builds into build/.
+#
+#   ./scripts/setup.sh            install what is missing, configure, build
+#   ATTN_BUILD_TYPE=Debug ./scripts/setup.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(
+  build-essential cmake ninja-build ccache pkg-config git
+  antlr4 libantlr4-runtime-dev          # the parser generator (4.7.2) and its runtime (4.9)
+  libcli11-dev nlohmann-json3-dev libfmt-dev libspdlog-dev libxxhash-dev libpcre2-dev
+  doctest-dev libbenchmark-dev          # tests and micro-benchmarks
+  llvm-19-dev                           # the CPU backend (ORC LLJIT)
+  libtorch-dev                          # tensors, autograd: reference backend and runtime
+  gnuplot-nox                           # plots
+  clang-14 libclang-rt-14-dev libfuzzer-14-dev   # sanitizers and fuzzing
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  sudo=""
+  if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null; then sudo="sudo"; else
+      echo "setup: need root (or sudo) to install: ${missing[*]}" >&2
+      exit 1
+    fi
+  fi
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+else
+  echo "setup: all Debian packages present"
+fi
+
+build_type="${ATTN_BUILD_TYPE:-RelWithDebInfo}"
+if [ ! -f build/build.ninja ]; then
+  cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE="$build_type"
+fi
+cmake --build build -j "$(nproc)"
+echo "setup: built build/bin/attn"

@@ -1,0 +1,30 @@
+// Helpers shared by the tests: temporary files, running build/bin/attn as a user would.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace attn::test {
+
+/// What a finished command left: its exit status (or the signal that killed it), and
+/// what it printed.
+struct CommandResult {
+  int status = -1;     ///< exit status, -1 if killed by a signal or timed out
+  int signal = 0;      ///< the signal that ended it, 0 if it exited
+  bool timedOut = false;
+  std::string out;
+  std::string err;
+};
+
+/// Runs build/bin/attn with `args`; kills it after `timeoutSeconds`.
+CommandResult runAttn(const std::vector<std::string>& args, double timeoutSeconds = 120);
+
+/// A fresh directory for this test process (removed at exit).
+const std::string& tempDir();
+/// Writes `content` to tempDir()/name and returns the path.
+std::string writeTempFile(const std::string& name, const std::string& content);
+std::string readFile(const std::string& path);
+/// Every *.attn file directly under `dir`, sorted.
+std::vector<std::string> attnFilesIn(const std::string& dir);
+
+}  // namespace attn::test

@@ -1,0 +1,287 @@
+// build/bin/attn as scripts use it: exit statuses, diagnostics format, every kind of bad
+// input (never a crash: no status >= 128, no signal, no hang), and the stdlib.
+#include <doctest/doctest.h>
+
+#include <random>
+
+#include "TestUtil.h"
+
+using namespace attn::test;
+
+namespace {
+
+// Every command must end normally: 0 or 1 for input problems, 2 for a bad command line.
+void requireClean(const CommandResult& r, const std::string& what) {
+  INFO(what, "\nstdout: ", r.out.substr(0, 2000), "\nstderr: ", r.err.substr(0, 2000));
+  REQUIRE_FALSE(r.timedOut);
+  REQUIRE(r.signal == 0);
+  REQUIRE(r.status >= 0);
+  REQUIRE(r.status < 3);
+}
+
+const char* kTwoAttentions =
+    "attention first {\n  mask causal\n  out softmax(dot(q, k) / sqrt(d))\n}\n\n"
+    "attention second {\n  param p: int = 2\n  out softmax(dot(q, k)) ^ p\n}\n";
+
+}  // namespace
+
+TEST_SUITE("cli") {
+  TEST_CASE("check: exit 0 for a valid file, 1 with located diagnostics for a bad one") {
+    std::string good = writeTempFile("good.attn", "attention a {\n  mask causal\n  out dot(q, k)\n}\n");
+    CommandResult ok = runAttn({"check", good});
+    requireClean(ok, "check good");
+    CHECK(ok.status == 0);
+    CHECK(ok.err.empty());
+
+    std::string bad = writeTempFile("bad.attn",
+                                    "attention a {\n  let qn = l2norm(q)\n  out dot(qn2, k)\n}\n");
+    CommandResult r = runAttn({"check", bad});
+    requireClean(r, "check bad");
+    CHECK(r.status == 1);
+    // FILE:LINE:COL: error: MESSAGE, then the source line, then a caret under the place.
+    CHECK(r.err.find(bad + ":3:11: error: unknown name 'qn2'; did you mean 'qn'?\n"
+                           "  out dot(qn2, k)\n"
+                           "          ^~~\n") != std::string::npos);
+  }
+
+  TEST_CASE("check reports the errors of every file, not just the first") {
+    std::string a = writeTempFile("multi_a.attn", "attention a {\n  out x\n}\n");
+    std::string b = writeTempFile("multi_b.attn", "attention b {\n  let = 1\n  out j\n}\n");
+    CommandResult r = runAttn({"check", a, b});
+    requireClean(r, "two bad files");
+    CHECK(r.status == 1);
+    CHECK(r.err.find(a + ":2:7: error: unknown name 'x'") != std::string::npos);
+    CHECK(r.err.find(b + ":2:7: error: unexpected '='") != std::string::npos);
+  }
+
+  TEST_CASE("a missing file, a directory, and no arguments") {
+    CommandResult missing = runAttn({"check", tempDir() + "/does_not_exist.attn"});
+    requireClean(missing, "missing file");
+    CHECK(missing.status == 1);
+    CHECK(missing.err.find("cannot open '" + tempDir() + "/does_not_exist.attn': No such file or directory") !=
+          std::string::npos);
+
+    CommandResult dir = runAttn({"check", tempDir()});
+    requireClean(dir, "directory");
+    CHECK(dir.status == 1);
+    CHECK(dir.err.find("is a directory") != std::string::npos);
+
+    CommandResult none = runAttn({});
+    requireClean(none, "no arguments");
+    CHECK(none.status == 2);
+
+    CommandResult unknown = runAttn({"frobnicate"});
+    requireClean(unknown, "unknown command");
+    CHECK(unknown.status == 2);
+  }
+
+  TEST_CASE("a file with several attentions needs --name") {
+    std::string path = writeTempFile("two.attn", kTwoAttentions);
+    CommandResult r = runAttn({"explain", path});
+    requireClean(r, "explain without --name");
+    CHECK(r.status == 1);
+    CHECK(r.err.find("defines 2 attentions (first, second); choose one with --name") != std::string::npos);
+
+    CommandResult named = runAttn({"explain", path, "--name", "second"});
+    requireClean(named, "explain --name second");
+    CHECK(named.status == 0);
+    CHECK(named.out.find("second") != std::string::npos);
+    CHECK(named.out.find("p: int = 2") != std::string::npos);
+
+    CommandResult typo = runAttn({"explain", path, "--name", "secnd"});
+    requireClean(typo, "explain --name secnd");
+    CHECK(typo.status == 1);
+    CHECK(typo.err.find("no attention 'secnd' in " + path + "; did you mean 'second'?") != std::string::npos);
+  }
+
+  TEST_CASE("--set overrides a param; unknown names and wrong types are errors") {
+    std::string path = writeTempFile("setp.attn", kTwoAttentions);
+    CommandResult r = runAttn({"explain", path, "--name", "second", "--set", "p=7"});
+    requireClean(r, "--set p=7");
+    CHECK(r.status == 0);
+    CHECK(r.out.find("p: int = 7") != std::string::npos);
+
+    CommandResult unknown = runAttn({"explain", path, "--name", "second", "--set", "pp=3"});
+    requireClean(unknown, "--set pp=3");
+    CHECK(unknown.status == 1);
+    CHECK(unknown.err.find("unknown param 'pp' of attention 'second'; did you mean 'p'?") != std::string::npos);
+
+    CommandResult wrongType = runAttn({"explain", path, "--name", "second", "--set", "p=abc"});
+    requireClean(wrongType, "--set p=abc");
+    CHECK(wrongType.status == 1);
+    CHECK(wrongType.err.find("--set p=abc: expected an int") != std::string::npos);
+
+    CommandResult fractional = runAttn({"explain", path, "--name", "second", "--set", "p=1.5"});
+    requireClean(fractional, "--set p=1.5");
+    CHECK(fractional.status == 1);
+
+    CommandResult noEquals = runAttn({"explain", path, "--name", "second", "--set", "p"});
+    requireClean(noEquals, "--set p");
+    CHECK(noEquals.status == 1);
+    CHECK(noEquals.err.find("--set expects NAME=VALUE, got 'p'") != std::string::npos);
+  }
+
+  TEST_CASE("emit --target ast prints the tree with locations") {
+    std::string path = writeTempFile("emit.attn", "attention a {\n  out -j ^ 2\n}\n");
+    CommandResult r = runAttn({"emit", path, "--target", "ast"});
+    requireClean(r, "emit ast");
+    CHECK(r.status == 0);
+    CHECK(r.out.find("  attention a @1:1\n") != std::string::npos);
+    CHECK(r.out.find("    out @2:3\n      = (- (^ j 2)) @2:7\n") != std::string::npos);
+
+    CommandResult bad = runAttn({"emit", path, "--target", "nonsense"});
+    requireClean(bad, "emit nonsense");
+    CHECK(bad.status == 2);
+  }
+
+  TEST_CASE("fmt: prints canonical text, --check, -i rewrites, a broken file is never touched") {
+    std::string messy = "attention   a{\n    let x=dot(q,k)\n      out x*2   # twice\n}";
+    std::string path = writeTempFile("messy.attn", messy);
+    CommandResult printed = runAttn({"fmt", path});
+    requireClean(printed, "fmt");
+    CHECK(printed.status == 0);
+    CHECK(printed.out == "attention a {\n  let x = dot(q, k)\n  out x * 2  # twice\n}\n");
+
+    CommandResult check = runAttn({"fmt", "--check", path});
+    requireClean(check, "fmt --check");
+    CHECK(check.status == 1);
+    CHECK(check.out.find("not formatted") != std::string::npos);
+    CHECK(readFile(path) == messy);
+
+    CommandResult inPlace = runAttn({"fmt", "-i", path});
+    requireClean(inPlace, "fmt -i");
+    CHECK(inPlace.status == 0);
+    CHECK(readFile(path) == printed.out);
+    CommandResult checkAgain = runAttn({"fmt", "--check", path});
+    CHECK(checkAgain.status == 0);
+
+    std::string broken = "attention a {\n  let x = (1 +\n  out x\n}\n";
+    std::string brokenPath = writeTempFile("broken.attn", broken);
+    CommandResult r = runAttn({"fmt", "-i", brokenPath});
+    requireClean(r, "fmt -i broken");
+    CHECK(r.status == 1);
+    CHECK(readFile(brokenPath) == broken);
+  }
+}
+
+TEST_SUITE("badinput") {
+  TEST_CASE("empty file: valid for check, no attention for explain") {
+    std::string path = writeTempFile("empty.attn", "");
+    CommandResult check = runAttn({"check", path});
+    requireClean(check, "check empty");
+    CHECK(check.status == 0);
+    CommandResult explain = runAttn({"explain", path});
+    requireClean(explain, "explain empty");
+    CHECK(explain.status == 1);
+    CHECK(explain.err.find(path + " defines no attention") != std::string::npos);
+  }
+
+  TEST_CASE("invalid UTF-8 and binary garbage") {
+    std::string utf = writeTempFile("bad_utf8.attn", "attention a {\n  out j\xC3\x28\n}\n");
+    CommandResult r = runAttn({"check", utf});
+    requireClean(r, "invalid utf-8");
+    CHECK(r.status == 1);
+    CHECK(r.err.find(utf + ":2:8: error: invalid UTF-8 (byte 0xC3)") != std::string::npos);
+
+    std::mt19937 rng(12345);
+    for (int round = 0; round < 5; ++round) {
+      std::string garbage(4096, '\0');
+      for (auto& c : garbage) c = static_cast<char>(rng());
+      std::string path = writeTempFile("garbage" + std::to_string(round) + ".attn", garbage);
+      for (const char* cmd : {"check", "fmt", "explain"}) {
+        CommandResult g = runAttn({cmd, path});
+        requireClean(g, std::string(cmd) + " garbage");
+        CHECK(g.status == 1);
+      }
+    }
+    // Printable garbage that is valid UTF-8 reaches the lexer and parser ('#' starts a
+    // comment, so lines are short enough that most of it is not comment).
+    std::string printable;
+    for (int k = 0; k < 20000; ++k) printable += k % 20 == 19 ? '\n' : static_cast<char>(32 + rng() % 95);
+    std::string path = writeTempFile("printable.attn", printable);
+    CommandResult p = runAttn({"check", path});
+    requireClean(p, "printable garbage");
+    CHECK(p.status == 1);
+    CHECK(p.err.find("more error(s) not shown") != std::string::npos);
+  }
+
+  TEST_CASE("a 10 MB file is handled in reasonable time") {
+    // 10 MB of valid definitions: many fns and one attention using a few of them.
+    std::string text;
+    for (int k = 0; text.size() < 10u << 20; ++k)
+      text += "fn helper_" + std::to_string(k) + "(x) = relu(x) * 0.5 + softplus(x) / 3\n";
+    text += "attention big {\n  out helper_7(dot(q, k))\n}\n";
+    std::string path = writeTempFile("big.attn", text);
+    CommandResult r = runAttn({"check", path}, 300);
+    requireClean(r, "10 MB valid");
+    CHECK(r.status == 0);
+
+    // 10 MB on one line of nonsense tokens.
+    std::string line;
+    while (line.size() < 10u << 20) line += "a + ( ";
+    std::string linePath = writeTempFile("bigline.attn", line);
+    CommandResult l = runAttn({"check", linePath}, 300);
+    requireClean(l, "10 MB one line");
+    CHECK(l.status == 1);
+  }
+
+  TEST_CASE("100,000 nested parentheses: a located error, not a stack overflow") {
+    std::string text = "attention a {\n  out " + std::string(100000, '(') + "j" + std::string(100000, ')') + "\n}\n";
+    std::string path = writeTempFile("nested.attn", text);
+    for (const char* cmd : {"check", "fmt", "explain"}) {
+      CommandResult r = runAttn({cmd, path});
+      requireClean(r, std::string(cmd) + " nested");
+      CHECK(r.status == 1);
+      CHECK(r.err.find(path + ":2:263: error: expression nested too deeply (more than 256 levels)") !=
+            std::string::npos);
+    }
+  }
+
+  TEST_CASE("a chain of 300 fns, each calling the next, is deep after inlining but legal") {
+    // A chain of fns each calling the next is deep after inlining, but legal.
+    std::string text;
+    for (int k = 0; k < 300; ++k) text += "fn f" + std::to_string(k) + "(x) = f" + std::to_string(k + 1) + "(x) + 1\n";
+    text += "fn f300(x) = x\nattention a {\n  out f0(dot(q, k))\n}\n";
+    std::string path = writeTempFile("fnchain.attn", text);
+    CommandResult r = runAttn({"explain", path});
+    requireClean(r, "fn chain");
+    CHECK(r.status == 0);
+  }
+}
+
+TEST_SUITE("stdlib") {
+  TEST_CASE("every stdlib program checks, explains and is already formatted") {
+    std::vector<std::string> files = attnFilesIn(ATTN_STDLIB);
+    REQUIRE(files.size() >= 25);
+    std::vector<std::string> args = {"check"};
+    args.insert(args.end(), files.begin(), files.end());
+    CommandResult check = runAttn(args);
+    requireClean(check, "check stdlib");
+    CHECK_MESSAGE(check.status == 0, check.err);
+    CHECK_MESSAGE(check.err.empty(), check.err);  // not even a warning
+
+    for (const auto& f : files) {
+      CommandResult e = runAttn({"explain", f});
+      requireClean(e, "explain " + f);
+      CHECK_MESSAGE(e.status == 0, f, e.err);
+    }
+    std::vector<std::string> fmtArgs = {"fmt", "--check"};
+    fmtArgs.insert(fmtArgs.end(), files.begin(), files.end());
+    CommandResult fmt = runAttn(fmtArgs);
+    requireClean(fmt, "fmt --check stdlib");
+    CHECK_MESSAGE(fmt.status == 0, fmt.out, fmt.err);
+  }
+
+  TEST_CASE("the paper's programs have the names and params the spec gives") {
+    CommandResult lssar = runAttn({"explain", std::string(ATTN_STDLIB) + "/lssar.attn"});
+    REQUIRE(lssar.status == 0);
+    CHECK(lssar.out.find("attention lssar") != std::string::npos);
+    CHECK(lssar.out.find("p: int = 15") != std::string::npos);
+    CHECK(lssar.out.find("causal") != std::string::npos);
+    for (const char* name : {"softmax", "lssa"}) {
+      CommandResult r = runAttn({"explain", std::string(ATTN_STDLIB) + "/" + name + ".attn"});
+      REQUIRE(r.status == 0);
+      CHECK(r.out.find(std::string("attention ") + name) != std::string::npos);
+    }
+  }
+}
