@@ -1,0 +1,156 @@
+// `attn run` as a script uses it: .npy in, .npy out, on every stdlib program with --dout;
+// the files it writes must equal what the library computes in this process, and every bad
+// input is a clear error with exit status 1.
+#include <ATen/ATen.h>
+#include <doctest/doctest.h>
+
+#include <cstring>
+
+#include "TestUtil.h"
+#include "runtime/Attention.h"
+#include "runtime/io/Npy.h"
+
+using namespace attn;
+using namespace attn::test;
+
+namespace {
+
+io::DType npyType(at::ScalarType t) {
+  if (t == at::kHalf) return io::DType::F16;
+  if (t == at::kDouble) return io::DType::F64;
+  return io::DType::F32;
+}
+
+std::string saveTensor(const std::string& name, const at::Tensor& t) {
+  at::Tensor c = t.contiguous();
+  io::NpyArray a;
+  a.dtype = npyType(c.scalar_type());
+  a.shape = c.sizes().vec();
+  a.data.resize(static_cast<size_t>(c.numel()) * c.element_size());
+  std::memcpy(a.data.data(), c.data_ptr(), a.data.size());
+  std::string path = tempDir() + "/" + name;
+  io::writeNpy(path, a);
+  return path;
+}
+
+at::Tensor loadTensor(const std::string& path) {
+  io::NpyArray a = io::readNpy(path);
+  at::ScalarType t = a.dtype == io::DType::F16 ? at::kHalf : a.dtype == io::DType::F64 ? at::kDouble : at::kFloat;
+  at::Tensor out = at::empty(a.shape, at::TensorOptions().dtype(t));
+  std::memcpy(out.data_ptr(), a.data.data(), a.data.size());
+  return out;
+}
+
+double maxRelativeError(const at::Tensor& got, const at::Tensor& want) {
+  at::Tensor g = got.to(at::kDouble), w = want.to(at::kDouble);
+  double scale = std::max(w.abs().max().item<double>(), 1e-30);
+  return (g - w).abs().max().item<double>() / scale;
+}
+
+}  // namespace
+
+TEST_SUITE("run") {
+  TEST_CASE("every stdlib program: o, dq, dk, dv written, equal to the library's") {
+    at::manual_seed(7);
+    const int64_t B = 2, H = 2, Lq = 5, Lk = 37, D = 16;
+    at::Tensor q = at::randn({B, H, Lq, D}), k = at::randn({B, H, Lk, D}), v = at::randn({B, H, Lk, D}),
+               dout = at::randn({B, H, Lq, D});
+    std::string qp = saveTensor("q.npy", q), kp = saveTensor("k.npy", k), vp = saveTensor("v.npy", v),
+                dp = saveTensor("do.npy", dout);
+    auto files = attnFilesIn(ATTN_STDLIB);
+    REQUIRE(files.size() >= 25);
+    for (const auto& file : files) {
+      std::string out = tempDir() + "/run_" + file.substr(file.rfind('/') + 1);
+      CommandResult r = runAttn({"run", file, "--backend", "reference", "--q", qp, "--k", kp, "--v", vp, "--dout", dp,
+                                 "--out", out});
+      INFO(file, "\n", r.err);
+      REQUIRE(r.signal == 0);
+      REQUIRE(r.status == 0);
+
+      Program p = Program::fromFile(file);
+      at::Tensor qg = q.clone().requires_grad_(true), kg = k.clone().requires_grad_(true),
+                 vg = v.clone().requires_grad_(true);
+      at::Tensor o = p(qg, kg, vg);
+      o.backward(dout);
+      CHECK(maxRelativeError(loadTensor(out + "/o.npy"), o.detach()) == 0.0);
+      CHECK(maxRelativeError(loadTensor(out + "/dq.npy"), qg.grad()) == 0.0);
+      CHECK(maxRelativeError(loadTensor(out + "/dk.npy"), kg.grad()) == 0.0);
+      CHECK(maxRelativeError(loadTensor(out + "/dv.npy"), vg.grad()) == 0.0);
+      CHECK(at::isfinite(loadTensor(out + "/o.npy")).all().item<bool>());
+    }
+  }
+
+  TEST_CASE("[L, D] inputs, float16 in gives float16 out, --set and --name reach the program") {
+    at::manual_seed(8);
+    at::Tensor q = at::randn({37, 8}), k = at::randn({37, 8}), v = at::randn({37, 8});
+    std::string qp = saveTensor("q2.npy", q), kp = saveTensor("k2.npy", k), vp = saveTensor("v2.npy", v);
+    std::string out = tempDir() + "/run2d";
+    std::string lssar = std::string(ATTN_STDLIB) + "/lssar.attn";
+    CommandResult r = runAttn({"run", lssar, "--set", "p=3", "--backend", "reference", "--q", qp, "--k", kp, "--v", vp,
+                               "--out", out});
+    REQUIRE_MESSAGE(r.status == 0, r.err);
+    at::Tensor o = loadTensor(out + "/o.npy");
+    CHECK(o.sizes().vec() == std::vector<int64_t>{37, 8});
+    CompileOptions p3;
+    p3.overrides = {{"p", "3"}};
+    CHECK(maxRelativeError(o, Program::fromFile(lssar, p3)(q, k, v)) == 0.0);
+    CHECK(maxRelativeError(o, Program::fromFile(lssar)(q, k, v)) > 1e-3);  // p=15 differs
+
+    std::string qh = saveTensor("qh.npy", q.to(at::kHalf)), kh = saveTensor("kh.npy", k.to(at::kHalf)),
+                vh = saveTensor("vh.npy", v.to(at::kHalf));
+    std::string outh = tempDir() + "/runhalf";
+    CommandResult h = runAttn({"run", lssar, "--backend", "reference", "--q", qh, "--k", kh, "--v", vh, "--out", outh});
+    REQUIRE_MESSAGE(h.status == 0, h.err);
+    at::Tensor oh = loadTensor(outh + "/o.npy");
+    CHECK((oh.scalar_type() == at::kHalf));
+    CHECK(maxRelativeError(oh, Program::fromFile(lssar)(q, k, v)) < 1e-2);
+  }
+
+  TEST_CASE("bad inputs are clear errors with exit status 1") {
+    at::Tensor t = at::randn({2, 3, 10, 8});
+    std::string good = saveTensor("good.npy", t), small = saveTensor("small.npy", at::randn({2, 3, 10, 4})),
+                longer = saveTensor("longer.npy", at::randn({2, 3, 20, 8})),
+                ints = tempDir() + "/ints.npy";
+    {
+      io::NpyArray a;
+      a.dtype = io::DType::F32;
+      a.shape = {4};
+      a.data.assign(16, 0);
+      io::writeNpy(ints, a);
+    }
+    std::string garbage = writeTempFile("garbage.npy", "not a numpy file at all");
+    std::string softmax = std::string(ATTN_STDLIB) + "/softmax.attn";
+    struct Case {
+      std::vector<std::string> args;
+      std::string message;
+    };
+    std::vector<Case> cases = {
+        {{"--q", good, "--k", small, "--v", good}, "q and k must have the same head dimension"},
+        {{"--q", longer, "--k", good, "--v", good}, "q has more rows than k (20 > 10)"},
+        {{"--q", good, "--k", good, "--v", longer}, "k and v must have the same length"},
+        {{"--q", ints, "--k", good, "--v", good}, "expected [B, H, L, D] or [L, D]"},
+        {{"--q", garbage, "--k", good, "--v", good}, "not a .npy file"},
+        {{"--q", tempDir() + "/missing.npy", "--k", good, "--v", good}, "missing.npy"},
+        {{"--q", good, "--k", good, "--v", good, "--dout", small}, "--dout has shape"},
+    };
+    for (const auto& c : cases) {
+      std::vector<std::string> args = {"run", softmax, "--backend", "reference", "--out", tempDir() + "/bad"};
+      args.insert(args.end(), c.args.begin(), c.args.end());
+      CommandResult r = runAttn(args);
+      INFO(c.message, "\n", r.err);
+      CHECK(r.signal == 0);
+      CHECK(r.status == 1);
+      CHECK(r.err.find(c.message) != std::string::npos);
+    }
+    std::string broken = writeTempFile("broken.attn", "attention a {\n  out qq\n}\n");
+    CommandResult r = runAttn({"run", broken, "--backend", "reference", "--q", good, "--k", good, "--v", good, "--out",
+                               tempDir() + "/bad"});
+    CHECK(r.status == 1);
+    CHECK(r.err.find("broken.attn:2:7: error: unknown name 'qq'") != std::string::npos);
+
+    CommandResult cpu = runAttn({"run", softmax, "--backend", "cpu", "--q", good, "--k", good, "--v", good, "--out",
+                                 tempDir() + "/bad"});
+    CHECK(cpu.status == 1);
+    CHECK(cpu.err.find("cpu backend is not built yet") != std::string::npos);
+  }
+}
