@@ -22,6 +22,8 @@
 // (kMaxCheckedNodes) are bounded, with a located error beyond either.
 #include "compiler/Checker.h"
 
+#include "compiler/ScalarOps.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -147,39 +149,6 @@ TExprPtr makeNode(TExpr::Op op, ValueKind kind, ValueType type, SourceLoc loc) {
 
 // ---- constant folding (param defaults, window widths) ------------------------------------
 
-double sigmoid(double x) { return 1 / (1 + std::exp(-x)); }
-double softplus(double x) { return std::max(x, 0.0) + std::log1p(std::exp(-std::abs(x))); }
-
-std::optional<double> applyFn(BuiltinFn fn, const std::vector<double>& a) {
-  switch (fn) {
-    case BuiltinFn::Exp: return std::exp(a[0]);
-    case BuiltinFn::Log: return std::log(a[0]);
-    case BuiltinFn::Exp2: return std::exp2(a[0]);
-    case BuiltinFn::Log2: return std::log2(a[0]);
-    case BuiltinFn::Sqrt: return std::sqrt(a[0]);
-    case BuiltinFn::Rsqrt: return 1 / std::sqrt(a[0]);
-    case BuiltinFn::Abs: return std::abs(a[0]);
-    case BuiltinFn::Sign: return a[0] > 0 ? 1.0 : a[0] < 0 ? -1.0 : 0.0;
-    case BuiltinFn::Tanh: return std::tanh(a[0]);
-    case BuiltinFn::Sigmoid: return sigmoid(a[0]);
-    case BuiltinFn::Softplus: return softplus(a[0]);
-    case BuiltinFn::Relu: return std::max(a[0], 0.0);
-    case BuiltinFn::Relu6: return std::min(std::max(a[0], 0.0), 6.0);
-    case BuiltinFn::Gelu: return 0.5 * a[0] * (1 + std::erf(a[0] / std::sqrt(2.0)));
-    case BuiltinFn::GeluTanh: {
-      const double x = a[0], c = 0.7978845608028654;  // sqrt(2 / pi)
-      return 0.5 * x * (1 + std::tanh(c * (x + 0.044715 * x * x * x)));
-    }
-    case BuiltinFn::Silu: return a[0] * sigmoid(a[0]);
-    case BuiltinFn::Mish: return a[0] * std::tanh(softplus(a[0]));
-    case BuiltinFn::Min: return std::min(a[0], a[1]);
-    case BuiltinFn::Max: return std::max(a[0], a[1]);
-    case BuiltinFn::Clamp: return std::min(std::max(a[0], a[1]), a[2]);
-    case BuiltinFn::Pow: return std::pow(a[0], a[1]);
-    default: return std::nullopt;  // vectors and row operations have no constant value
-  }
-}
-
 /// The value of a constant expression; nullopt when it depends on anything not known at
 /// check time (L, d, lets, ...). Memoised on nodes: inlined expressions are DAGs.
 class ConstantFolder {
@@ -209,34 +178,17 @@ class ConstantFolder {
       case TExpr::Op::Param: return e.value;
       case TExpr::Op::Builtin:
       case TExpr::Op::Let: return std::nullopt;
+      // The one definition of every op's value (ScalarOps.h), shared with the backends.
       case TExpr::Op::Unary:
-        switch (e.unaryOp) {
-          case ast::UnaryOp::Neg: return -args[0];
-          case ast::UnaryOp::Plus: return args[0];
-          case ast::UnaryOp::Not: return args[0] == 0 ? 1.0 : 0.0;
-        }
-        return std::nullopt;
-      case TExpr::Op::Binary: {
-        double a = args[0], b = args[1];
-        switch (e.binaryOp) {
-          case BinaryOp::Pow: return std::pow(a, b);
-          case BinaryOp::Mul: return a * b;
-          case BinaryOp::Div: return a / b;
-          case BinaryOp::Add: return a + b;
-          case BinaryOp::Sub: return a - b;
-          case BinaryOp::Lt: return a < b ? 1.0 : 0.0;
-          case BinaryOp::Le: return a <= b ? 1.0 : 0.0;
-          case BinaryOp::Gt: return a > b ? 1.0 : 0.0;
-          case BinaryOp::Ge: return a >= b ? 1.0 : 0.0;
-          case BinaryOp::Eq: return a == b ? 1.0 : 0.0;
-          case BinaryOp::Ne: return a != b ? 1.0 : 0.0;
-          case BinaryOp::And: return a != 0 && b != 0 ? 1.0 : 0.0;
-          case BinaryOp::Or: return a != 0 || b != 0 ? 1.0 : 0.0;
-        }
-        return std::nullopt;
+        if (e.unaryOp == ast::UnaryOp::Plus) return args[0];
+        return ir::applyScalar(ir::elementwiseOp(e.unaryOp), args.data());
+      case TExpr::Op::Binary: return ir::applyScalar(ir::elementwiseOp(e.binaryOp), args.data());
+      case TExpr::Op::Call: {
+        auto op = ir::elementwiseOp(e.fn);  // vectors and row operations have no constant value
+        if (!op) return std::nullopt;
+        return ir::applyScalar(*op, args.data());
       }
-      case TExpr::Op::Call: return applyFn(e.fn, args);
-      case TExpr::Op::Conditional: return args[0] != 0 ? args[1] : args[2];
+      case TExpr::Op::Conditional: return ir::applyScalar(ir::Op::Select, args.data());
     }
     return std::nullopt;
   }

@@ -1,5 +1,7 @@
 #include "compiler/IR.h"
 
+#include "compiler/ScalarOps.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -225,12 +227,8 @@ class Lowering {
         }
         break;
       case TExpr::Op::Unary:
-        switch (e.unaryOp) {
-          case ast::UnaryOp::Neg: return g_.make(Op::Neg, ops);
-          case ast::UnaryOp::Plus: return ops.at(0);
-          case ast::UnaryOp::Not: return g_.make(Op::Not, ops);
-        }
-        break;
+        if (e.unaryOp == ast::UnaryOp::Plus) return ops.at(0);
+        return g_.make(elementwiseOp(e.unaryOp), ops);
       case TExpr::Op::Binary: return binary(e, ops);
       case TExpr::Op::Conditional: return g_.make(Op::Select, ops);
       case TExpr::Op::Call: return call(e, ops);
@@ -240,52 +238,16 @@ class Lowering {
 
   NodeId binary(const TExpr& e, const std::vector<NodeId>& ops) {
     const ValueKind lk = g_.node(ops.at(0)).kind, rk = g_.node(ops.at(1)).kind;
-    switch (e.binaryOp) {
-      case ast::BinaryOp::Mul:
-        if (isVector(lk)) return g_.make(Op::VecScale, {ops[0], ops[1]});
-        if (isVector(rk)) return g_.make(Op::VecScale, {ops[1], ops[0]});
-        return g_.make(Op::Mul, ops);
-      case ast::BinaryOp::Div:
-        if (isVector(lk)) return g_.make(Op::VecScale, {ops[0], g_.make(Op::Div, {g_.constant(1), ops[1]})});
-        return g_.make(Op::Div, ops);
-      case ast::BinaryOp::Pow: return g_.make(Op::Pow, ops);
-      case ast::BinaryOp::Add: return g_.make(Op::Add, ops);
-      case ast::BinaryOp::Sub: return g_.make(Op::Sub, ops);
-      case ast::BinaryOp::Lt: return g_.make(Op::Lt, ops);
-      case ast::BinaryOp::Le: return g_.make(Op::Le, ops);
-      case ast::BinaryOp::Gt: return g_.make(Op::Gt, ops);
-      case ast::BinaryOp::Ge: return g_.make(Op::Ge, ops);
-      case ast::BinaryOp::Eq: return g_.make(Op::Eq, ops);
-      case ast::BinaryOp::Ne: return g_.make(Op::Ne, ops);
-      case ast::BinaryOp::And: return g_.make(Op::And, ops);
-      case ast::BinaryOp::Or: return g_.make(Op::Or, ops);
-    }
-    ATTN_INTERNAL_ERROR("unhandled binary operator");
+    if (e.binaryOp == ast::BinaryOp::Mul && isVector(lk)) return g_.make(Op::VecScale, {ops[0], ops[1]});
+    if (e.binaryOp == ast::BinaryOp::Mul && isVector(rk)) return g_.make(Op::VecScale, {ops[1], ops[0]});
+    if (e.binaryOp == ast::BinaryOp::Div && isVector(lk))
+      return g_.make(Op::VecScale, {ops[0], g_.make(Op::Div, {g_.constant(1), ops[1]})});
+    return g_.make(elementwiseOp(e.binaryOp), ops);
   }
 
   NodeId call(const TExpr& e, const std::vector<NodeId>& ops) {
+    if (auto op = elementwiseOp(e.fn)) return g_.make(*op, ops);
     switch (e.fn) {
-      case BuiltinFn::Exp: return g_.make(Op::Exp, ops);
-      case BuiltinFn::Log: return g_.make(Op::Log, ops);
-      case BuiltinFn::Exp2: return g_.make(Op::Exp2, ops);
-      case BuiltinFn::Log2: return g_.make(Op::Log2, ops);
-      case BuiltinFn::Sqrt: return g_.make(Op::Sqrt, ops);
-      case BuiltinFn::Rsqrt: return g_.make(Op::Rsqrt, ops);
-      case BuiltinFn::Abs: return g_.make(Op::Abs, ops);
-      case BuiltinFn::Sign: return g_.make(Op::Sign, ops);
-      case BuiltinFn::Tanh: return g_.make(Op::Tanh, ops);
-      case BuiltinFn::Sigmoid: return g_.make(Op::Sigmoid, ops);
-      case BuiltinFn::Softplus: return g_.make(Op::Softplus, ops);
-      case BuiltinFn::Relu: return g_.make(Op::Relu, ops);
-      case BuiltinFn::Relu6: return g_.make(Op::Relu6, ops);
-      case BuiltinFn::Gelu: return g_.make(Op::Gelu, ops);
-      case BuiltinFn::GeluTanh: return g_.make(Op::GeluTanh, ops);
-      case BuiltinFn::Silu: return g_.make(Op::Silu, ops);
-      case BuiltinFn::Mish: return g_.make(Op::Mish, ops);
-      case BuiltinFn::Min: return g_.make(Op::Min, ops);
-      case BuiltinFn::Max: return g_.make(Op::Max, ops);
-      case BuiltinFn::Clamp: return g_.make(Op::Clamp, ops);
-      case BuiltinFn::Pow: return g_.make(Op::Pow, ops);
       case BuiltinFn::L2Norm: return g_.make(Op::L2Norm, ops);
       case BuiltinFn::Dot: {
         bool queryFirst = g_.node(ops.at(0)).kind == ValueKind::QueryVec;
@@ -300,6 +262,7 @@ class Lowering {
         NodeId shifted = g_.make(Op::Sub, {ops.at(0), g_.make(Op::RowMax, {ops.at(0)})});
         return g_.make(Op::Normalize, {g_.make(Op::Exp, {shifted})});
       }
+      default: break;
     }
     ATTN_INTERNAL_ERROR("unhandled built-in function");
   }

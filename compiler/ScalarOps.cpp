@@ -60,4 +60,59 @@ double applyScalar(Op op, const double* a) {
   ATTN_INTERNAL_ERROR(std::string("not an elementwise op: ") + opName(op));
 }
 
+Op elementwiseOp(ast::UnaryOp op) {
+  switch (op) {
+    case ast::UnaryOp::Neg: return Op::Neg;
+    case ast::UnaryOp::Not: return Op::Not;
+    case ast::UnaryOp::Plus: break;
+  }
+  ATTN_INTERNAL_ERROR("unary '+' has no IR op");
+}
+
+Op elementwiseOp(ast::BinaryOp op) {
+  switch (op) {
+    case ast::BinaryOp::Pow: return Op::Pow;
+    case ast::BinaryOp::Mul: return Op::Mul;
+    case ast::BinaryOp::Div: return Op::Div;
+    case ast::BinaryOp::Add: return Op::Add;
+    case ast::BinaryOp::Sub: return Op::Sub;
+    case ast::BinaryOp::Lt: return Op::Lt;
+    case ast::BinaryOp::Le: return Op::Le;
+    case ast::BinaryOp::Gt: return Op::Gt;
+    case ast::BinaryOp::Ge: return Op::Ge;
+    case ast::BinaryOp::Eq: return Op::Eq;
+    case ast::BinaryOp::Ne: return Op::Ne;
+    case ast::BinaryOp::And: return Op::And;
+    case ast::BinaryOp::Or: return Op::Or;
+  }
+  ATTN_INTERNAL_ERROR("unknown binary operator");
+}
+
+std::optional<Op> elementwiseOp(BuiltinFn fn) {
+  switch (fn) {
+    case BuiltinFn::Exp: return Op::Exp;
+    case BuiltinFn::Log: return Op::Log;
+    case BuiltinFn::Exp2: return Op::Exp2;
+    case BuiltinFn::Log2: return Op::Log2;
+    case BuiltinFn::Sqrt: return Op::Sqrt;
+    case BuiltinFn::Rsqrt: return Op::Rsqrt;
+    case BuiltinFn::Abs: return Op::Abs;
+    case BuiltinFn::Sign: return Op::Sign;
+    case BuiltinFn::Tanh: return Op::Tanh;
+    case BuiltinFn::Sigmoid: return Op::Sigmoid;
+    case BuiltinFn::Softplus: return Op::Softplus;
+    case BuiltinFn::Relu: return Op::Relu;
+    case BuiltinFn::Relu6: return Op::Relu6;
+    case BuiltinFn::Gelu: return Op::Gelu;
+    case BuiltinFn::GeluTanh: return Op::GeluTanh;
+    case BuiltinFn::Silu: return Op::Silu;
+    case BuiltinFn::Mish: return Op::Mish;
+    case BuiltinFn::Min: return Op::Min;
+    case BuiltinFn::Max: return Op::Max;
+    case BuiltinFn::Clamp: return Op::Clamp;
+    case BuiltinFn::Pow: return Op::Pow;
+    default: return std::nullopt;
+  }
+}
+
 }  // namespace attn::ir
