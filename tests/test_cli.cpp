@@ -132,6 +132,17 @@ TEST_SUITE("cli") {
     CommandResult bad = runAttn({"emit", path, "--target", "nonsense"});
     requireClean(bad, "emit nonsense");
     CHECK(bad.status == 2);
+
+    CommandResult ir = runAttn({"emit", path, "--target", "ir"});
+    requireClean(ir, "emit ir");
+    CHECK(ir.status == 0);
+    CHECK(ir.out.find("= pow %") != std::string::npos);
+    CHECK(ir.out.find("out %") != std::string::npos);
+
+    CommandResult llvm = runAttn({"emit", path, "--target", "llvm"});
+    requireClean(llvm, "emit llvm");
+    CHECK(llvm.status == 1);
+    CHECK(llvm.err.find("the LLVM (CPU) backend is not built yet") != std::string::npos);
   }
 
   TEST_CASE("fmt: prints canonical text, --check, -i rewrites, a broken file is never touched") {

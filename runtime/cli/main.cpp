@@ -132,6 +132,12 @@ int runExplain(const Options& o) {
 
 int runEmit(const Options& o) {
   DiagnosticEngine diags;
+  if (o.target == "llvm" || o.target == "cuda" || o.target == "ptx") {
+    auto& d = diags.error("--target " + o.target + ": the " + (o.target == "llvm" ? "LLVM (CPU)" : "CUDA") +
+                          " backend is not built yet");
+    d.hint = "the stages that exist: --target ast, checked, ir";
+    return finish(diags);
+  }
   if (o.target == "ast") {
     auto module = loadModule(o.files.at(0), diags);
     if (module && !diags.hasErrors()) std::cout << ast::dump(*module);
@@ -251,7 +257,7 @@ int main(int argc, char** argv) {
   addProgramOptions(emit);
   emit->add_option("--target,--emit", o.target, "The stage to print")
       ->required()
-      ->check(CLI::IsMember({"ast", "checked", "ir"}));
+      ->check(CLI::IsMember({"ast", "checked", "ir", "llvm", "cuda", "ptx"}));
 
   cli::RunOptions runOptions;
   auto* run = app.add_subcommand("run", "Run a program on .npy tensors; write o.npy (and gradients with --dout)");
