@@ -308,16 +308,6 @@ std::vector<NodeId> liveNodes(const Graph& graph) {
 }
 
 namespace {
-const char* kindShort(ValueKind k) {
-  switch (k) {
-    case ValueKind::Constant: return "constant";
-    case ValueKind::Row: return "row";
-    case ValueKind::Score: return "score";
-    case ValueKind::QueryVec: return "query vector";
-    case ValueKind::KeyVec: return "key vector";
-  }
-  return "?";
-}
 const char* maskName(MaskKind m) {
   switch (m) {
     case MaskKind::Causal: return "causal";
@@ -349,7 +339,7 @@ std::string print(const Graph& graph) {
     for (size_t k = 0; k < n.operands.size(); ++k) line << (k ? ", %" : " %") << n.operands[k];
     std::string text = line.str();
     if (text.size() < 40) text.resize(40, ' ');
-    os << text << "  " << kindShort(n.kind) << (n.type == ValueType::Bool ? " bool" : "");
+    os << text << "  " << kindName(n.kind) << (n.type == ValueType::Bool ? " bool" : "");
     if (!n.label.empty()) os << "  ; " << n.label;
     os << '\n';
   }
