@@ -28,6 +28,7 @@ class Evaluator {
     j_ = at::arange(0, lk_, options_).view({1, 1, 1, lk_});
     mask_ = buildMask();
     n_ = mask_.to(options_.dtype()).sum(-1, /*keepdim=*/true);
+    maskReady_ = true;
   }
 
   const at::Tensor& mask() const { return mask_; }
@@ -46,6 +47,7 @@ class Evaluator {
   int64_t lq_ = 0, lk_ = 0;
   at::Tensor i_, j_, mask_, n_;
   bool evaluatingMask_ = false;
+  bool maskReady_ = false;  // mask_ and n_ are built: values can be confined to them
 
   at::Tensor scalar(double v) const { return at::scalar_tensor(v, options_); }
 
@@ -76,8 +78,20 @@ class Evaluator {
 
   at::Tensor eval(NodeId id) {
     at::Tensor& slot = values_.at(static_cast<size_t>(id));
-    if (!slot.defined()) slot = compute(g_.node(id));
+    if (!slot.defined()) slot = confine(g_.node(id), compute(g_.node(id)));
     return slot;
+  }
+
+  // Every score value is 0 at masked positions and every row value 0 in a row with no
+  // unmasked key, as soon as it is computed. The forward result would be the same without
+  // this, but not the backward: an inf or NaN computed at a masked position (exp of a large
+  // masked score, (b/m)^15 for a future key) times its zero gradient is NaN, and would flow
+  // into dq and dk. where() selects in backward instead of multiplying, so it drops them.
+  at::Tensor confine(const Node& n, const at::Tensor& value) const {
+    if (!maskReady_) return value;
+    if (n.kind == ValueKind::Score) return at::where(mask_, value, scalar(0));
+    if (n.kind == ValueKind::Row) return at::where(isEmptyRow(), scalar(0), value);
+    return value;
   }
 
   at::Tensor compute(const Node& n) {

@@ -9,9 +9,10 @@
 // normalised exponentials and powers (softmax written as exp(s) / rowsum(exp(s)), LSSAR's
 // relu(n·a - 1)^15) is removed before this backend runs, by the StabiliseNormalize pass,
 // which rescales by a row maximum; softplus is computed as max(x, 0) + log1p(exp(-|x|)).
-// Masked positions never contribute: row reductions and the final weights use
-// where(mask, x, neutral), never a multiplication by the mask, so a NaN or inf computed at
-// a masked position cannot leak into a result.
+// Masked positions never contribute, forward or backward: every score value is replaced by
+// where(mask, x, 0) as soon as it is computed (and every row value by 0 in a row with no
+// unmasked key), never multiplied by the mask. where() selects in backward too, so an inf
+// or NaN computed at a masked position cannot leak into o, dq, dk or dv.
 #pragma once
 
 #include <ATen/core/Tensor.h>
