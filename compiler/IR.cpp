@@ -361,6 +361,85 @@ std::string expression(const Graph& graph, NodeId id) {
   return os.str();
 }
 
+namespace {
+
+// Binding strength for printing: higher binds tighter (LANGUAGE.md's precedence).
+int bindingOf(Op op) {
+  switch (op) {
+    case Op::Select: return 1;
+    case Op::Or: return 2;
+    case Op::And: return 3;
+    case Op::Eq: case Op::Ne: return 4;
+    case Op::Lt: case Op::Le: case Op::Gt: case Op::Ge: return 5;
+    case Op::Add: case Op::Sub: return 6;
+    case Op::Mul: case Op::Div: case Op::VecScale: return 7;
+    case Op::Neg: case Op::Not: return 8;
+    case Op::Pow: return 9;
+    default: return 10;
+  }
+}
+
+const char* infixSpelling(Op op) {
+  switch (op) {
+    case Op::Add: return " + ";
+    case Op::Sub: return " - ";
+    case Op::Mul: case Op::VecScale: return " * ";
+    case Op::Div: return " / ";
+    case Op::Pow: return " ^ ";
+    case Op::Lt: return " < ";
+    case Op::Le: return " <= ";
+    case Op::Gt: return " > ";
+    case Op::Ge: return " >= ";
+    case Op::Eq: return " == ";
+    case Op::Ne: return " != ";
+    case Op::And: return " && ";
+    case Op::Or: return " || ";
+    default: return nullptr;
+  }
+}
+
+std::string formulaOf(const Graph& g, NodeId id, bool root) {
+  const Node& n = g.node(id);
+  if (!root && !n.label.empty()) return n.label;
+  auto sub = [&](NodeId o, bool parens) {
+    std::string t = formulaOf(g, o, false);
+    return parens ? "(" + t + ")" : t;
+  };
+  auto needsParens = [&](NodeId o, int binding, bool rightSide) {
+    const Node& on = g.node(o);
+    if (!on.label.empty()) return false;
+    int b = bindingOf(on.op);
+    return b < binding || (b == binding && (rightSide != (n.op == Op::Pow)));
+  };
+  std::ostringstream os;
+  if (n.op == Op::Const) {
+    os << std::setprecision(9) << n.value;
+    return os.str();
+  }
+  if (n.operands.empty()) return opName(n.op);
+  const int binding = bindingOf(n.op);
+  if (const char* infix = infixSpelling(n.op)) {
+    return sub(n.operands[0], needsParens(n.operands[0], binding, false)) + infix +
+           sub(n.operands[1], needsParens(n.operands[1], binding, true));
+  }
+  switch (n.op) {
+    case Op::Neg: return "-" + sub(n.operands[0], needsParens(n.operands[0], binding, false));
+    case Op::Not: return "!" + sub(n.operands[0], needsParens(n.operands[0], binding, false));
+    case Op::Select:
+      return sub(n.operands[0], needsParens(n.operands[0], binding + 1, false)) + " ? " +
+             sub(n.operands[1], false) + " : " + sub(n.operands[2], false);
+    default: break;
+  }
+  os << (n.op == Op::Normalize ? "l1norm" : opName(n.op)) << '(';
+  for (size_t k = 0; k < n.operands.size(); ++k) os << (k ? ", " : "") << formulaOf(g, n.operands[k], false);
+  os << ')';
+  return os.str();
+}
+
+}  // namespace
+
+std::string formula(const Graph& graph, NodeId id) { return formulaOf(graph, id, true); }
+
 bool isNonNegative(const Graph& graph, NodeId id) {
   const Node& n = graph.node(id);
   auto nonneg = [&](size_t k) { return isNonNegative(graph, n.operands.at(k)); };

@@ -114,6 +114,10 @@ std::string print(const Graph& graph);
 /// "(normalize (exp (sub (dot q k) (rowmax (dot q k)))))": structure only, no ids or labels.
 std::string expression(const Graph& graph, NodeId id);
 
+/// The expression rooted at `id` as source-like infix text; labelled nodes below the root
+/// print as their label (a let's name), so "relu(n * a - (i < 3 ? 0 : 1))".
+std::string formula(const Graph& graph, NodeId id);
+
 /// Is the node's value >= 0 wherever it is defined? (A sound, incomplete analysis.)
 bool isNonNegative(const Graph& graph, NodeId id);
 

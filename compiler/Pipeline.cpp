@@ -129,6 +129,16 @@ std::optional<ir::Graph> compileToIR(const std::string& path, const CompileOptio
   return lowerAndOptimise(*checked);
 }
 
+std::optional<KernelPlan> compileToPlan(const std::string& path, const CompileOptions& options,
+                                        DiagnosticEngine& diags) {
+  auto graph = compileToIR(path, options, diags);
+  if (!graph) return std::nullopt;
+  StageTimer timer("plan");
+  KernelPlan plan = schedule(*graph);
+  timer.dump(describePlan(plan));
+  return plan;
+}
+
 std::optional<ParamOverride> parseOverride(const std::string& text, DiagnosticEngine& diags) {
   auto eq = text.find('=');
   if (eq == std::string::npos || eq == 0) {

@@ -9,7 +9,9 @@
 //   simplify            folding, identities, canonical normalize  (Simplify.h)    dump: simplified
 //   stabiliseNormalize  rescale exp / powers by a row maximum     (StabiliseNormalize.h)
 //                                                                                 dump: stabilised
-//   ... the schedule, kernel plan and code generators join here as they land.
+//   schedule            ir::Graph -> KernelPlan: key passes, row statistics, output form
+//                                                       (Schedule.h)    dump: plan
+//   ... the derived backward and the code generators join here as they land.
 //
 // Setting ATTN_DUMP to a comma-separated list of stage names (ast, checked, ir, ...) prints that
 // stage's output to stderr as it is produced, with the time the stage took; ATTN_DUMP=all
@@ -24,6 +26,7 @@
 #include "compiler/CheckedProgram.h"
 #include "compiler/Diagnostics.h"
 #include "compiler/IR.h"
+#include "compiler/Schedule.h"
 
 namespace attn {
 
@@ -55,6 +58,10 @@ std::optional<CheckedAttention> compileFrontend(const std::string& path, const C
 /// The front end and the IR passes: the graph every backend starts from.
 std::optional<ir::Graph> compileToIR(const std::string& path, const CompileOptions& options,
                                      DiagnosticEngine& diags);
+
+/// The front end, the IR passes and the schedule.
+std::optional<KernelPlan> compileToPlan(const std::string& path, const CompileOptions& options,
+                                        DiagnosticEngine& diags);
 
 /// The IR passes alone, on an already checked attention.
 ir::Graph lowerAndOptimise(const CheckedAttention& attention);

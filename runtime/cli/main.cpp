@@ -4,7 +4,7 @@
 //   attn check FILE...                      validate; diagnostics and exit 1 on any error
 //   attn fmt FILE... [-i | --check]         canonical formatting
 //   attn explain FILE [--name N] [--set K=V]...
-//   attn emit FILE --target ast|checked|ir [--name N] [--set K=V]...
+//   attn emit FILE --target ast|checked|ir|plan [--name N] [--set K=V]...
 //   attn run FILE --backend B --q Q.npy --k K.npy --v V.npy [--dout DO.npy] --out DIR
 //
 // `run` needs LibTorch, which lives in a shared library opened only for it
@@ -126,7 +126,9 @@ int runExplain(const Options& o) {
   auto options = compileOptions(o, diags);
   if (!options) return finish(diags);
   auto checked = compileFrontend(o.files.at(0), *options, diags);
-  if (checked) std::cout << describe(*checked);
+  if (checked) {
+    std::cout << describe(*checked) << '\n' << describePlan(schedule(lowerAndOptimise(*checked)));
+  }
   return finish(diags);
 }
 
@@ -135,7 +137,7 @@ int runEmit(const Options& o) {
   if (o.target == "llvm" || o.target == "cuda" || o.target == "ptx") {
     auto& d = diags.error("--target " + o.target + ": the " + (o.target == "llvm" ? "LLVM (CPU)" : "CUDA") +
                           " backend is not built yet");
-    d.hint = "the stages that exist: --target ast, checked, ir";
+    d.hint = "the stages that exist: --target ast, checked, ir, plan";
     return finish(diags);
   }
   if (o.target == "ast") {
@@ -148,6 +150,11 @@ int runEmit(const Options& o) {
   if (o.target == "ir") {
     auto graph = compileToIR(o.files.at(0), *options, diags);
     if (graph) std::cout << ir::print(*graph);
+    return finish(diags);
+  }
+  if (o.target == "plan") {
+    auto plan = compileToPlan(o.files.at(0), *options, diags);
+    if (plan) std::cout << describePlan(*plan);
     return finish(diags);
   }
   auto checked = compileFrontend(o.files.at(0), *options, diags);
@@ -251,13 +258,13 @@ int main(int argc, char** argv) {
     cmd->add_option("--name", o.name, "Which attention of the file (default: its only one)");
     cmd->add_option("--set", o.sets, "Override a param: NAME=VALUE (repeatable)")->allow_extra_args(false);
   };
-  auto* explain = app.add_subcommand("explain", "Show the checked program: params, kinds of every value");
+  auto* explain = app.add_subcommand("explain", "Show the checked program and the schedule the compiler chose");
   addProgramOptions(explain);
   auto* emit = app.add_subcommand("emit", "Print one stage of the compiler");
   addProgramOptions(emit);
   emit->add_option("--target,--emit", o.target, "The stage to print")
       ->required()
-      ->check(CLI::IsMember({"ast", "checked", "ir", "llvm", "cuda", "ptx"}));
+      ->check(CLI::IsMember({"ast", "checked", "ir", "plan", "llvm", "cuda", "ptx"}));
 
   cli::RunOptions runOptions;
   auto* run = app.add_subcommand("run", "Run a program on .npy tensors; write o.npy (and gradients with --dout)");
