@@ -142,7 +142,21 @@ std::string DiagnosticEngine::renderToString(size_t limit) const {
   return os.str();
 }
 
+namespace {
+// "compiler/IR.cpp", whether the compiler was given the file as an absolute path (a build
+// directory outside the tree) or relative to a build directory inside it ("../compiler/IR.cpp").
+std::string projectRelative(const char* file) {
+  std::string path = file;
+#ifdef ATTN_SOURCE_DIR
+  const std::string root = ATTN_SOURCE_DIR;
+  if (path.compare(0, root.size(), root) == 0) return path.substr(root.size());
+#endif
+  while (path.compare(0, 3, "../") == 0) path = path.substr(3);
+  return path;
+}
+}  // namespace
+
 InternalError::InternalError(const char* file, int line, const std::string& message)
-    : std::logic_error(message), where_(std::string(file) + ":" + std::to_string(line)) {}
+    : std::logic_error(message), where_(projectRelative(file) + ":" + std::to_string(line)) {}
 
 }  // namespace attn

@@ -249,3 +249,31 @@ TEST_SUITE("parser") {
     CHECK(p.module.trailingComments == std::vector<std::string>{"// the end"});
   }
 }
+
+TEST_SUITE("diagnostics") {
+  TEST_CASE("internal errors name the compiler's file relative to the project") {
+    try {
+      ATTN_INTERNAL_ASSERT(1 + 1 == 3, "arithmetic is broken");
+      FAIL("no exception");
+    } catch (const attn::InternalError& e) {
+      CHECK(std::string(e.what()) == "arithmetic is broken");
+      CHECK(e.where().rfind("tests/test_parser.cpp:", 0) == 0);
+    }
+  }
+
+  TEST_CASE("rendering: file, line, column, source line, caret under the place") {
+    DiagnosticEngine diags;
+    auto file = std::make_shared<SourceFile>("x.attn", "attention a {\n\tout qq\n}\n");
+    auto& d = diags.error(file, SourceLoc{2, 6, 2}, "unknown name 'qq'; did you mean 'q'?");
+    d.notes.push_back("a note");
+    d.hint = "a hint";
+    diags.error("a problem with no file");
+    CHECK(diags.renderToString() ==
+          "x.attn:2:6: error: unknown name 'qq'; did you mean 'q'?\n"
+          "\tout qq\n"
+          "\t    ^~\n"
+          "  note: a note\n"
+          "  hint: a hint\n"
+          "attn: error: a problem with no file\n");
+  }
+}
