@@ -1,0 +1,87 @@
+// The schedule proved by execution: every stdlib program run the way its KernelPlan says
+// (compiler/PlanInterpreter.h: pass by pass, online statistics, no L×L storage) must give
+// the reference backend's output, in float64. A wrong pass count, a statistic read before
+// the pass that finishes it, or a wrong rescaling gives different numbers (or an internal
+// error).
+#include <ATen/ATen.h>
+#undef CHECK
+#include <doctest/doctest.h>
+
+#include "TestUtil.h"
+#include "compiler/PlanInterpreter.h"
+#include "runtime/Attention.h"
+
+using namespace attn;
+
+namespace {
+
+double relativeError(const std::vector<double>& got, const at::Tensor& want) {
+  at::Tensor w = want.contiguous();
+  const double* p = w.data_ptr<double>();
+  double maxAbs = 0, maxErr = 0;
+  for (size_t e = 0; e < got.size(); ++e) {
+    maxAbs = std::max(maxAbs, std::fabs(p[e]));
+    maxErr = std::max(maxErr, std::fabs(got[e] - p[e]));
+  }
+  return maxErr / std::max(maxAbs, 1e-300);
+}
+
+void compareOnShapes(const Program& program, const KernelPlan& plan, const std::string& what) {
+  struct Shape {
+    int64_t lq, lk;
+  };
+  for (Shape s : {Shape{1, 1}, Shape{37, 37}, Shape{5, 37}, Shape{1, 23}}) {
+    const int64_t D = 8, Dv = 6;
+    at::Tensor q = at::randn({s.lq, D}, at::kDouble), k = at::randn({s.lk, D}, at::kDouble),
+               v = at::randn({s.lk, Dv}, at::kDouble);
+    at::Tensor want = program(q, k, v);
+    std::vector<double> got = interpretPlan(plan, q.data_ptr<double>(), k.data_ptr<double>(), v.data_ptr<double>(),
+                                            s.lq, s.lk, D, Dv);
+    REQUIRE(got.size() == static_cast<size_t>(want.numel()));
+    double err = relativeError(got, want);
+    INFO(what, " Lq=", s.lq, " Lk=", s.lk, " relative error ", err);
+    CHECK(err < 1e-10);
+  }
+}
+
+}  // namespace
+
+TEST_SUITE("plan") {
+  TEST_CASE("every stdlib program: the plan computes the reference's output") {
+    at::manual_seed(11);
+    auto files = test::attnFilesIn(ATTN_STDLIB);
+    REQUIRE(files.size() >= 25);
+    for (const auto& f : files) {
+      Program program = Program::fromFile(f);
+      compareOnShapes(program, schedule(program.graph()), f);
+    }
+  }
+
+  TEST_CASE("overrides, windows, expression masks and multi-pass programs") {
+    at::manual_seed(12);
+    struct Case {
+      std::string source;
+      size_t passes;
+    };
+    std::vector<Case> cases = {
+        {"attention a {\n  mask window(4)\n  out softmax(dot(q, k) / sqrt(d))\n}\n", 1},
+        {"attention a {\n  mask j <= i && i - j < 6\n  out l1norm(relu(dot(q, k)) * log(n + 1))\n}\n", 2},
+        {"attention a {\n  mask causal\n  let a = softmax(dot(q, k))\n  let b = l1norm(relu(n * a - 1) ^ 2)\n"
+         "  out l1norm(relu(n * b - 1) ^ 3)\n}\n", 3},
+        {"attention a {\n  mask causal\n  let s = dot(q, k)\n  out relu(s - rowmax(s) + 1) + rowmin(s) * 0.1\n}\n", 2},
+        {"attention a {\n  mask full\n  let s = dot(q, k)\n  out l1norm(s ^ 3)\n}\n", 1},
+        {"attention a {\n  mask causal\n  let s = dot(q, k)\n  out exp(s) / rowsum(exp(s)) - rowmean(s) * 0.01\n}\n", 2},
+    };
+    for (const auto& c : cases) {
+      Program program = Program::fromSource(c.source);
+      KernelPlan plan = schedule(program.graph());
+      INFO(c.source);
+      CHECK(plan.passes.size() == c.passes);
+      compareOnShapes(program, plan, c.source);
+    }
+    CompileOptions p3;
+    p3.overrides = {{"p", "3"}};
+    Program lssar3 = Program::fromFile(std::string(ATTN_STDLIB) + "/lssar.attn", p3);
+    compareOnShapes(lssar3, schedule(lssar3.graph()), "lssar p=3");
+  }
+}
