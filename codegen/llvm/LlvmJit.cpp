@@ -1,0 +1,118 @@
+#include "codegen/llvm/LlvmJit.h"
+
+#include <llvm/Analysis/CGSCCPassManager.h>
+#include <llvm/Analysis/LoopAnalysisManager.h>
+#include <llvm/AsmParser/Parser.h>
+#include <llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h>
+#include <llvm/ExecutionEngine/Orc/LLJIT.h>
+#include <llvm/ExecutionEngine/Orc/ThreadSafeModule.h>
+#include <llvm/IR/LLVMContext.h>
+#include <llvm/IR/Module.h>
+#include <llvm/IR/PassManager.h>
+#include <llvm/IR/Verifier.h>
+#include <llvm/Passes/PassBuilder.h>
+#include <llvm/Support/MemoryBuffer.h>
+#include <llvm/Support/SourceMgr.h>
+#include <llvm/Support/TargetSelect.h>
+#include <llvm/Support/raw_ostream.h>
+#include <llvm/Target/TargetMachine.h>
+
+#include <mutex>
+
+#include "compiler/Diagnostics.h"
+
+namespace attn::llvmjit {
+
+namespace {
+
+std::string message(llvm::Error error) {
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  os << error;
+  return os.str();
+}
+
+template <typename T>
+T unwrap(llvm::Expected<T> value, const char* what) {
+  if (!value) ATTN_INTERNAL_ERROR(std::string(what) + ": " + message(value.takeError()));
+  return std::move(*value);
+}
+
+void initialiseLlvmOnce() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    llvm::InitializeNativeTarget();
+    llvm::InitializeNativeTargetAsmPrinter();
+  });
+}
+
+}  // namespace
+
+struct Jit::State {
+  std::unique_ptr<llvm::orc::LLJIT> jit;
+  std::unique_ptr<llvm::TargetMachine> machine;  // for the optimisation pipeline
+  int modules = 0;
+};
+
+Jit::Jit(std::unique_ptr<State> state) : state_(std::move(state)) {}
+Jit::~Jit() = default;
+
+std::unique_ptr<Jit> Jit::create() {
+  initialiseLlvmOnce();
+  auto state = std::make_unique<State>();
+  auto builder = unwrap(llvm::orc::JITTargetMachineBuilder::detectHost(), "LLVM cannot target this machine");
+  builder.setCodeGenOptLevel(llvm::CodeGenOptLevel::Aggressive);
+  state->machine = unwrap(builder.createTargetMachine(), "LLVM target machine");
+  state->jit = unwrap(llvm::orc::LLJITBuilder().setJITTargetMachineBuilder(builder).create(), "LLJIT");
+  return std::unique_ptr<Jit>(new Jit(std::move(state)));
+}
+
+void* Jit::compile(const std::string& ir, const std::string& symbol, std::string* optimisedIr) {
+  auto context = std::make_unique<llvm::LLVMContext>();
+  llvm::SMDiagnostic diagnostic;
+  auto buffer = llvm::MemoryBuffer::getMemBuffer(ir, "generated.ll", /*RequiresNullTerminator=*/false);
+  std::unique_ptr<llvm::Module> module = llvm::parseAssembly(*buffer, diagnostic, *context);
+  if (!module) {
+    std::string text;
+    llvm::raw_string_ostream os(text);
+    diagnostic.print(nullptr, os, /*ShowColors=*/false);
+    ATTN_INTERNAL_ERROR("generated LLVM IR does not parse: " + os.str());
+  }
+  module->setModuleIdentifier("attn" + std::to_string(state_->modules++));
+  module->setDataLayout(state_->jit->getDataLayout());
+  module->setTargetTriple(state_->jit->getTargetTriple().str());
+  std::string verifierText;
+  llvm::raw_string_ostream verifierOs(verifierText);
+  if (llvm::verifyModule(*module, &verifierOs)) ATTN_INTERNAL_ERROR("generated LLVM IR is invalid: " + verifierOs.str());
+
+  // LLVM's standard O3 pipeline, with the host's TargetMachine so that the vectorisers
+  // know the vector width and the cost model of this CPU.
+  llvm::LoopAnalysisManager lam;
+  llvm::FunctionAnalysisManager fam;
+  llvm::CGSCCAnalysisManager cgam;
+  llvm::ModuleAnalysisManager mam;
+  llvm::PassBuilder passes(state_->machine.get());
+  passes.registerModuleAnalyses(mam);
+  passes.registerCGSCCAnalyses(cgam);
+  passes.registerFunctionAnalyses(fam);
+  passes.registerLoopAnalyses(lam);
+  passes.crossRegisterProxies(lam, fam, cgam, mam);
+  llvm::ModulePassManager pipeline = passes.buildPerModuleDefaultPipeline(llvm::OptimizationLevel::O3);
+  pipeline.run(*module, mam);
+  if (optimisedIr) {
+    optimisedIr->clear();
+    llvm::raw_string_ostream os(*optimisedIr);
+    module->print(os, nullptr);
+  }
+
+  if (auto error = state_->jit->addIRModule(llvm::orc::ThreadSafeModule(std::move(module), std::move(context))))
+    ATTN_INTERNAL_ERROR("LLJIT cannot add the module: " + message(std::move(error)));
+  auto address = unwrap(state_->jit->lookup(symbol), "LLJIT lookup");
+  return address.toPtr<void*>();
+}
+
+std::string Jit::host() const {
+  return state_->jit->getTargetTriple().str() + ", cpu " + state_->machine->getTargetCPU().str();
+}
+
+}  // namespace attn::llvmjit
