@@ -13,7 +13,7 @@ class Stabiliser : public IRRewriter {
   NodeId rewrite(const Node& n, const std::vector<NodeId>& ops, Graph& g) override {
     if (n.op != Op::Normalize) return IRRewriter::rewrite(n, ops, g);
     const NodeId x = ops[0];
-    const Node& inner = g.node(x);
+    const Node inner = g.node(x);  // a copy: g.make below may reallocate the nodes
     if (inner.op == Op::Exp || inner.op == Op::Exp2) {
       NodeId e = inner.operands[0];
       if (!isShiftedByRowMax(g, e)) {
@@ -23,7 +23,7 @@ class Stabiliser : public IRRewriter {
     }
     if (inner.op == Op::Pow) {
       NodeId base = inner.operands[0];
-      const Node& exponent = g.node(inner.operands[1]);
+      const Node exponent = g.node(inner.operands[1]);
       if (exponent.op == Op::Const && exponent.value > 0 && !isScaledByRowMax(g, base)) {
         bool integer = std::floor(exponent.value) == exponent.value;
         NodeId scale = -1;
