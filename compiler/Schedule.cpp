@@ -48,6 +48,9 @@ NodeId onlinePowerOperand(const ir::Graph& g, NodeId id, NodeId* power) {
   return b;
 }
 
+// Multiplications for x^p with an integer p by repeated squaring (at least 2).
+int multipliesForPower(double p) { return static_cast<int>(std::ceil(std::log2(std::max(2.0, std::fabs(p))))) + 1; }
+
 bool isTranscendental(Op op) {
   switch (op) {
     case Op::Exp: case Op::Log: case Op::Exp2: case Op::Log2: case Op::Sqrt: case Op::Rsqrt:
@@ -225,7 +228,7 @@ class Scheduler {
     } else if (n.op == Op::Pow) {
       const Node& e = g_.node(n.operands[1]);
       if (e.op == Op::Const && e.value == std::floor(e.value) && std::fabs(e.value) <= 64) {
-        cost.otherFlops += static_cast<int>(std::ceil(std::log2(std::max(2.0, std::fabs(e.value))))) + 1;
+        cost.otherFlops += multipliesForPower(e.value);
       } else {
         cost.transcendentals += 2;  // exp(p · log(x))
       }
@@ -259,7 +262,7 @@ class Scheduler {
     onlinePowerOperand(g_, normalize, &power);
     if (power < 0) return 1;
     double p = g_.node(power).value;
-    return static_cast<int>(std::ceil(std::log2(std::max(2.0, p)))) + 1;
+    return multipliesForPower(p);
   }
 
   void addOutputCost(const OutputAccumulation& out, PassCost& cost) const {
@@ -273,7 +276,7 @@ class Scheduler {
         break;
       case OutputAccumulation::Form::OnlinePower: {
         double p = g_.node(out.power).value;
-        cost.otherFlops += 4 + static_cast<int>(std::ceil(std::log2(std::max(2.0, p)))) + 1;
+        cost.otherFlops += 4 + multipliesForPower(p);
         break;
       }
     }

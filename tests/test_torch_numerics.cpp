@@ -37,6 +37,19 @@ std::string numBaseName(const std::string& path) {
   return f.substr(0, f.size() - 5);
 }
 
+// Every query points along one random direction u, plus noise; keys point the other way,
+// except the "needle" keys, which point along u: rows get one or a few dominant weights.
+std::pair<at::Tensor, at::Tensor> peakedQueriesAndKeys(int64_t L, int64_t D, std::initializer_list<int64_t> needles,
+                                                       at::Generator& gen) {
+  at::Tensor u = at::randn({D}, gen, at::kDouble);
+  u = u / u.norm();
+  at::Tensor q = 8 * u + 0.3 * at::randn({1, 1, L, D}, gen, at::kDouble);
+  at::Tensor sign = at::full({1, 1, L, 1}, -1.0, at::kDouble);
+  for (int64_t needle : needles) sign[0][0][needle].fill_(1.0);
+  at::Tensor k = 8 * sign * u + 0.3 * at::randn({1, 1, L, D}, gen, at::kDouble);
+  return {q, k};
+}
+
 }  // namespace
 
 TEST_SUITE("numerics") {
@@ -48,12 +61,7 @@ TEST_SUITE("numerics") {
     // about +log(64) log(n) ~ +32, for the other keys about -32, so a row holds one (or,
     // after 1500 and 3000, two or three) dominant weight: N·a ~ N / (number of needles),
     // e.g. ~1500 on row 1499, and (1500 - 1)^15 ~ 4e47 overflows float32 (max 3.4e38).
-    at::Tensor u = at::randn({D}, gen, at::kDouble);
-    u = u / u.norm();
-    at::Tensor q = 8 * u + 0.3 * at::randn({1, 1, L, D}, gen, at::kDouble);
-    at::Tensor sign = at::full({1, 1, L, 1}, -1.0, at::kDouble);
-    for (int64_t needle : {0, 1500, 3000}) sign[0][0][needle].fill_(1.0);
-    at::Tensor k = 8 * sign * u + 0.3 * at::randn({1, 1, L, D}, gen, at::kDouble);
+    auto [q, k] = peakedQueriesAndKeys(L, D, {0, 1500, 3000}, gen);
     at::Tensor v = at::randn({1, 1, L, D}, gen, at::kDouble);
     at::Tensor q32 = q.to(at::kFloat), k32 = k.to(at::kFloat), v32 = v.to(at::kFloat);
 
@@ -202,12 +210,7 @@ TEST_SUITE("numerics") {
     auto gen = at::make_generator<at::CPUGeneratorImpl>(1024);
     // The construction of the L = 4096 case: N·a ~ 1000 on rows after the needle at 0, so
     // the naive power (and its derivative, 15 x^14) overflows float32.
-    at::Tensor u = at::randn({D}, gen, at::kDouble);
-    u = u / u.norm();
-    at::Tensor q = 8 * u + 0.3 * at::randn({1, 1, L, D}, gen, at::kDouble);
-    at::Tensor sign = at::full({1, 1, L, 1}, -1.0, at::kDouble);
-    for (int64_t needle : {0, 600}) sign[0][0][needle].fill_(1.0);
-    at::Tensor k = 8 * sign * u + 0.3 * at::randn({1, 1, L, D}, gen, at::kDouble);
+    auto [q, k] = peakedQueriesAndKeys(L, D, {0, 600}, gen);
     at::Tensor v = at::randn({1, 1, L, D}, gen, at::kDouble);
     at::Tensor g = at::randn({1, 1, L, D}, gen, at::kDouble);
     Program lssar = Program::fromFile(stdlibPath("lssar"));

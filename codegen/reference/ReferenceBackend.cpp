@@ -97,8 +97,6 @@ class Evaluator {
   at::Tensor compute(const Node& n) {
     std::vector<at::Tensor> a;
     for (NodeId o : n.operands) a.push_back(eval(o));
-    auto zero = [&] { return scalar(0); };
-    auto isZero = [&](const at::Tensor& t) { return t == 0; };
     switch (n.op) {
       case Op::Const: return scalar(n.value);
       case Op::Query: return q_;
@@ -117,8 +115,7 @@ class Evaluator {
       case Op::Mul: return a[0] * a[1];
       case Op::Div: return a[0] / a[1];
       case Op::SafeDiv: {
-        at::Tensor den = at::where(isZero(a[1]), scalar(1), a[1]);
-        return at::where(isZero(a[1]), zero(), a[0] / den);
+        return safeDivide(a[0], a[1]);
       }
       case Op::Pow: return at::pow(a[0], a[1]);
       case Op::Min: return at::minimum(a[0], a[1]);
@@ -154,26 +151,26 @@ class Evaluator {
       case Op::Silu: return a[0] * at::sigmoid(a[0]);
       case Op::Mish: return a[0] * at::tanh(softplus(a[0]));
       case Op::L2Norm: {
-        at::Tensor norm = a[0].pow(2).sum(-1, true).sqrt();
-        at::Tensor safe = at::where(isZero(norm), scalar(1), norm);
-        return at::where(isZero(norm), zero(), a[0] / safe);
+        return safeDivide(a[0], a[0].pow(2).sum(-1, true).sqrt());
       }
       case Op::VecScale: return a[0] * a[1];
       case Op::Dot: return at::matmul(a[0], a[1].transpose(-1, -2));
       case Op::RowSum: return rowSum(a[0]);
-      case Op::RowMean: {
-        at::Tensor count = at::where(isZero(n_), scalar(1), n_);
-        return rowSum(a[0]) / count;
-      }
+      case Op::RowMean: return safeDivide(rowSum(a[0]), n_);  // an empty row's sum is 0 too
       case Op::RowMax: return rowExtreme(a[0], /*max=*/true);
       case Op::RowMin: return rowExtreme(a[0], /*max=*/false);
       case Op::Normalize: {
-        at::Tensor norm = rowSum(at::abs(a[0]));
-        at::Tensor safe = at::where(isZero(norm), scalar(1), norm);
-        return at::where(isZero(norm), zero(), a[0] / safe);
+        return safeDivide(a[0], rowSum(at::abs(a[0])));
       }
     }
     ATTN_INTERNAL_ERROR(std::string("reference backend: unhandled op ") + ir::opName(n.op));
+  }
+
+  // num / den, and 0 where den is 0; the division never sees a 0, so no inf or NaN reaches
+  // the gradients either.
+  at::Tensor safeDivide(const at::Tensor& num, const at::Tensor& den) const {
+    at::Tensor zero = den == 0;
+    return at::where(zero, scalar(0), num / at::where(zero, scalar(1), den));
   }
 
   static at::Tensor softplus(const at::Tensor& x) { return at::relu(x) + at::log1p(at::exp(-at::abs(x))); }
