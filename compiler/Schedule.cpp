@@ -61,6 +61,29 @@ bool isTranscendental(Op op) {
   }
 }
 
+}  // namespace
+
+NormalizeForm normalizeForm(const ir::Graph& g, NodeId id) {
+  NormalizeForm f;
+  if (g.node(id).op != Op::Normalize) return f;
+  NodeId power = -1;
+  if (NodeId e = onlineExpOperand(g, id); e >= 0) {
+    f.kind = NormalizeForm::Kind::Exp;
+    f.operand = e;
+    f.exp2 = g.node(g.node(id).operands[0]).op == Op::Exp2;
+  } else if (NodeId b = onlinePowerOperand(g, id, &power); b >= 0) {
+    f.kind = NormalizeForm::Kind::Power;
+    f.operand = b;
+    f.power = power;
+  } else {
+    f.kind = NormalizeForm::Kind::Plain;
+    f.operand = g.node(id).operands[0];
+  }
+  return f;
+}
+
+namespace {
+
 class Scheduler {
  public:
   explicit Scheduler(const ir::Graph& g) : g_(g), avail_(g.size(), 0) {}

@@ -83,6 +83,20 @@ struct KernelPlan {
   std::vector<int> savedForBackward;
 };
 
+/// A normalisation node seen as one op, the way the schedule and the derivative see it:
+///   Plain  w = x / sum|x|                 normalize(x), operand x
+///   Exp    w = softmax(e)                 the stabilised normalize(exp(e - rowmax(e))), operand e
+///                                         (exp2: w = softmax(e ln 2))
+///   Power  w = b^p / sum |b^p|            the stabilised normalize((b / rowmax(b))^p), operand b
+struct NormalizeForm {
+  enum class Kind { None, Plain, Exp, Power };
+  Kind kind = Kind::None;
+  ir::NodeId operand = -1;
+  ir::NodeId power = -1;  ///< Power: the constant p
+  bool exp2 = false;      ///< Exp: exp2 rather than exp
+};
+NormalizeForm normalizeForm(const ir::Graph& graph, ir::NodeId id);
+
 /// Schedules `graph` (after simplify and stabiliseNormalize).
 KernelPlan schedule(const ir::Graph& graph);
 

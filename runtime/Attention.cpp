@@ -6,6 +6,7 @@
 
 #include "codegen/reference/ReferenceBackend.h"
 #include "compiler/Parser.h"
+#include "runtime/CpuOp.h"
 
 namespace attn {
 
@@ -36,6 +37,9 @@ std::string shapeOf(const at::Tensor& t) {
 }
 
 }  // namespace
+
+Program::Program(ir::Graph graph)
+    : graph_(std::make_shared<const ir::Graph>(std::move(graph))), cpu_(makeCpuProgramState(*graph_)) {}
 
 Program Program::fromFile(const std::string& path, const CompileOptions& options) {
   DiagnosticEngine diags;
@@ -108,6 +112,8 @@ at::Tensor Program::operator()(const at::Tensor& q, const at::Tensor& k, const a
       o = reference::forward(*graph_, in.q, in.k, in.v);
       break;
     case Backend::Cpu:
+      o = cpuAttention(*cpu_, in.q, in.k, in.v);
+      break;
     case Backend::Cuda:
       throw UserError(std::string("the ") + backendName(backend) +
                       " backend is not built yet; use --backend reference");

@@ -53,8 +53,9 @@ class Program {
   const ir::Graph& graph() const { return *graph_; }
 
  private:
-  explicit Program(ir::Graph graph) : graph_(std::make_shared<const ir::Graph>(std::move(graph))) {}
+  explicit Program(ir::Graph graph);
   std::shared_ptr<const ir::Graph> graph_;
+  std::shared_ptr<struct CpuProgramState> cpu_;  ///< the CPU backend's kernels, compiled on first use
 };
 
 /// Checks q, k, v as the header describes; throws UserError naming the tensor and the

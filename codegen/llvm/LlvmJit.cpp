@@ -6,7 +6,9 @@
 #include <llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h>
 #include <llvm/ExecutionEngine/Orc/LLJIT.h>
 #include <llvm/ExecutionEngine/Orc/ThreadSafeModule.h>
+#include <llvm/Config/llvm-config.h>
 #include <llvm/IR/LLVMContext.h>
+#include <llvm/IR/LegacyPassManager.h>
 #include <llvm/IR/Module.h>
 #include <llvm/IR/PassManager.h>
 #include <llvm/IR/Verifier.h>
@@ -15,6 +17,7 @@
 #include <llvm/Support/SourceMgr.h>
 #include <llvm/Support/TargetSelect.h>
 #include <llvm/Support/raw_ostream.h>
+#include <llvm/TargetParser/Host.h>
 #include <llvm/Target/TargetMachine.h>
 
 #include <mutex>
@@ -67,20 +70,23 @@ std::unique_ptr<Jit> Jit::create() {
   return std::unique_ptr<Jit>(new Jit(std::move(state)));
 }
 
-void* Jit::compile(const std::string& ir, const std::string& symbol, std::string* optimisedIr) {
-  auto context = std::make_unique<llvm::LLVMContext>();
+namespace {
+
+// Parses, verifies and optimises (O3 for `machine`) one module of generated IR.
+std::unique_ptr<llvm::Module> optimise(const std::string& ir, llvm::LLVMContext& context, llvm::orc::LLJIT& jit,
+                                       llvm::TargetMachine& machine, int id, std::string* optimisedIr) {
   llvm::SMDiagnostic diagnostic;
   auto buffer = llvm::MemoryBuffer::getMemBuffer(ir, "generated.ll", /*RequiresNullTerminator=*/false);
-  std::unique_ptr<llvm::Module> module = llvm::parseAssembly(*buffer, diagnostic, *context);
+  std::unique_ptr<llvm::Module> module = llvm::parseAssembly(*buffer, diagnostic, context);
   if (!module) {
     std::string text;
     llvm::raw_string_ostream os(text);
     diagnostic.print(nullptr, os, /*ShowColors=*/false);
     ATTN_INTERNAL_ERROR("generated LLVM IR does not parse: " + os.str());
   }
-  module->setModuleIdentifier("attn" + std::to_string(state_->modules++));
-  module->setDataLayout(state_->jit->getDataLayout());
-  module->setTargetTriple(state_->jit->getTargetTriple().str());
+  module->setModuleIdentifier("attn" + std::to_string(id));
+  module->setDataLayout(jit.getDataLayout());
+  module->setTargetTriple(jit.getTargetTriple().str());
   std::string verifierText;
   llvm::raw_string_ostream verifierOs(verifierText);
   if (llvm::verifyModule(*module, &verifierOs)) ATTN_INTERNAL_ERROR("generated LLVM IR is invalid: " + verifierOs.str());
@@ -91,7 +97,7 @@ void* Jit::compile(const std::string& ir, const std::string& symbol, std::string
   llvm::FunctionAnalysisManager fam;
   llvm::CGSCCAnalysisManager cgam;
   llvm::ModuleAnalysisManager mam;
-  llvm::PassBuilder passes(state_->machine.get());
+  llvm::PassBuilder passes(&machine);
   passes.registerModuleAnalyses(mam);
   passes.registerCGSCCAnalyses(cgam);
   passes.registerFunctionAnalyses(fam);
@@ -104,11 +110,48 @@ void* Jit::compile(const std::string& ir, const std::string& symbol, std::string
     llvm::raw_string_ostream os(*optimisedIr);
     module->print(os, nullptr);
   }
+  return module;
+}
 
+}  // namespace
+
+void* Jit::compile(const std::string& ir, const std::string& symbol, std::string* optimisedIr) {
+  auto context = std::make_unique<llvm::LLVMContext>();
+  auto module = optimise(ir, *context, *state_->jit, *state_->machine, state_->modules++, optimisedIr);
   if (auto error = state_->jit->addIRModule(llvm::orc::ThreadSafeModule(std::move(module), std::move(context))))
     ATTN_INTERNAL_ERROR("LLJIT cannot add the module: " + message(std::move(error)));
   auto address = unwrap(state_->jit->lookup(symbol), "LLJIT lookup");
   return address.toPtr<void*>();
+}
+
+std::string Jit::compileToObject(const std::string& ir, std::string* optimisedIr) {
+  llvm::LLVMContext context;
+  auto module = optimise(ir, context, *state_->jit, *state_->machine, state_->modules++, optimisedIr);
+  llvm::SmallVector<char, 0> bytes;
+  llvm::raw_svector_ostream os(bytes);
+  llvm::legacy::PassManager codegen;
+  if (state_->machine->addPassesToEmitFile(codegen, os, nullptr, llvm::CodeGenFileType::ObjectFile))
+    ATTN_INTERNAL_ERROR("LLVM cannot emit an object file for this target");
+  codegen.run(*module);
+  return std::string(bytes.begin(), bytes.end());
+}
+
+std::vector<void*> Jit::load(const std::string& object, const std::vector<std::string>& symbols) {
+  auto created = state_->jit->createJITDylib("attn-object-" + std::to_string(state_->modules++));
+  if (!created) ATTN_INTERNAL_ERROR("LLJIT library: " + message(created.takeError()));
+  llvm::orc::JITDylib* library = &*created;
+  auto buffer = llvm::MemoryBuffer::getMemBufferCopy(object, "cached-kernel.o");
+  if (auto error = state_->jit->addObjectFile(*library, std::move(buffer)))
+    ATTN_INTERNAL_ERROR("LLJIT cannot load the object: " + message(std::move(error)));
+  std::vector<void*> addresses;
+  for (const std::string& symbol : symbols)
+    addresses.push_back(unwrap(state_->jit->lookup(*library, symbol), "LLJIT lookup").template toPtr<void*>());
+  return addresses;
+}
+
+std::string Jit::fingerprint() const {
+  std::string features = state_->machine->getTargetFeatureString().str();
+  return std::string("llvm ") + LLVM_VERSION_STRING + "; " + host() + "; " + features;
 }
 
 std::string Jit::host() const {

@@ -9,6 +9,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace attn::llvmjit {
 
@@ -24,8 +25,21 @@ class Jit {
   /// module after optimisation is returned as text (for tests and `attn emit`).
   void* compile(const std::string& ir, const std::string& symbol, std::string* optimisedIr = nullptr);
 
+  /// Parses and optimises `ir` as compile() does, and returns the machine code as an
+  /// object file (bytes), for the disk cache.
+  std::string compileToObject(const std::string& ir, std::string* optimisedIr = nullptr);
+
+  /// Loads an object file made by compileToObject (by this process or an earlier one) into
+  /// a library of its own, so that its symbols need not be unique across objects, and
+  /// returns the addresses of `symbols` in order. A damaged object is an InternalError.
+  std::vector<void*> load(const std::string& object, const std::vector<std::string>& symbols);
+
   /// "x86_64-pc-linux-gnu, cpu znver3": what the code is compiled for.
   std::string host() const;
+
+  /// What compiled code depends on besides its IR: LLVM's version, the target triple, the
+  /// CPU and its features. Part of every disk-cache key.
+  std::string fingerprint() const;
 
  private:
   struct State;

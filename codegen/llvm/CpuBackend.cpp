@@ -1,0 +1,374 @@
+#include "codegen/llvm/CpuBackend.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <sstream>
+#include <thread>
+
+#include "codegen/llvm/LlvmJit.h"
+#include "compiler/Diagnostics.h"
+
+namespace attn::cpu {
+
+namespace {
+
+uint64_t fnv1a(const std::string& bytes, uint64_t h = 1469598103934665603ULL) {
+  for (unsigned char ch : bytes) {
+    h ^= ch;
+    h *= 1099511628211ULL;
+  }
+  return h;
+}
+
+std::string hex(uint64_t v) {
+  char text[17];
+  std::snprintf(text, sizeof text, "%016llx", static_cast<unsigned long long>(v));
+  return text;
+}
+
+llvmjit::Jit& jit() {
+  static std::unique_ptr<llvmjit::Jit> instance = llvmjit::Jit::create();
+  return *instance;
+}
+
+std::mutex& jitMutex() {
+  static std::mutex m;
+  return m;
+}
+
+void makeDirectories(const std::string& path) {
+  std::string partial;
+  std::stringstream parts(path);
+  std::string part;
+  if (!path.empty() && path[0] == '/') partial = "/";
+  while (std::getline(parts, part, '/')) {
+    if (part.empty()) continue;
+    partial += part + "/";
+    ::mkdir(partial.c_str(), 0755);
+  }
+}
+
+// Disk cache entry: "attn-cpu-kernel 1\n<key>\n<checksum> <size>\n<object bytes>".
+const char* kMagic = "attn-cpu-kernel 1";
+
+std::optional<std::string> readEntry(const std::string& path, const std::string& key, std::string* problem) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::string magic, storedKey, sums;
+  std::getline(in, magic);
+  std::getline(in, storedKey);
+  std::getline(in, sums);
+  unsigned long long checksum = 0, size = 0;
+  if (magic != kMagic || std::sscanf(sums.c_str(), "%llx %llu", &checksum, &size) != 2) {
+    *problem = "not a kernel cache entry";
+    return std::nullopt;
+  }
+  if (storedKey != key) {
+    *problem = "its key does not match (a hash collision or a foreign file)";
+    return std::nullopt;
+  }
+  std::string object((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (object.size() != size) {
+    *problem = "truncated: " + std::to_string(object.size()) + " of " + std::to_string(size) + " bytes";
+    return std::nullopt;
+  }
+  if (fnv1a(object) != checksum) {
+    *problem = "its checksum does not match";
+    return std::nullopt;
+  }
+  return object;
+}
+
+// Written to a unique temporary file in the same directory, then renamed over the entry:
+// readers see the old entry or the whole new one, never a part.
+void writeEntry(const std::string& dir, const std::string& path, const std::string& key, const std::string& object) {
+  makeDirectories(dir);
+  std::string tmp = path + ".tmp." + std::to_string(::getpid()) + "." +
+                    std::to_string(std::hash<std::thread::id>()(std::this_thread::get_id()));
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) return;  // a read-only cache is not an error: the kernels still run
+    out << kMagic << "\n" << key << "\n" << hex(fnv1a(object)) << " " << object.size() << "\n";
+    out.write(object.data(), static_cast<std::streamsize>(object.size()));
+    out.flush();
+    if (!out) {
+      std::remove(tmp.c_str());
+      return;
+    }
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) std::remove(tmp.c_str());
+}
+
+std::vector<std::string> symbolsOf(const llvmjit::CpuKernelSource& source) {
+  std::vector<std::string> symbols{source.forward};
+  if (source.backwardUnsupported.empty()) {
+    symbols.insert(symbols.end(), source.rowPasses.begin(), source.rowPasses.end());
+    symbols.push_back(source.gradient);
+  }
+  return symbols;
+}
+
+// Runs fn(task) for task in [0, tasks) on up to threadCount() threads.
+template <typename Fn>
+void parallelFor(int64_t tasks, const Fn& fn) {
+  const int64_t threads = std::min<int64_t>(tasks, threadCount());
+  if (threads <= 1) {
+    for (int64_t t = 0; t < tasks; ++t) fn(t);
+    return;
+  }
+  std::atomic<int64_t> next{0};
+  auto worker = [&] {
+    for (int64_t t = next++; t < tasks; t = next++) fn(t);
+  };
+  std::vector<std::thread> pool;
+  for (int64_t t = 1; t < threads; ++t) pool.emplace_back(worker);
+  worker();
+  for (auto& th : pool) th.join();
+}
+
+constexpr int64_t kRowBlock = 32;
+
+template <typename T>
+std::vector<T> inverseNorms(const T* x, int64_t rows, int64_t d) {
+  std::vector<T> out(static_cast<size_t>(rows));
+  for (int64_t r = 0; r < rows; ++r) {
+    double s = 0;
+    for (int64_t c = 0; c < d; ++c) s += static_cast<double>(x[r * d + c]) * x[r * d + c];
+    out[static_cast<size_t>(r)] = s == 0 ? T(0) : static_cast<T>(1 / std::sqrt(s));
+  }
+  return out;
+}
+
+template <typename P>
+int64_t asArg(P* p) {
+  return static_cast<int64_t>(reinterpret_cast<intptr_t>(p));
+}
+
+}  // namespace
+
+int threadCount() {
+  if (const char* env = std::getenv("ATTN_NUM_THREADS")) {
+    int n = std::atoi(env);
+    if (n > 0) return n;
+  }
+  unsigned n = std::thread::hardware_concurrency();
+  return n == 0 ? 1 : static_cast<int>(n);
+}
+
+std::string cacheDirectory() {
+  if (const char* dir = std::getenv("ATTN_CACHE_DIR"); dir && *dir) return std::string(dir) + "/cpu";
+  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg) return std::string(xdg) + "/attn/cpu";
+  if (const char* home = std::getenv("HOME"); home && *home) return std::string(home) + "/.cache/attn/cpu";
+  return "/tmp/attn-cache/cpu";
+}
+
+std::string emitLlvm(const KernelPlan& plan, bool f64, bool optimised) {
+  llvmjit::CpuKernelSource source = llvmjit::generateCpuKernels(plan, differentiate(plan), f64 ? "double" : "float");
+  if (!optimised) return source.ir;
+  std::lock_guard<std::mutex> lock(jitMutex());
+  std::string text;
+  jit().compileToObject(source.ir, &text);
+  return text;
+}
+
+std::shared_ptr<const CpuKernels> compile(const KernelPlan& plan, bool f64) {
+  auto start = std::chrono::steady_clock::now();
+  auto kernels = std::make_shared<CpuKernels>();
+  kernels->f64 = f64;
+  kernels->source = llvmjit::generateCpuKernels(plan, differentiate(plan), f64 ? "double" : "float");
+  const std::string& ir = kernels->source.ir;
+
+  static std::mutex memoryMutex;
+  static std::map<std::string, std::shared_ptr<const CpuKernels>> memory;
+  {
+    std::lock_guard<std::mutex> lock(memoryMutex);
+    if (auto it = memory.find(ir); it != memory.end()) return it->second;
+  }
+
+  std::lock_guard<std::mutex> lock(jitMutex());
+  const std::string key = jit().fingerprint() + "; ir " + hex(fnv1a(ir)) + " " + std::to_string(ir.size());
+  const std::string dir = cacheDirectory();
+  const std::string path = dir + "/" + plan.graph.name + "-" + (f64 ? "f64" : "f32") + "-" + hex(fnv1a(key)) + ".o";
+  std::string problem;
+  std::optional<std::string> object = readEntry(path, key, &problem);
+  kernels->origin = "disk";
+  if (!object) {
+    if (!problem.empty())
+      std::fprintf(stderr, "attn: warning: the kernel cache entry %s is damaged (%s); rebuilding it\n", path.c_str(),
+                   problem.c_str());
+    object = jit().compileToObject(ir);
+    writeEntry(dir, path, key, *object);
+    kernels->origin = "compiled";
+  }
+  std::vector<void*> addresses = jit().load(*object, symbolsOf(kernels->source));
+  kernels->forward = reinterpret_cast<KernelFn>(addresses[0]);
+  if (kernels->source.backwardUnsupported.empty()) {
+    for (size_t p = 0; p < kernels->source.rowPasses.size(); ++p)
+      kernels->rowPasses.push_back(reinterpret_cast<KernelFn>(addresses[1 + p]));
+    kernels->gradient = reinterpret_cast<KernelFn>(addresses.back());
+  }
+  kernels->milliseconds =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  std::lock_guard<std::mutex> memoryLock(memoryMutex);
+  memory[ir] = kernels;
+  return kernels;
+}
+
+template <typename T>
+void forward(const CpuKernels& kernels, const Shape& s, const T* q, const T* k, const T* v, T* o, T* stats) {
+  ATTN_INTERNAL_ASSERT((kernels.f64 == std::is_same_v<T, double>), "kernel precision does not match the data");
+  const auto& src = kernels.source;
+  std::vector<T> rq, rk;
+  if (src.needsQueryNorm) rq = inverseNorms(q, s.heads * s.lq, s.d);
+  if (src.needsKeyNorm) rk = inverseNorms(k, s.heads * s.lk, s.d);
+  const int64_t blocks = (s.lq + kRowBlock - 1) / kRowBlock;
+  parallelFor(s.heads * blocks, [&](int64_t task) {
+    using namespace llvmjit;
+    const int64_t h = task / blocks, b = task % blocks;
+    int64_t a[kArgCount] = {};
+    a[kQ] = asArg(q + h * s.lq * s.d);
+    a[kK] = asArg(k + h * s.lk * s.d);
+    a[kV] = asArg(v + h * s.lk * s.dv);
+    a[kO] = asArg(o + h * s.lq * s.dv);
+    a[kStats] = asArg(stats + h * s.lq * src.statSlots);
+    a[kRq] = src.needsQueryNorm ? asArg(rq.data() + h * s.lq) : 0;
+    a[kRk] = src.needsKeyNorm ? asArg(rk.data() + h * s.lk) : 0;
+    a[kR0] = b * kRowBlock;
+    a[kR1] = std::min(s.lq, (b + 1) * kRowBlock);
+    a[kLq] = s.lq;
+    a[kLk] = s.lk;
+    a[kD] = s.d;
+    a[kDvDim] = s.dv;
+    kernels.forward(a);
+  });
+}
+
+template <typename T>
+void backward(const CpuKernels& kernels, const Shape& s, const T* q, const T* k, const T* v, const T* o,
+              const T* stats, const T* dout, T* dq, T* dk, T* dv) {
+  ATTN_INTERNAL_ASSERT((kernels.f64 == std::is_same_v<T, double>), "kernel precision does not match the data");
+  const auto& src = kernels.source;
+  if (!src.backwardUnsupported.empty()) ATTN_INTERNAL_ERROR("backward requested of a program without one");
+  std::vector<T> rq, rk, rqBar, rkBar;
+  if (src.needsQueryNorm) {
+    rq = inverseNorms(q, s.heads * s.lq, s.d);
+    rqBar.assign(rq.size(), T(0));
+  }
+  if (src.needsKeyNorm) {
+    rk = inverseNorms(k, s.heads * s.lk, s.d);
+    rkBar.assign(rk.size(), T(0));
+  }
+  const int64_t slots = src.adjointSlots;
+  std::vector<T> adj(static_cast<size_t>(s.heads * s.lq * std::max<int64_t>(slots, 1)), T(0));
+  for (int64_t row = 0; row < s.heads * s.lq; ++row) {
+    if (src.identitySlots.empty()) break;
+    double dot = 0;
+    for (int64_t c = 0; c < s.dv; ++c) dot += static_cast<double>(dout[row * s.dv + c]) * o[row * s.dv + c];
+    for (int slot : src.identitySlots) adj[static_cast<size_t>(row * slots + slot)] = static_cast<T>(dot);
+  }
+  std::fill(dq, dq + s.heads * s.lq * s.d, T(0));
+  std::fill(dk, dk + s.heads * s.lk * s.d, T(0));
+  std::fill(dv, dv + s.heads * s.lk * s.dv, T(0));
+
+  auto headArgs = [&](int64_t h, int64_t* a) {
+    using namespace llvmjit;
+    a[kQ] = asArg(q + h * s.lq * s.d);
+    a[kK] = asArg(k + h * s.lk * s.d);
+    a[kV] = asArg(v + h * s.lk * s.dv);
+    a[kStats] = asArg(stats + h * s.lq * src.statSlots);
+    a[kRq] = src.needsQueryNorm ? asArg(rq.data() + h * s.lq) : 0;
+    a[kRk] = src.needsKeyNorm ? asArg(rk.data() + h * s.lk) : 0;
+    a[kDout] = asArg(dout + h * s.lq * s.dv);
+    a[kAdj] = asArg(adj.data() + h * s.lq * slots);
+    a[kDq] = asArg(dq + h * s.lq * s.d);
+    a[kDk] = asArg(dk + h * s.lk * s.d);
+    a[kDv] = asArg(dv + h * s.lk * s.dv);
+    a[kRqBar] = src.needsQueryNorm ? asArg(rqBar.data() + h * s.lq) : 0;
+    a[kRkBar] = src.needsKeyNorm ? asArg(rkBar.data() + h * s.lk) : 0;
+    a[kLq] = s.lq;
+    a[kLk] = s.lk;
+    a[kD] = s.d;
+    a[kDvDim] = s.dv;
+  };
+  using namespace llvmjit;
+  const int64_t blocks = (s.lq + kRowBlock - 1) / kRowBlock;
+  for (KernelFn pass : kernels.rowPasses) {
+    parallelFor(s.heads * blocks, [&](int64_t task) {
+      int64_t a[kArgCount] = {};
+      headArgs(task / blocks, a);
+      a[kR0] = (task % blocks) * kRowBlock;
+      a[kR1] = std::min(s.lq, (task % blocks + 1) * kRowBlock);
+      pass(a);
+    });
+  }
+  if (s.heads >= threadCount()) {
+    // Enough heads for every thread: each head's dq, dk and dv in one sweep.
+    parallelFor(s.heads, [&](int64_t h) {
+      int64_t a[kArgCount] = {};
+      headArgs(h, a);
+      a[kR0] = 0;
+      a[kR1] = s.lq;
+      a[kJ0] = 0;
+      a[kJ1] = s.lk;
+      a[kFlags] = 3;
+      kernels.gradient(a);
+    });
+  } else {
+    // Few heads: dk, dv in parallel over key blocks, then dq in parallel over query blocks.
+    const int64_t keyChunk = 4 * kKeyBlock;
+    const int64_t keyBlocks = (s.lk + keyChunk - 1) / keyChunk;
+    parallelFor(s.heads * keyBlocks, [&](int64_t task) {
+      int64_t a[kArgCount] = {};
+      headArgs(task / keyBlocks, a);
+      a[kR0] = 0;
+      a[kR1] = s.lq;
+      a[kJ0] = (task % keyBlocks) * keyChunk;
+      a[kJ1] = std::min(s.lk, (task % keyBlocks + 1) * keyChunk);
+      a[kFlags] = 2;
+      kernels.gradient(a);
+    });
+    parallelFor(s.heads * blocks, [&](int64_t task) {
+      int64_t a[kArgCount] = {};
+      headArgs(task / blocks, a);
+      a[kR0] = (task % blocks) * kRowBlock;
+      a[kR1] = std::min(s.lq, (task % blocks + 1) * kRowBlock);
+      a[kJ0] = 0;
+      a[kJ1] = s.lk;
+      a[kFlags] = 1;
+      kernels.gradient(a);
+    });
+  }
+  // d(1/|x|)/dx = -x/|x|^3 = -(1/|x|)^3 x: the l2norm's share, now that rqBar and rkBar are whole.
+  auto finishNorm = [](const std::vector<T>& r, const std::vector<T>& bar, const T* x, T* dx, int64_t rows, int64_t d) {
+    for (int64_t row = 0; row < rows; ++row) {
+      T f = -bar[static_cast<size_t>(row)] * r[static_cast<size_t>(row)] * r[static_cast<size_t>(row)] *
+            r[static_cast<size_t>(row)];
+      for (int64_t c = 0; c < d; ++c) dx[row * d + c] += f * x[row * d + c];
+    }
+  };
+  if (src.needsQueryNorm) finishNorm(rq, rqBar, q, dq, s.heads * s.lq, s.d);
+  if (src.needsKeyNorm) finishNorm(rk, rkBar, k, dk, s.heads * s.lk, s.d);
+}
+
+template void forward<float>(const CpuKernels&, const Shape&, const float*, const float*, const float*, float*,
+                             float*);
+template void forward<double>(const CpuKernels&, const Shape&, const double*, const double*, const double*, double*,
+                              double*);
+template void backward<float>(const CpuKernels&, const Shape&, const float*, const float*, const float*, const float*,
+                              const float*, const float*, float*, float*, float*);
+template void backward<double>(const CpuKernels&, const Shape&, const double*, const double*, const double*,
+                               const double*, const double*, const double*, double*, double*, double*);
+
+}  // namespace attn::cpu

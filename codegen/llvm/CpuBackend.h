@@ -1,0 +1,66 @@
+// The CPU backend: a KernelPlan compiled to native code (CpuCodegen -> LLVM O3 -> ORC
+// LLJIT), cached, and run over batch × heads × query blocks on a pool of threads.
+//
+// Compiled kernels are cached in-process (by the generated IR) and on disk as object files
+// (key: a hash of the IR — which holds the plan and the params' values — plus LLVM's
+// version, the target triple, the CPU and its features), so a second process does not
+// re-JIT. The disk cache lives in $ATTN_CACHE_DIR, else $XDG_CACHE_HOME/attn, else
+// ~/.cache/attn (cpu/ below it); entries are written atomically and carry a checksum, so a
+// corrupt or truncated entry is detected, reported as a warning and rebuilt.
+//
+// Tensors here are raw row-major arrays with the heads flattened: q [BH, Lq, D],
+// k [BH, Lk, D], v [BH, Lk, Dv]; this file does not depend on LibTorch.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "codegen/llvm/CpuCodegen.h"
+#include "compiler/Differentiate.h"
+#include "compiler/Schedule.h"
+
+namespace attn::cpu {
+
+using KernelFn = void (*)(int64_t*);
+
+struct CpuKernels {
+  llvmjit::CpuKernelSource source;
+  bool f64 = false;
+  KernelFn forward = nullptr;
+  std::vector<KernelFn> rowPasses;
+  KernelFn gradient = nullptr;
+  /// How the kernels were obtained: "memory", "disk" or "compiled" (and the time it took).
+  std::string origin;
+  double milliseconds = 0;
+};
+
+/// Compiles (or finds in a cache) the kernels of `plan` for float32 (f64 = false) or
+/// float64 arithmetic.
+std::shared_ptr<const CpuKernels> compile(const KernelPlan& plan, bool f64);
+
+/// The generated LLVM IR (before optimisation) and, with `optimised`, after O3 for this host.
+std::string emitLlvm(const KernelPlan& plan, bool f64, bool optimised);
+
+/// The directory of the disk cache (see above).
+std::string cacheDirectory();
+
+/// Threads used by the kernels: $ATTN_NUM_THREADS, else the hardware's.
+int threadCount();
+
+struct Shape {
+  int64_t heads = 1;  ///< batch × heads
+  int64_t lq = 0, lk = 0, d = 0, dv = 0;
+};
+
+/// o [BH, Lq, Dv] and the row statistics [BH, Lq, statSlots] that backward reads.
+template <typename T>
+void forward(const CpuKernels& kernels, const Shape& shape, const T* q, const T* k, const T* v, T* o, T* stats);
+
+/// dq, dk, dv (overwritten) from dO, with o and stats from forward.
+template <typename T>
+void backward(const CpuKernels& kernels, const Shape& shape, const T* q, const T* k, const T* v, const T* o,
+              const T* stats, const T* dout, T* dq, T* dk, T* dv);
+
+}  // namespace attn::cpu

@@ -1,0 +1,199 @@
+#include "compiler/Differentiate.h"
+
+#include <algorithm>
+#include <set>
+#include <sstream>
+
+#include "compiler/ScalarOps.h"
+
+namespace attn {
+
+using ir::Node;
+using ir::NodeId;
+using ir::Op;
+
+std::vector<NodeId> atomicOperands(const ir::Graph& g, NodeId id) {
+  NormalizeForm f = normalizeForm(g, id);
+  if (f.kind != NormalizeForm::Kind::None) return {f.operand};
+  return g.node(id).operands;
+}
+
+namespace {
+
+bool isReduction(Op op) { return op == Op::RowSum || op == Op::RowMax || op == Op::RowMin || op == Op::RowMean; }
+
+// Ops whose derivative is zero everywhere it exists: they stop gradients.
+bool stopsGradient(Op op) {
+  switch (op) {
+    case Op::Not: case Op::Lt: case Op::Le: case Op::Gt: case Op::Ge: case Op::Eq: case Op::Ne:
+    case Op::And: case Op::Or: case Op::Sign:
+      return true;
+    default:
+      return false;
+  }
+}
+
+class Differentiator {
+ public:
+  explicit Differentiator(const KernelPlan& plan) : plan_(plan), g_(plan.graph) {}
+
+  BackwardPlan run() {
+    BackwardPlan b;
+    const size_t n = g_.size();
+    b.carriesGradient.assign(n, false);
+    b.adjointPass.assign(n, 0);
+    // What the derivative walks: nodes reachable from out through atomic operands.
+    std::vector<bool> visible(n, false);
+    std::vector<std::vector<NodeId>> users(n);
+    std::vector<NodeId> stack{g_.out};
+    visible[static_cast<size_t>(g_.out)] = true;
+    while (!stack.empty()) {
+      NodeId id = stack.back();
+      stack.pop_back();
+      for (NodeId o : atomicOperands(g_, id)) {
+        users[static_cast<size_t>(o)].push_back(id);
+        if (!visible[static_cast<size_t>(o)]) {
+          visible[static_cast<size_t>(o)] = true;
+          stack.push_back(o);
+        }
+      }
+    }
+    for (size_t id = 0; id < n; ++id) {
+      if (!visible[id]) continue;
+      const Node& node = g_.node(static_cast<NodeId>(id));
+      bool carries = node.op == Op::Query || node.op == Op::Key;
+      if (!stopsGradient(node.op))
+        for (NodeId o : atomicOperands(g_, static_cast<NodeId>(id))) carries = carries || b.carriesGradient[static_cast<size_t>(o)];
+      b.carriesGradient[id] = carries;
+    }
+
+    const NodeId w = outputNormalisation(users);
+    std::vector<int> level(n, 0);
+    for (NodeId id = static_cast<NodeId>(n) - 1; id >= 0; --id) {
+      const size_t x = static_cast<size_t>(id);
+      if (!visible[x] || !b.carriesGradient[x]) continue;
+      const Node& node = g_.node(id);
+      if (isVector(node.kind)) continue;  // q and k get their gradients from the dots
+      if (node.kind == ValueKind::Score) {
+        int pass = id == g_.out ? 1 : 0;
+        for (NodeId u : users[x]) {
+          const Node& user = g_.node(u);
+          const size_t ux = static_cast<size_t>(u);
+          if (isReduction(user.op)) pass = std::max(pass, level[ux] + 1);
+          else if (normalizeForm(g_, u).kind != NormalizeForm::Kind::None)
+            pass = std::max({pass, b.adjointPass[ux], level[ux] + 1});
+          else pass = std::max(pass, b.adjointPass[ux]);
+        }
+        b.adjointPass[x] = std::max(pass, 1);
+        if (normalizeForm(g_, id).kind != NormalizeForm::Kind::None) {
+          RowAdjoint a;
+          a.kind = RowAdjoint::Kind::Normalisation;
+          a.node = id;
+          a.identity = id == w;
+          a.level = a.identity ? 0 : b.adjointPass[x];
+          level[x] = a.level;
+          add(b, a);
+        }
+      } else if (node.kind == ValueKind::Row) {
+        if (normalizeForm(g_, id).kind != NormalizeForm::Kind::None || (isReduction(node.op) && !isScoreOperand(id))) {
+          b.unsupported = "the derivative of a row reduction or normalisation of a row value ('" +
+                          ir::formula(g_, id) + "') is not supported yet";
+          continue;
+        }
+        int lv = 1;
+        for (NodeId u : users[x]) {
+          const Node& user = g_.node(u);
+          if (user.op == Op::VecScale) {
+            // dot(s·q, k) sends its adjoint times q·k back to s: summed where the dots'
+            // adjoints are known (every dot above s, conservatively).
+            for (NodeId d = id + 1; d < static_cast<NodeId>(n); ++d)
+              if (g_.node(d).op == Op::Dot) lv = std::max(lv, b.adjointPass[static_cast<size_t>(d)]);
+            continue;
+          }
+          lv = std::max(lv, user.kind == ValueKind::Score ? b.adjointPass[static_cast<size_t>(u)] : level[static_cast<size_t>(u)]);
+        }
+        level[x] = lv;
+        RowAdjoint a;
+        a.kind = RowAdjoint::Kind::RowValue;
+        a.node = id;
+        a.level = lv;
+        add(b, a);
+      }
+    }
+    for (const RowAdjoint& a : b.adjoints) b.rowPasses = std::max(b.rowPasses, a.level);
+    std::sort(b.adjoints.begin(), b.adjoints.end(),
+              [](const RowAdjoint& l, const RowAdjoint& r) { return l.node < r.node; });
+    b.adjointOf.clear();
+    for (size_t i = 0; i < b.adjoints.size(); ++i) b.adjointOf[b.adjoints[i].node] = static_cast<int>(i);
+    return b;
+  }
+
+ private:
+  const KernelPlan& plan_;
+  const ir::Graph& g_;
+
+  bool isScoreOperand(NodeId reduction) const {
+    return g_.node(g_.node(reduction).operands[0]).kind == ValueKind::Score;
+  }
+
+  static void add(BackwardPlan& b, const RowAdjoint& a) {
+    b.adjointOf[a.node] = static_cast<int>(b.adjoints.size());
+    b.adjoints.push_back(a);
+  }
+
+  // The normalisation that is the output itself, up to constant factors (o = c sum_j w v),
+  // when nothing else uses it: its T is dO·o. -1 otherwise.
+  NodeId outputNormalisation(const std::vector<std::vector<NodeId>>& users) const {
+    NodeId w = g_.out;
+    for (;;) {
+      const Node& n = g_.node(w);
+      NodeId next = -1;
+      if (n.op == Op::Neg) next = n.operands[0];
+      else if (n.op == Op::Mul && g_.node(n.operands[0]).op == Op::Const) next = n.operands[1];
+      else if (n.op == Op::Mul && g_.node(n.operands[1]).op == Op::Const) next = n.operands[0];
+      if (next < 0) break;
+      if (users[static_cast<size_t>(next)].size() != 1) return -1;
+      w = next;
+    }
+    if (normalizeForm(g_, w).kind == NormalizeForm::Kind::None) return -1;
+    if (g_.node(w).kind != ValueKind::Score) return -1;
+    return w;
+  }
+};
+
+}  // namespace
+
+BackwardPlan differentiate(const KernelPlan& plan) { return Differentiator(plan).run(); }
+
+std::string describeBackward(const KernelPlan& plan, const BackwardPlan& b) {
+  const ir::Graph& g = plan.graph;
+  std::ostringstream os;
+  const int passes = b.rowPasses + 1;
+  os << "backward: " << passes << (passes == 1 ? " pass" : " passes") << " over the keys";
+  if (!b.unsupported.empty()) {
+    os << "; not derivable yet: " << b.unsupported << "\n";
+    return os.str();
+  }
+  os << "\n";
+  auto name = [&](const RowAdjoint& a) {
+    std::string f = ir::formula(g, a.node);
+    if (a.kind == RowAdjoint::Kind::Normalisation) return "T = sum_j adj(w) w for w = " + f;
+    return "adjoint of the row value " + f;
+  };
+  for (const RowAdjoint& a : b.adjoints)
+    if (a.identity) os << "  no pass:   " << name(a) << " = dO·o (the FlashAttention identity)\n";
+  for (int p = 1; p <= b.rowPasses; ++p) {
+    os << "  pass " << p << ":    sums";
+    bool first = true;
+    for (const RowAdjoint& a : b.adjoints)
+      if (a.level == p) {
+        os << (first ? " " : "; ") << name(a);
+        first = false;
+      }
+    os << "\n";
+  }
+  os << "  pass " << passes << ":    dq (each query over its keys), dk and dv (each key over its queries)\n";
+  return os.str();
+}
+
+}  // namespace attn

@@ -1,0 +1,113 @@
+#include "runtime/CpuOp.h"
+
+#include <ATen/ATen.h>
+
+#include <mutex>
+
+#include "runtime/Attention.h"
+
+#ifdef ATTN_HAVE_LLVM
+#include <torch/csrc/autograd/custom_function.h>
+
+#include "codegen/llvm/CpuBackend.h"
+#endif
+
+namespace attn {
+
+#ifdef ATTN_HAVE_LLVM
+
+struct CpuProgramState {
+  KernelPlan plan;
+  std::once_flag once[2];
+  std::shared_ptr<const cpu::CpuKernels> kernels[2];  // float32, float64
+
+  const cpu::CpuKernels& get(bool f64) {
+    std::call_once(once[f64], [&] { kernels[f64] = cpu::compile(plan, f64); });
+    return *kernels[f64];
+  }
+};
+
+std::shared_ptr<CpuProgramState> makeCpuProgramState(const ir::Graph& graph) {
+  auto state = std::make_shared<CpuProgramState>();
+  state->plan = schedule(graph);
+  return state;
+}
+
+namespace {
+
+cpu::Shape shapeOf(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {
+  cpu::Shape s;
+  s.heads = q.size(0) * q.size(1);
+  s.lq = q.size(2);
+  s.lk = k.size(2);
+  s.d = q.size(3);
+  s.dv = v.size(3);
+  return s;
+}
+
+template <typename T>
+T* ptr(const at::Tensor& t) {
+  return t.data_ptr<T>();
+}
+
+class CpuAttentionFunction : public torch::autograd::Function<CpuAttentionFunction> {
+ public:
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& q, const at::Tensor& k,
+                            const at::Tensor& v, CpuProgramState* state) {
+    const bool f64 = q.scalar_type() == at::kDouble;
+    const cpu::CpuKernels& kernels = state->get(f64);
+    const cpu::Shape s = shapeOf(q, k, v);
+    at::Tensor o = at::empty({q.size(0), q.size(1), s.lq, s.dv}, q.options());
+    at::Tensor stats = at::empty({q.size(0), q.size(1), s.lq, std::max(kernels.source.statSlots, 1)}, q.options());
+    if (f64) cpu::forward<double>(kernels, s, ptr<double>(q), ptr<double>(k), ptr<double>(v), ptr<double>(o), ptr<double>(stats));
+    else cpu::forward<float>(kernels, s, ptr<float>(q), ptr<float>(k), ptr<float>(v), ptr<float>(o), ptr<float>(stats));
+    ctx->save_for_backward({q, k, v, o, stats});
+    ctx->saved_data["state"] = reinterpret_cast<int64_t>(state);
+    return o;
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    auto saved = ctx->get_saved_variables();
+    const at::Tensor &q = saved[0], &k = saved[1], &v = saved[2], &o = saved[3], &stats = saved[4];
+    auto* state = reinterpret_cast<CpuProgramState*>(ctx->saved_data["state"].toInt());
+    const bool f64 = q.scalar_type() == at::kDouble;
+    const cpu::CpuKernels& kernels = state->get(f64);
+    if (!kernels.source.backwardUnsupported.empty())
+      throw UserError("the cpu backend cannot differentiate '" + state->plan.graph.name +
+                      "': " + kernels.source.backwardUnsupported + "; use --backend reference for gradients");
+    at::Tensor dout = grads[0].to(q.scalar_type()).contiguous();
+    const cpu::Shape s = shapeOf(q, k, v);
+    at::Tensor dq = at::empty_like(q), dk = at::empty_like(k), dv = at::empty_like(v);
+    if (f64)
+      cpu::backward<double>(kernels, s, ptr<double>(q), ptr<double>(k), ptr<double>(v), ptr<double>(o),
+                            ptr<double>(stats), ptr<double>(dout), ptr<double>(dq), ptr<double>(dk), ptr<double>(dv));
+    else
+      cpu::backward<float>(kernels, s, ptr<float>(q), ptr<float>(k), ptr<float>(v), ptr<float>(o), ptr<float>(stats),
+                           ptr<float>(dout), ptr<float>(dq), ptr<float>(dk), ptr<float>(dv));
+    return {dq, dk, dv, at::Tensor()};
+  }
+};
+
+}  // namespace
+
+at::Tensor cpuAttention(CpuProgramState& state, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {
+  if (!q.device().is_cpu())
+    throw UserError("the cpu backend takes tensors on the CPU; q is on " + q.device().str());
+  const auto compute = q.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
+  at::Tensor qc = q.to(compute).contiguous(), kc = k.to(compute).contiguous(), vc = v.to(compute).contiguous();
+  return CpuAttentionFunction::apply(qc, kc, vc, &state);
+}
+
+#else
+
+struct CpuProgramState {};
+std::shared_ptr<CpuProgramState> makeCpuProgramState(const ir::Graph&) { return std::make_shared<CpuProgramState>(); }
+at::Tensor cpuAttention(CpuProgramState&, const at::Tensor&, const at::Tensor&, const at::Tensor&) {
+  throw UserError("this attn was built without LLVM (ATTN_WITH_LLVM=OFF): the cpu backend is unavailable; "
+                  "use --backend reference");
+}
+
+#endif
+
+}  // namespace attn
