@@ -95,6 +95,12 @@ at::Tensor cpuAttention(CpuProgramState& state, const at::Tensor& q, const at::T
   if (!q.device().is_cpu())
     throw UserError("the cpu backend takes tensors on the CPU; q is on " + q.device().str());
   const auto compute = q.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
+  if (q.requires_grad() || k.requires_grad() || v.requires_grad()) {
+    const cpu::CpuKernels& kernels = state.get(q.scalar_type() == at::kDouble);
+    if (!kernels.source.backwardUnsupported.empty())
+      throw UserError("the cpu backend cannot differentiate '" + state.plan.graph.name +
+                      "': " + kernels.source.backwardUnsupported + "; use --backend reference for gradients");
+  }
   at::Tensor qc = q.to(compute).contiguous(), kc = k.to(compute).contiguous(), vc = v.to(compute).contiguous();
   return CpuAttentionFunction::apply(qc, kc, vc, &state);
 }

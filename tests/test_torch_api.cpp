@@ -187,10 +187,15 @@ TEST_SUITE("api") {
     CHECK_FALSE(at::allclose(a(q, k, v), b(q, k, v)));
   }
 
-  TEST_CASE("backends: the cpu and cuda backends give a clear UserError for now") {
+  TEST_CASE("backends: cpu computes what reference computes; cuda is a clear UserError for now") {
     at::Tensor f = rnd({1, 1, 3, 4});
-    std::string err = userErrorOf([&] { softmaxProgram()(f, f, f, Backend::Cpu); });
-    CHECK(err == "the cpu backend is not built yet; use --backend reference");
+    at::Tensor q = rnd({2, 3, 37, 16}), k = rnd({2, 3, 37, 16}), v = rnd({2, 3, 37, 16});
+    at::Tensor ref = softmaxProgram()(q, k, v, Backend::Reference), cpu = softmaxProgram()(q, k, v, Backend::Cpu);
+    CHECK(cpu.sizes() == ref.sizes());
+    CHECK((cpu.scalar_type() == at::kFloat));
+    CHECK((cpu - ref).abs().max().item<double>() < 1e-5);
+    std::string err = userErrorOf([&] { softmaxProgram()(f, f, f, Backend::Cuda); });
+    CHECK(err == "the cuda backend is not built yet; use --backend reference");
     err = userErrorOf([&] { softmaxProgram()(f, f, f, Backend::Cuda); });
     CHECK(err == "the cuda backend is not built yet; use --backend reference");
     // Invalid inputs are reported before the backend.

@@ -80,6 +80,34 @@ TEST_SUITE("run") {
     }
   }
 
+  TEST_CASE("--backend cpu: every stdlib program's o, dq, dk, dv within 1e-4 of the reference") {
+    at::manual_seed(8);
+    const int64_t B = 1, H = 2, Lq = 7, Lk = 37, D = 16;
+    at::Tensor q = at::randn({B, H, Lq, D}), k = at::randn({B, H, Lk, D}), v = at::randn({B, H, Lk, D}),
+               dout = at::randn({B, H, Lq, D});
+    std::string qp = saveTensor("cq.npy", q), kp = saveTensor("ck.npy", k), vp = saveTensor("cv.npy", v),
+                dp = saveTensor("cdo.npy", dout);
+    for (const auto& file : attnFilesIn(ATTN_STDLIB)) {
+      std::string out = tempDir() + "/cpu_" + file.substr(file.rfind('/') + 1);
+      CommandResult r =
+          runAttn({"run", file, "--backend", "cpu", "--q", qp, "--k", kp, "--v", vp, "--dout", dp, "--out", out});
+      INFO(file, "\n", r.err);
+      REQUIRE(r.signal == 0);
+      REQUIRE(r.status == 0);
+      Program p = Program::fromFile(file);
+      at::Tensor qg = q.to(at::kDouble).requires_grad_(true), kg = k.to(at::kDouble).requires_grad_(true),
+                 vg = v.to(at::kDouble).requires_grad_(true);
+      at::Tensor o = p(qg, kg, vg);
+      o.backward(dout.to(at::kDouble));
+      at::Tensor got = loadTensor(out + "/o.npy");
+      CHECK((got.scalar_type() == at::kFloat));
+      CHECK(maxRelativeError(got, o.detach()) < 1e-4);
+      CHECK(maxRelativeError(loadTensor(out + "/dq.npy"), qg.grad()) < 1e-4);
+      CHECK(maxRelativeError(loadTensor(out + "/dk.npy"), kg.grad()) < 1e-4);
+      CHECK(maxRelativeError(loadTensor(out + "/dv.npy"), vg.grad()) < 1e-4);
+    }
+  }
+
   TEST_CASE("[L, D] inputs, float16 in gives float16 out, --set and --name reach the program") {
     at::manual_seed(8);
     at::Tensor q = at::randn({37, 8}), k = at::randn({37, 8}), v = at::randn({37, 8});
@@ -148,9 +176,9 @@ TEST_SUITE("run") {
     CHECK(r.status == 1);
     CHECK(r.err.find("broken.attn:2:7: error: unknown name 'qq'") != std::string::npos);
 
-    CommandResult cpu = runAttn({"run", softmax, "--backend", "cpu", "--q", good, "--k", good, "--v", good, "--out",
-                                 tempDir() + "/bad"});
-    CHECK(cpu.status == 1);
-    CHECK(cpu.err.find("cpu backend is not built yet") != std::string::npos);
+    CommandResult cuda = runAttn({"run", softmax, "--backend", "cuda", "--q", good, "--k", good, "--v", good,
+                                  "--out", tempDir() + "/bad"});
+    CHECK(cuda.status == 1);
+    CHECK(cuda.err.find("cuda backend is not built yet") != std::string::npos);
   }
 }
