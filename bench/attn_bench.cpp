@@ -3,8 +3,11 @@
 // re-executed with --child), so that one configuration's peak memory cannot hide
 // another's and allocator caches do not carry over.
 //
-//   build/bin/attn_bench --backend reference --lengths 512,1024,2048,4096 --d 64 \
+//   build/bin/attn_bench --backend reference,cpu --lengths 512,1024,2048,4096 --d 64 \
 //       --batch 1 --heads 4 --repeats 5 stdlib/softmax.attn stdlib/lssa.attn stdlib/lssar.attn
+//
+// With several backends (comma-separated), each configuration runs on each, side by side,
+// and a line gives the first backend's times divided by each other's (the speed-up).
 //
 // Columns: forward and forward+backward time (median of --repeats runs after one warm-up),
 // the process's peak resident memory, and its peak above the resident memory just before
@@ -42,6 +45,13 @@ struct Config {
   std::string backend = "reference";
   std::vector<std::string> sets;
   bool forwardOnly = false;
+  std::vector<std::string> backends() const {
+    std::vector<std::string> out;
+    std::stringstream ss(backend);
+    std::string item;
+    while (std::getline(ss, item, ',')) out.push_back(item);
+    return out;
+  }
 };
 
 double medianOf(std::vector<double> v) {
@@ -147,17 +157,20 @@ int main(int argc, char** argv) {
     return 1;
   }
 
-  std::printf("backend %s, B=%lld H=%lld d=%lld, float32, %u threads, median of %d runs\n", c.backend.c_str(),
+  std::printf("backends %s, B=%lld H=%lld d=%lld, float32, %u threads, median of %d runs\n", c.backend.c_str(),
               static_cast<long long>(c.batch), static_cast<long long>(c.heads), static_cast<long long>(c.d),
               std::max(1u, std::thread::hardware_concurrency()), c.repeats);
-  std::printf("%-24s %7s %12s %14s %10s %12s\n", "program", "L", "fwd ms", "fwd+bwd ms", "peak MiB", "extra MiB");
+  std::printf("%-24s %7s %-10s %12s %14s %10s %12s\n", "program", "L", "backend", "fwd ms", "fwd+bwd ms", "peak MiB",
+              "extra MiB");
   int status = 0;
   for (const auto& program : c.programs) {
     for (int64_t L : c.lengths) {
+      std::vector<std::pair<double, double>> times;
+      for (const std::string& backend : c.backends()) {
       std::vector<std::string> args = {"/proc/self/exe", "--child", "--lengths", std::to_string(L),
                                        "--d", std::to_string(c.d), "--batch", std::to_string(c.batch),
                                        "--heads", std::to_string(c.heads), "--repeats", std::to_string(c.repeats),
-                                       "--backend", c.backend};
+                                       "--backend", backend};
       for (const auto& s : c.sets) args.insert(args.end(), {"--set", s});
       if (c.forwardOnly) args.push_back("--forward-only");
       args.push_back(program);
@@ -190,16 +203,26 @@ int main(int argc, char** argv) {
       double fwd = 0, both = 0, base = 0;
       if (!WIFEXITED(wstatus) || WEXITSTATUS(wstatus) != 0 ||
           std::sscanf(output.c_str(), "%lf %lf %lf", &fwd, &both, &base) != 3) {
-        std::printf("%-24s %7lld  failed (see stderr)\n", name.c_str(), static_cast<long long>(L));
+        std::printf("%-24s %7lld %-10s  failed (see stderr)\n", name.c_str(), static_cast<long long>(L),
+                    backend.c_str());
         status = 1;
+        times.push_back({0, 0});
         continue;
       }
+      times.push_back({fwd, both});
       double peak = static_cast<double>(usage.ru_maxrss) / 1024.0;
       char bothText[32] = "-";
       if (!c.forwardOnly) std::snprintf(bothText, sizeof bothText, "%.2f", both);
-      std::printf("%-24s %7lld %12.2f %14s %10.0f %12.0f\n", name.c_str(), static_cast<long long>(L), fwd,
-                  bothText, peak, peak - base);
+      std::printf("%-24s %7lld %-10s %12.2f %14s %10.0f %12.0f\n", name.c_str(), static_cast<long long>(L),
+                  backend.c_str(), fwd, bothText, peak, peak - base);
       std::fflush(stdout);
+      }
+      for (size_t b = 1; b < times.size(); ++b) {
+        if (times[b].first <= 0 || times[0].first <= 0) continue;
+        std::printf("%-24s %7s %-10s %11.1fx %13.1fx   (%s / %s)\n", "", "", "speed-up", times[0].first / times[b].first,
+                    times[b].second > 0 ? times[0].second / times[b].second : 0.0, c.backends()[0].c_str(),
+                    c.backends()[b].c_str());
+      }
     }
   }
   return status;

@@ -7,6 +7,7 @@
 
 #include "GoldenFile.h"
 #include "TestUtil.h"
+#include "compiler/Differentiate.h"
 #include "compiler/Parser.h"
 #include "compiler/Pipeline.h"
 
@@ -44,7 +45,8 @@ using Kind = RowStatistic::Kind;
 TEST_SUITE("schedule") {
   TEST_CASE("golden plans of the paper's three programs") {
     for (const char* name : {"softmax", "lssa", "lssar"}) {
-      std::string text = describePlan(planOfFile(std::string(ATTN_STDLIB) + "/" + name + ".attn"));
+      KernelPlan plan = planOfFile(std::string(ATTN_STDLIB) + "/" + name + ".attn");
+      std::string text = describePlan(plan) + describeBackward(plan, differentiate(plan));
       std::string diff = test::compareWithGolden(std::string("plan/") + name + ".plan", text);
       CHECK_MESSAGE(diff.empty(), diff);
     }
@@ -84,6 +86,33 @@ TEST_SUITE("schedule") {
       // Every statistic an earlier pass produces is read by a later pass or saved.
       for (size_t p = 0; p + 1 < plan.passes.size(); ++p) CHECK_FALSE(plan.passes[p].produces.empty());
     }
+  }
+
+  TEST_CASE("derived backward: as many key passes as forward; dO·o replaces a pass wherever o is normalised") {
+    for (const auto& f : test::attnFilesIn(ATTN_STDLIB)) {
+      KernelPlan plan = planOfFile(f);
+      BackwardPlan b = differentiate(plan);
+      INFO(f);
+      CHECK(b.unsupported.empty());
+      CHECK(b.rowPasses + 1 == static_cast<int>(plan.passes.size()));
+      int identities = 0;
+      for (const RowAdjoint& a : b.adjoints) identities += a.identity;
+      CHECK(identities == (plan.output.form == Form::Direct ? 0 : 1));
+    }
+    // LSSAR: the inner l1norm's T needs the one row pass; the output's is dO·o.
+    KernelPlan lssar = planOfFile(std::string(ATTN_STDLIB) + "/lssar.attn");
+    BackwardPlan b = differentiate(lssar);
+    REQUIRE(b.adjoints.size() == 2);
+    CHECK(b.adjoints[0].kind == RowAdjoint::Kind::Normalisation);
+    CHECK(b.adjoints[0].level == 1);
+    CHECK_FALSE(b.adjoints[0].identity);
+    CHECK(b.adjoints[1].identity);
+    CHECK(b.adjoints[1].level == 0);
+    // A normalisation used twice is not the output alone: no identity, one more pass.
+    KernelPlan twice = planOfSource("attention a {\n  let w = softmax(dot(q, k))\n  out w + w * w\n}\n");
+    BackwardPlan bt = differentiate(twice);
+    CHECK(bt.rowPasses == 1);
+    for (const RowAdjoint& a : bt.adjoints) CHECK_FALSE(a.identity);
   }
 
   TEST_CASE("LSSAR: pass 1 finishes LSSA's normaliser, pass 2 re-weights online") {

@@ -183,24 +183,51 @@ std::string emitLlvm(const KernelPlan& plan, bool f64, bool optimised) {
   return text;
 }
 
+namespace {
+
+std::mutex memoryMutex;
+std::map<std::string, std::shared_ptr<const CpuKernels>>& memory() {
+  static std::map<std::string, std::shared_ptr<const CpuKernels>> cache;
+  return cache;
+}
+
+// The disk cache's key: everything the object code depends on.
+std::string cacheKey(const std::string& ir) {
+  std::lock_guard<std::mutex> lock(jitMutex());
+  return jit().fingerprint() + "; ir " + hex(fnv1a(ir)) + " " + std::to_string(ir.size());
+}
+
+std::string entryPath(const std::string& name, bool f64, const std::string& key) {
+  return cacheDirectory() + "/" + name + "-" + (f64 ? "f64" : "f32") + "-" + hex(fnv1a(key)) + ".o";
+}
+
+}  // namespace
+
+void clearMemoryCache() {
+  std::lock_guard<std::mutex> lock(memoryMutex);
+  memory().clear();
+}
+
+std::string cacheEntryPath(const KernelPlan& plan, bool f64) {
+  auto source = llvmjit::generateCpuKernels(plan, differentiate(plan), f64 ? "double" : "float");
+  return entryPath(plan.graph.name, f64, cacheKey(source.ir));
+}
+
 std::shared_ptr<const CpuKernels> compile(const KernelPlan& plan, bool f64) {
   auto start = std::chrono::steady_clock::now();
   auto kernels = std::make_shared<CpuKernels>();
   kernels->f64 = f64;
   kernels->source = llvmjit::generateCpuKernels(plan, differentiate(plan), f64 ? "double" : "float");
   const std::string& ir = kernels->source.ir;
-
-  static std::mutex memoryMutex;
-  static std::map<std::string, std::shared_ptr<const CpuKernels>> memory;
   {
     std::lock_guard<std::mutex> lock(memoryMutex);
-    if (auto it = memory.find(ir); it != memory.end()) return it->second;
+    if (auto it = memory().find(ir); it != memory().end()) return it->second;
   }
 
-  std::lock_guard<std::mutex> lock(jitMutex());
-  const std::string key = jit().fingerprint() + "; ir " + hex(fnv1a(ir)) + " " + std::to_string(ir.size());
+  const std::string key = cacheKey(ir);
   const std::string dir = cacheDirectory();
-  const std::string path = dir + "/" + plan.graph.name + "-" + (f64 ? "f64" : "f32") + "-" + hex(fnv1a(key)) + ".o";
+  const std::string path = entryPath(plan.graph.name, f64, key);
+  std::lock_guard<std::mutex> lock(jitMutex());
   std::string problem;
   std::optional<std::string> object = readEntry(path, key, &problem);
   kernels->origin = "disk";
@@ -222,7 +249,7 @@ std::shared_ptr<const CpuKernels> compile(const KernelPlan& plan, bool f64) {
   kernels->milliseconds =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   std::lock_guard<std::mutex> memoryLock(memoryMutex);
-  memory[ir] = kernels;
+  memory()[ir] = kernels;
   return kernels;
 }
 

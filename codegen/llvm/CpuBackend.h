@@ -40,6 +40,13 @@ struct CpuKernels {
 /// float64 arithmetic.
 std::shared_ptr<const CpuKernels> compile(const KernelPlan& plan, bool f64);
 
+/// Forgets the in-process cache (benchmarks and tests of the disk cache use it); kernels
+/// already handed out stay valid.
+void clearMemoryCache();
+
+/// The path of the disk-cache entry `compile` reads and writes for `plan`.
+std::string cacheEntryPath(const KernelPlan& plan, bool f64);
+
 /// The generated LLVM IR (before optimisation) and, with `optimised`, after O3 for this host.
 std::string emitLlvm(const KernelPlan& plan, bool f64, bool optimised);
 

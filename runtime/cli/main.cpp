@@ -4,7 +4,7 @@
 //   attn check FILE...                      validate; diagnostics and exit 1 on any error
 //   attn fmt FILE... [-i | --check]         canonical formatting
 //   attn explain FILE [--name N] [--set K=V]...
-//   attn emit FILE --target ast|checked|ir|plan [--name N] [--set K=V]...
+//   attn emit FILE --target ast|checked|ir|plan|llvm [--optimised] [--f64] [--name N] [--set K=V]...
 //   attn run FILE --backend B --q Q.npy --k K.npy --v V.npy [--dout DO.npy] --out DIR
 //
 // `run` needs LibTorch, which lives in a shared library opened only for it
@@ -24,10 +24,15 @@
 #include <iostream>
 
 #include "compiler/Checker.h"
+#include "compiler/Differentiate.h"
 #include "compiler/Formatter.h"
 #include "compiler/Parser.h"
 #include "compiler/Pipeline.h"
 #include "runtime/cli/TorchCommands.h"
+
+#ifdef ATTN_HAVE_LLVM
+#include "codegen/llvm/CpuBackend.h"
+#endif
 
 namespace {
 
@@ -43,6 +48,8 @@ struct Options {
   std::string name;
   std::vector<std::string> sets;
   std::string target;
+  bool optimised = false;  // emit --target llvm --optimised
+  bool f64 = false;        // emit --target llvm --f64
   bool inPlace = false;
   bool checkOnly = false;
 };
@@ -127,17 +134,28 @@ int runExplain(const Options& o) {
   if (!options) return finish(diags);
   auto checked = compileFrontend(o.files.at(0), *options, diags);
   if (checked) {
-    std::cout << describe(*checked) << '\n' << describePlan(schedule(lowerAndOptimise(*checked)));
+    KernelPlan plan = schedule(lowerAndOptimise(*checked));
+    std::cout << describe(*checked) << '\n' << describePlan(plan) << describeBackward(plan, differentiate(plan));
   }
   return finish(diags);
 }
 
 int runEmit(const Options& o) {
   DiagnosticEngine diags;
-  if (o.target == "llvm" || o.target == "cuda" || o.target == "ptx") {
-    auto& d = diags.error("--target " + o.target + ": the " + (o.target == "llvm" ? "LLVM (CPU)" : "CUDA") +
-                          " backend is not built yet");
-    d.hint = "the stages that exist: --target ast, checked, ir, plan";
+  if (o.target == "cuda" || o.target == "ptx") {
+    auto& d = diags.error("--target " + o.target + ": the CUDA backend is not built yet");
+    d.hint = "the stages that exist: --target ast, checked, ir, plan, llvm";
+    return finish(diags);
+  }
+  if (o.target == "llvm") {
+#ifdef ATTN_HAVE_LLVM
+    auto options = compileOptions(o, diags);
+    if (!options) return finish(diags);
+    auto plan = compileToPlan(o.files.at(0), *options, diags);
+    if (plan) std::cout << cpu::emitLlvm(*plan, o.f64, o.optimised);
+#else
+    diags.error("--target llvm: this attn was built without LLVM (ATTN_WITH_LLVM=OFF)");
+#endif
     return finish(diags);
   }
   if (o.target == "ast") {
@@ -154,7 +172,7 @@ int runEmit(const Options& o) {
   }
   if (o.target == "plan") {
     auto plan = compileToPlan(o.files.at(0), *options, diags);
-    if (plan) std::cout << describePlan(*plan);
+    if (plan) std::cout << describePlan(*plan) << describeBackward(*plan, differentiate(*plan));
     return finish(diags);
   }
   auto checked = compileFrontend(o.files.at(0), *options, diags);
@@ -265,6 +283,8 @@ int main(int argc, char** argv) {
   emit->add_option("--target,--emit", o.target, "The stage to print")
       ->required()
       ->check(CLI::IsMember({"ast", "checked", "ir", "plan", "llvm", "cuda", "ptx"}));
+  emit->add_flag("--optimised", o.optimised, "--target llvm: the IR after LLVM's O3 for this CPU");
+  emit->add_flag("--f64", o.f64, "--target llvm: kernels for float64 inputs (default: float32)");
 
   cli::RunOptions runOptions;
   auto* run = app.add_subcommand("run", "Run a program on .npy tensors; write o.npy (and gradients with --dout)");
