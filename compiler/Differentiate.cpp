@@ -89,7 +89,12 @@ class Differentiator {
           RowAdjoint a;
           a.kind = RowAdjoint::Kind::Normalisation;
           a.node = id;
-          a.identity = id == w;
+          // The identity only where the normaliser, as accumulated, is at least 1 (softmax's
+          // and the power form's: their largest term is 1). For x / sum|x| the sum can be tiny;
+          // then g_j - dO·o (two independently rounded numbers) divided by it is noise, while a
+          // row pass sums T from the very g_j the gradient pass uses, and the rounding cancels
+          // (one key: w = 1, T = g exactly, gradient exactly 0).
+          a.identity = id == w && normalizeForm(g_, id).kind != NormalizeForm::Kind::Plain;
           a.level = a.identity ? 0 : b.adjointPass[x];
           level[x] = a.level;
           add(b, a);

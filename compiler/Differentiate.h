@@ -13,14 +13,18 @@
 //     a reduction sends R_r back to its operand (rowsum: R, rowmean: R/n, rowmax: R at the max).
 // The FlashAttention identity is the first of these found by algebra: when w = normalize(..)
 // is the output itself (o = c sum_j w_ij v_j and adj(w_ij) = c dO_i·v_j), then
-// T = sum_j adj(w_ij) w_ij = dO_i·o_i, known before any pass. Every other row adjoint needs a
-// pass over the keys, and a row adjoint can only be summed once every adjoint it depends on
+// T = sum_j adj(w_ij) w_ij = dO_i·o_i, known before any pass. It is used where the
+// normaliser, as accumulated, is at least 1 (softmax, and b^p rescaled by the row maximum):
+// for a plain x / sum|x| the sum can be tiny, and dividing the difference of two
+// independently rounded numbers by it turns float32 rounding into visible error (a row with
+// one key would get a non-zero gradient); a row pass instead sums T from the same g_j the
+// gradient pass uses. Every other row adjoint needs a pass over the keys, and a row adjoint can only be summed once every adjoint it depends on
 // is finished: that dependency depth is its *level*. Backward is then: one row pass per
 // level (1..levels), then one gradient pass that computes dq (over the keys of each query
 // row) and dk, dv (over the queries of each key).
 //
-// Softmax and LSSA need no row pass (the identity covers them); LSSAR needs one (T of its
-// inner l1norm).
+// Softmax and LSSAR's outer re-weighting need no row pass (the identity covers them); LSSA
+// needs one (T of its l1norm), LSSAR one (T of its inner l1norm).
 #pragma once
 
 #include <map>
