@@ -141,8 +141,22 @@ TEST_SUITE("cli") {
 
     CommandResult llvm = runAttn({"emit", path, "--target", "llvm"});
     requireClean(llvm, "emit llvm");
-    CHECK(llvm.status == 1);
-    CHECK(llvm.err.find("the LLVM (CPU) backend is not built yet") != std::string::npos);
+    CHECK(llvm.status == 0);
+    CHECK(llvm.out.find("define void @attn_forward(ptr noalias %args)") != std::string::npos);
+    CHECK(llvm.out.find("define void @attn_backward_gradient(ptr noalias %args)") != std::string::npos);
+    CHECK(llvm.out.find("double") == std::string::npos);
+    CommandResult f64 = runAttn({"emit", path, "--target", "llvm", "--f64"});
+    CHECK(f64.status == 0);
+    CHECK(f64.out.find("fmul reassoc nsz arcp contract afn double") != std::string::npos);
+    // After O3 for this host the head-dimension loops are vectorised.
+    CommandResult optimised = runAttn({"emit", path, "--target", "llvm", "--optimised"});
+    CHECK(optimised.status == 0);
+    CHECK(optimised.out.find(" x float>") != std::string::npos);
+
+    CommandResult cuda = runAttn({"emit", path, "--target", "cuda"});
+    requireClean(cuda, "emit cuda");
+    CHECK(cuda.status == 1);
+    CHECK(cuda.err.find("the CUDA backend is not built yet") != std::string::npos);
   }
 
   TEST_CASE("fmt: prints canonical text, --check, -i rewrites, a broken file is never touched") {
