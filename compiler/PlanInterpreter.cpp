@@ -53,7 +53,8 @@ class RowInterpreter {
         ++elemEpoch_;
         for (const RowStatistic& st : pass.produces) accumulate(st);
         if (!pass.accumulatesOutput) continue;
-        const double x = eval(out.value);
+        double x = eval(out.value);
+        if (out.form == OutputAccumulation::Form::OnlineExp) x *= expScale(outputNode());
         double weight = 0;
         switch (out.form) {
           case OutputAccumulation::Form::Direct: weight = x; break;
@@ -157,10 +158,23 @@ class RowInterpreter {
       case RowStatistic::Kind::Max: a.max = std::max(a.max, eval(st.operand)); break;
       case RowStatistic::Kind::Min: a.min = std::min(a.min, eval(st.operand)); break;
       case RowStatistic::Kind::Count: a.sum += 1; break;
-      case RowStatistic::Kind::OnlineExp: onlineExpTerm(a, eval(st.operand), none); break;
+      case RowStatistic::Kind::OnlineExp: onlineExpTerm(a, eval(st.operand) * expScale(st.node), none); break;
       case RowStatistic::Kind::OnlinePower: onlinePowerTerm(a, eval(st.operand), powerOf(st.node), none); break;
       case RowStatistic::Kind::Normaliser: break;  // accumulated with the output
     }
+  }
+
+  // normalize(exp2(e - rowmax(e))) is softmax(e ln 2): the online form runs on e ln 2.
+  double expScale(NodeId normalize) const {
+    NormalizeForm f = normalizeForm(g_, normalize);
+    return f.kind == NormalizeForm::Kind::Exp && f.exp2 ? M_LN2 : 1.0;
+  }
+
+  // The output's normalisation node (the statistic the output accumulates).
+  NodeId outputNode() const {
+    for (const RowStatistic& st : plan_.statistics)
+      if (st.kind == RowStatistic::Kind::Normaliser) return st.node;
+    ATTN_INTERNAL_ERROR("online output without a normaliser");
   }
 
   double powerOf(NodeId normalize) const {
@@ -184,7 +198,7 @@ class RowInterpreter {
       case RowStatistic::Kind::Min: return a.min == INFINITY ? 0 : a.min;
       case RowStatistic::Kind::Count: return a.sum;
       case RowStatistic::Kind::OnlineExp: {
-        double e = eval(st.operand);
+        double e = eval(st.operand) * expScale(st.node);
         return a.sum == 0 ? 0 : std::exp(e - a.m) / a.sum;
       }
       case RowStatistic::Kind::OnlinePower: {

@@ -14,6 +14,7 @@
 #include "codegen/llvm/CpuBackend.h"
 #include "compiler/Diagnostics.h"
 #include "compiler/PlanInterpreter.h"
+#include "compiler/Parser.h"
 #include "compiler/Pipeline.h"
 
 using namespace attn;
@@ -25,6 +26,14 @@ KernelPlan planOf(const std::string& name) {
   auto plan = compileToPlan(std::string(ATTN_STDLIB) + "/" + name + ".attn", {}, diags);
   REQUIRE(plan);
   return *plan;
+}
+
+KernelPlan planOfSource(const std::string& text) {
+  DiagnosticEngine diags;
+  ast::Module module = parseModule(std::make_shared<SourceFile>("e.attn", text), diags);
+  auto checked = compileModule(module, {}, diags);
+  REQUIRE(checked);
+  return schedule(lowerAndOptimise(*checked));
 }
 
 // Runs fn with stderr going to a file; returns what was written there.
@@ -62,8 +71,10 @@ TEST_SUITE("llvm") {
   TEST_CASE("cpu kernels equal the plan interpreter (float64) for softmax, lssa, lssar, recentred") {
     std::mt19937_64 rng(5);
     std::normal_distribution<double> normal;
-    for (const char* name : {"softmax", "lssa", "lssar", "recentred", "sliding_window"}) {
-      KernelPlan plan = planOf(name);
+    for (const char* name : {"softmax", "lssa", "lssar", "recentred", "sliding_window", "exp2"}) {
+      KernelPlan plan = std::string(name) == "exp2" ? planOfSource("attention e {\n  mask causal\n  let s = dot(q, k) / 4\n"
+                                                                   "  out exp2(s) / rowsum(exp2(s))\n}\n")
+                                                    : planOf(name);
       auto kernels = cpu::compile(plan, /*f64=*/true);
       cpu::Shape s;
       s.heads = 2;
