@@ -11,7 +11,11 @@
 //                                                                                 dump: stabilised
 //   schedule            ir::Graph -> KernelPlan: key passes, row statistics, output form
 //                                                       (Schedule.h)    dump: plan
-//   ... the derived backward and the code generators join here as they land.
+//   differentiate       KernelPlan -> BackwardPlan: row adjoints, backward key passes
+//                                                       (Differentiate.h)  printed with the plan
+//   cpu codegen         plan -> LLVM IR (codegen/llvm/CpuCodegen.h)       attn emit --target llvm
+//   cpu jit             LLVM IR -> O3 -> object (disk cache) -> LLJIT      (codegen/llvm/CpuBackend.h)
+//   ... the CUDA code generator joins here as it lands.
 //
 // Setting ATTN_DUMP to a comma-separated list of stage names (ast, checked, ir, ...) prints that
 // stage's output to stderr as it is produced, with the time the stage took; ATTN_DUMP=all

@@ -147,10 +147,14 @@ class Generator {
     std::string denom = add(c(1), e);
     return selectIf(f_->fcmp("oge", x, c(0)), div(c(1), denom), div(e, denom));
   }
+  // max(x, 0) + log1p(exp(-|x|)), with log1p(e) = log(u) e / (u - 1), u = 1 + e (exact to
+  // a few ulps, and unlike a call to log1p it vectorises: exp and log have vector versions).
   std::string softplus(const std::string& x) {
     std::string pos = selectIf(f_->fcmp("ogt", x, c(0)), x, c(0));
     std::string e = f_->intrinsic("exp", f_->fneg(f_->intrinsic("fabs", x)));
-    return add(pos, f_->call(real_ == "float" ? "log1pf" : "log1p", e));
+    std::string u = add(c(1), e);
+    std::string log1p = selectIf(f_->fcmp("oeq", u, c(1)), e, div(mul(f_->intrinsic("log", u), e), sub(u, c(1))));
+    return add(pos, log1p);
   }
   std::string libm(const char* name) const { return real_ == "float" ? std::string(name) + "f" : name; }
   std::string power(const std::string& x, double p) {
