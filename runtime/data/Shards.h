@@ -1,0 +1,68 @@
+// Token shards in llm.c's format: how training and validation tokens reach the trainer,
+// whether `attn data prepare` wrote them or a user brought them (FineWeb-10B as llm.c's
+// dev/data scripts produce it).
+//
+// The format: a header of 256 little-endian int32 (1024 bytes): [0] the magic number
+// 20240520, [1] the version 1, [2] the number of tokens N, the rest unused (zero when we
+// write). Then N little-endian uint16 GPT-2 token ids, nothing after them. Every document
+// in a shard starts with <|endoftext|> (50256); a document may continue into the next shard.
+//
+// What it is: a strict reader (every inconsistency is a DataError naming the file and saying
+// what was found and what was expected), a cheap header-only inspection, and an atomic
+// writer. What it is not: a streaming or memory-mapped loader (a shard is read whole; llm.c's
+// are 100M tokens = 200 MB), nor a reader of llm.c's other files (Llama 3 shards with uint32
+// tokens, HellaSwag eval files): those are recognised by their magic and rejected.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <initializer_list>
+#include <string>
+#include <vector>
+
+namespace attn::data {
+
+constexpr int32_t kShardMagic = 20240520;
+constexpr int32_t kShardVersion = 1;
+/// The header: 256 int32.
+constexpr size_t kShardHeaderInts = 256;
+constexpr size_t kShardHeaderBytes = kShardHeaderInts * sizeof(int32_t);
+/// The most tokens a header can declare (its count is an int32).
+constexpr int64_t kMaxShardTokens = INT32_MAX;
+
+/// Writes `tokens` as a shard at `path`, atomically: the bytes go to a temporary file in
+/// the same directory, which is flushed to disk and then renamed over `path`. A crash or an
+/// error never leaves a half-written shard under `path`, and on failure an existing file
+/// there is untouched and the temporary file is removed. Throws DataError when there are
+/// more than kMaxShardTokens tokens or the file cannot be written.
+void writeShard(const std::string& path, const std::vector<uint16_t>& tokens);
+
+/// The same for token ids as the tokenizer gives them; throws DataError (writing nothing)
+/// when one is above 65535, naming its index and value.
+void writeShard(const std::string& path, const std::vector<uint32_t>& tokens);
+
+/// Reads and validates the shard at `path`; returns its tokens. Throws DataError naming the
+/// file when it is missing or unreadable, shorter than the header, has another magic number
+/// or version, or holds more or fewer token bytes than the header declares.
+std::vector<uint16_t> readShard(const std::string& path);
+
+/// What the header of a valid shard says.
+struct ShardInfo {
+  int64_t tokens = 0;
+};
+
+/// Reads only the header (and the file's size): the same checks as readShard, without
+/// reading the tokens.
+ShardInfo inspectShard(const std::string& path);
+
+/// A range of bytes to write.
+struct ByteSpan {
+  const void* data;
+  size_t size;
+};
+
+/// Writes `pieces`, one after another, to `path` with writeShard's guarantees (temporary
+/// file in the same directory, fsync, rename). Throws DataError naming `path`.
+void writeFileAtomically(const std::string& path, std::initializer_list<ByteSpan> pieces);
+
+}  // namespace attn::data

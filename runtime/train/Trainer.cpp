@@ -1,0 +1,381 @@
+#include "runtime/train/Trainer.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <torch/nn/module.h>
+#include <torch/nn/utils/clip_grad.h>
+#include <torch/optim/adamw.h>
+#include <torch/serialize.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <sstream>
+
+#include "compiler/Pipeline.h"
+
+namespace attn::train {
+
+namespace {
+
+using nlohmann::json;
+
+bool exists(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0;
+}
+
+void makeDirectories(const std::string& dir) {
+  std::string partial;
+  std::stringstream parts(dir);
+  std::string part;
+  if (!dir.empty() && dir[0] == '/') partial = "/";
+  while (std::getline(parts, part, '/')) {
+    if (part.empty()) continue;
+    partial += part + "/";
+    ::mkdir(partial.c_str(), 0755);
+  }
+  if (!exists(dir)) throw UserError("cannot create directory '" + dir + "'");
+}
+
+std::string readText(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw UserError("cannot read '" + path + "'");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Written to a temporary file beside `path`, then renamed over it.
+void writeTextAtomically(const std::string& path, const std::string& text) {
+  std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << text;
+    out.flush();
+    if (!out) throw UserError("cannot write '" + tmp + "'");
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) throw UserError("cannot rename '" + tmp + "' to '" + path + "'");
+}
+
+void removeTree(const std::string& dir) {
+  if (!exists(dir)) return;
+  std::string command = "rm -rf '" + dir + "'";
+  if (std::system(command.c_str()) != 0) throw UserError("cannot remove '" + dir + "'");
+}
+
+Program compileProgram(const std::string& file, const std::string& name, const std::vector<std::string>& sets) {
+  CompileOptions options;
+  options.name = name;
+  DiagnosticEngine diags;
+  for (const auto& s : sets)
+    if (auto o = parseOverride(s, diags)) options.overrides.push_back(*o);
+  if (diags.hasErrors()) throw UserError(diags.renderToString());
+  return Program::fromFile(file, options);
+}
+
+// The micro-batch k of step s: B windows of T + 1 tokens at positions drawn from a generator
+// seeded by (seed, s, k) alone.
+std::pair<at::Tensor, at::Tensor> batch(const std::vector<uint16_t>& tokens, int64_t B, int64_t T, uint64_t seed,
+                                        int64_t step, int64_t micro) {
+  if (static_cast<int64_t>(tokens.size()) < T + 2)
+    throw UserError("the training data has " + std::to_string(tokens.size()) + " tokens, fewer than one sequence of " +
+                    std::to_string(T + 1));
+  std::mt19937_64 rng(seed * 0x9E3779B97F4A7C15ULL + static_cast<uint64_t>(step) * 1000003ULL +
+                      static_cast<uint64_t>(micro));
+  std::uniform_int_distribution<int64_t> start(0, static_cast<int64_t>(tokens.size()) - T - 1);
+  at::Tensor x = at::empty({B, T}, at::kLong), y = at::empty({B, T}, at::kLong);
+  auto xa = x.accessor<int64_t, 2>(), ya = y.accessor<int64_t, 2>();
+  for (int64_t b = 0; b < B; ++b) {
+    int64_t s = start(rng);
+    for (int64_t t = 0; t < T; ++t) {
+      xa[b][t] = tokens[static_cast<size_t>(s + t)];
+      ya[b][t] = tokens[static_cast<size_t>(s + t + 1)];
+    }
+  }
+  return {x, y};
+}
+
+std::string formatDuration(double seconds) {
+  int64_t s = static_cast<int64_t>(seconds + 0.5);
+  char text[32];
+  if (s >= 3600) std::snprintf(text, sizeof text, "%lld:%02lld:%02lld", static_cast<long long>(s / 3600),
+                               static_cast<long long>(s / 60 % 60), static_cast<long long>(s % 60));
+  else std::snprintf(text, sizeof text, "%lld:%02lld", static_cast<long long>(s / 60), static_cast<long long>(s % 60));
+  return text;
+}
+
+struct Run {
+  model::Gpt2 model;
+  std::unique_ptr<torch::optim::AdamW> optimizer;
+};
+
+std::unique_ptr<torch::optim::AdamW> makeOptimizer(model::Gpt2& m, const TrainOptions& o) {
+  std::vector<at::Tensor> decay, noDecay;
+  for (auto& p : m.impl().parameters()) (p.dim() >= 2 ? decay : noDecay).push_back(p);
+  auto options = torch::optim::AdamWOptions(o.lr).betas({0.9, 0.95}).eps(1e-8);
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  groups.emplace_back(decay, std::make_unique<torch::optim::AdamWOptions>(
+                                 torch::optim::AdamWOptions(o.lr).betas({0.9, 0.95}).eps(1e-8).weight_decay(o.weightDecay)));
+  groups.emplace_back(noDecay, std::make_unique<torch::optim::AdamWOptions>(
+                                   torch::optim::AdamWOptions(o.lr).betas({0.9, 0.95}).eps(1e-8).weight_decay(0)));
+  return std::make_unique<torch::optim::AdamW>(groups, options);
+}
+
+json optionsJson(const TrainOptions& o, const model::Gpt2Config& c) {
+  return {{"model", json::parse(c.toJson())},
+          {"attn_file", o.attnFile},
+          {"attn_name", o.attnName},
+          {"sets", o.sets},
+          {"backend", o.backend},
+          {"steps", o.steps},
+          {"seq_len", o.seqLen},
+          {"vocab", o.vocab},
+          {"micro_batch", o.microBatch},
+          {"batch_tokens", o.batchTokens},
+          {"lr", o.lr},
+          {"min_lr_ratio", o.minLrRatio},
+          {"warmup", o.warmup},
+          {"weight_decay", o.weightDecay},
+          {"clip", o.clip},
+          {"seed", o.seed}};
+}
+
+// Flushes a file (or directory) to the disk, so that a rename after it publishes whole data.
+void syncPath(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY);
+  if (fd < 0) return;
+  ::fsync(fd);
+  ::close(fd);
+}
+
+// DIR/checkpoint holds model.pt, optimizer.pt and state.json. Written as checkpoint.tmp,
+// then swapped in: checkpoint -> checkpoint.old, checkpoint.tmp -> checkpoint, old removed.
+void saveCheckpoint(const std::string& dir, Run& run, int64_t step, double loss) {
+  const std::string tmp = dir + "/checkpoint.tmp", live = dir + "/checkpoint", old = dir + "/checkpoint.old";
+  removeTree(tmp);
+  makeDirectories(tmp);
+  {
+    torch::serialize::OutputArchive archive;
+    run.model.impl().save(archive);
+    archive.save_to(tmp + "/model.pt");
+  }
+  {
+    torch::serialize::OutputArchive archive;
+    run.optimizer->save(archive);
+    archive.save_to(tmp + "/optimizer.pt");
+  }
+  writeTextAtomically(tmp + "/state.json", json{{"step", step}, {"train_loss", loss}}.dump() + "\n");
+  for (const char* name : {"/model.pt", "/optimizer.pt", "/state.json", ""}) syncPath(tmp + name);
+  removeTree(old);
+  if (exists(live) && std::rename(live.c_str(), old.c_str()) != 0) throw UserError("cannot move '" + live + "'");
+  if (std::rename(tmp.c_str(), live.c_str()) != 0) throw UserError("cannot move '" + tmp + "' to '" + live + "'");
+  removeTree(old);
+}
+
+// The newest whole checkpoint directory of a run, or "" when there is none.
+std::string findCheckpoint(const std::string& dir) {
+  for (const char* name : {"/checkpoint", "/checkpoint.old"})
+    if (exists(dir + name + "/state.json") && exists(dir + name + "/model.pt")) return dir + name;
+  return "";
+}
+
+int64_t loadCheckpoint(const std::string& path, Run& run) {
+  json state = json::parse(readText(path + "/state.json"));
+  {
+    torch::serialize::InputArchive archive;
+    archive.load_from(path + "/model.pt");
+    run.model.impl().load(archive);
+  }
+  if (run.optimizer) {
+    torch::serialize::InputArchive archive;
+    archive.load_from(path + "/optimizer.pt");
+    run.optimizer->load(archive);
+  }
+  return state.at("step").get<int64_t>();
+}
+
+// Keeps the log lines of steps <= `step` (a resumed run rewrites what came after).
+void truncateLog(const std::string& path, int64_t step) {
+  if (!exists(path)) return;
+  std::ifstream in(path);
+  std::string line, kept;
+  while (std::getline(in, line)) {
+    try {
+      if (json::parse(line).at("step").get<int64_t>() <= step) kept += line + "\n";
+    } catch (...) {
+    }
+  }
+  writeTextAtomically(path, kept);
+}
+
+}  // namespace
+
+TrainOptions resolveDefaults(TrainOptions o) {
+  model::Gpt2Config c = model::Gpt2Config::named(o.config);
+  struct Defaults {
+    int64_t steps, microBatch, batchTokens, warmup;
+    double lr;
+  } d{};
+  if (o.config == "tiny") d = {200, 8, 0, 20, 1e-3};
+  else if (o.config == "small") d = {2000, 16, 0, 100, 6e-4};
+  else d = {18865, 64, 524288, 700, 6e-4};  // the llm.c GPT-2 (124M) recipe
+  if (o.seqLen <= 0) o.seqLen = c.seqLen;
+  if (o.steps <= 0) o.steps = d.steps;
+  if (o.microBatch <= 0) o.microBatch = d.microBatch;
+  if (o.batchTokens <= 0) o.batchTokens = d.batchTokens > 0 ? d.batchTokens : o.microBatch * o.seqLen;
+  if (o.lr <= 0) o.lr = d.lr;
+  if (o.warmup < 0) o.warmup = std::min(d.warmup, o.steps / 10 + 1);
+  if (o.batchTokens % (o.microBatch * o.seqLen) != 0)
+    throw UserError("--batch-tokens " + std::to_string(o.batchTokens) + " is not a multiple of micro-batch × seq-len (" +
+                    std::to_string(o.microBatch * o.seqLen) + ")");
+  return o;
+}
+
+double learningRate(const TrainOptions& o, int64_t step) {
+  if (step < o.warmup) return o.lr * static_cast<double>(step + 1) / static_cast<double>(o.warmup);
+  const double span = std::max<int64_t>(1, o.steps - 1 - o.warmup);
+  const double progress = std::min(1.0, static_cast<double>(step - o.warmup) / span);
+  const double minLr = o.lr * o.minLrRatio;
+  return minLr + 0.5 * (o.lr - minLr) * (1 + std::cos(M_PI * progress));
+}
+
+double train(const TrainOptions& given, const TokenData& data) {
+  TrainOptions o = resolveDefaults(given);
+  if (o.out.empty()) throw UserError("--out is required");
+  if (o.attnFile.empty()) throw UserError("--attn is required");
+  makeDirectories(o.out);
+  model::Gpt2Config config = model::Gpt2Config::named(o.config);
+  config.seqLen = o.seqLen;
+  if (o.vocab > 0) config.vocab = o.vocab;
+  for (uint16_t t : data.train)
+    if (t >= config.vocab)
+      throw UserError("the training data has token " + std::to_string(t) + ", outside the model's vocabulary of " +
+                      std::to_string(config.vocab));
+  Program program = compileProgram(o.attnFile, o.attnName, o.sets);
+  Backend backend = parseBackend(o.backend);
+
+  at::manual_seed(o.seed);
+  Run run{model::Gpt2(config, program, backend), nullptr};
+  run.optimizer = makeOptimizer(run.model, o);
+  int64_t first = 0;
+  const std::string logPath = o.out + "/log.jsonl";
+  if (o.resume) {
+    std::string path = findCheckpoint(o.out);
+    if (path.empty()) throw UserError("--resume: no checkpoint in '" + o.out + "'");
+    first = loadCheckpoint(path, run) + 1;
+    truncateLog(logPath, first - 1);
+  } else {
+    writeTextAtomically(logPath, "");
+  }
+  writeTextAtomically(o.out + "/config.json", optionsJson(o, config).dump(2) + "\n");
+  writeTextAtomically(o.out + "/attention.attn", readText(o.attnFile));
+
+  const int64_t accum = o.batchTokens / (o.microBatch * o.seqLen);
+  std::ofstream log(logPath, std::ios::app);
+  auto start = std::chrono::steady_clock::now();
+  double loss = 0;
+  run.model.impl().train();
+  for (int64_t step = first; step < o.steps; ++step) {
+    auto t0 = std::chrono::steady_clock::now();
+    const double lr = learningRate(o, step);
+    for (auto& group : run.optimizer->param_groups())
+      static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
+    run.optimizer->zero_grad();
+    double total = 0;
+    for (int64_t k = 0; k < accum; ++k) {
+      auto [x, y] = batch(data.train, o.microBatch, o.seqLen, o.seed, step, k);
+      at::Tensor l = run.model.loss(x, y) / static_cast<double>(accum);
+      l.backward();
+      total += l.item<double>();
+    }
+    double norm = torch::nn::utils::clip_grad_norm_(run.model.impl().parameters(), o.clip);
+    run.optimizer->step();
+    loss = total;
+    if (!std::isfinite(loss)) throw UserError("training diverged at step " + std::to_string(step) + " (loss " + std::to_string(loss) + ")");
+    auto t1 = std::chrono::steady_clock::now();
+    const double seconds = std::chrono::duration<double>(t1 - t0).count();
+    const double tokensPerSecond = static_cast<double>(o.batchTokens) / seconds;
+    log << json{{"step", step}, {"train_loss", loss}, {"lr", lr}, {"tokens_per_s", tokensPerSecond}, {"grad_norm", norm}}
+               .dump()
+        << "\n";
+    log.flush();
+    if (!o.quiet) {
+      const double elapsed = std::chrono::duration<double>(t1 - start).count();
+      const double eta = elapsed / static_cast<double>(step - first + 1) * static_cast<double>(o.steps - step - 1);
+      const int width = 24;
+      int filled = static_cast<int>(width * (step + 1) / o.steps);
+      std::fprintf(stderr, "\r[%s%s] step %lld/%lld  loss %.4f  lr %.2e  %.0f tok/s  ETA %s   ",
+                   std::string(static_cast<size_t>(filled), '#').c_str(),
+                   std::string(static_cast<size_t>(width - filled), '.').c_str(), static_cast<long long>(step + 1),
+                   static_cast<long long>(o.steps), loss, lr, tokensPerSecond, formatDuration(eta).c_str());
+      std::fflush(stderr);
+    }
+    const bool stopping = o.stopAfter > 0 && step + 1 == o.stopAfter;
+    if ((o.checkpointEvery > 0 && (step + 1) % o.checkpointEvery == 0) || step + 1 == o.steps || stopping)
+      saveCheckpoint(o.out, run, step, loss);
+    if (stopping) break;
+  }
+  if (!o.quiet) std::fprintf(stderr, "\n");
+  return loss;
+}
+
+std::map<std::string, double> evaluate(const EvalOptions& e, const TokenData& data) {
+  if (e.checkpoint.empty()) throw UserError("--ckpt is required");
+  const std::string configPath = e.checkpoint + "/config.json";
+  if (!exists(configPath)) throw UserError("'" + e.checkpoint + "' is not a training run (no config.json)");
+  json trained = json::parse(readText(configPath));
+  model::Gpt2Config config = model::Gpt2Config::fromJson(trained.at("model").dump());
+  std::string file = e.attnFile.empty() ? e.checkpoint + "/attention.attn" : e.attnFile;
+  std::vector<std::string> sets = e.attnFile.empty() ? trained.at("sets").get<std::vector<std::string>>() : e.sets;
+  std::string name = e.attnFile.empty() ? trained.at("attn_name").get<std::string>() : e.attnName;
+  Program program = compileProgram(file, name, sets);
+  Run run{model::Gpt2(config, program, parseBackend(e.backend)), nullptr};
+  std::string path = findCheckpoint(e.checkpoint);
+  if (path.empty()) throw UserError("no checkpoint in '" + e.checkpoint + "'");
+  loadCheckpoint(path, run);
+  run.model.impl().eval();
+  at::NoGradGuard noGrad;
+  model::RopeScaling scaling = model::parseRopeScaling(e.rope);
+
+  std::map<std::string, double> result;
+  for (const std::string& spec : e.lengths) {
+    if (spec.size() < 2 || spec.back() != 'x') throw UserError("--lengths: '" + spec + "' is not like 4x");
+    int64_t multiple = 0;
+    try {
+      multiple = std::stoll(spec.substr(0, spec.size() - 1));
+    } catch (...) {
+      throw UserError("--lengths: '" + spec + "' is not like 4x");
+    }
+    const int64_t L = multiple * config.seqLen;
+    run.model.setRopeScaling(scaling, L);
+    double sum = 0;
+    int64_t count = 0;
+    for (const auto& doc : data.validation) {
+      if (static_cast<int64_t>(doc.size()) < L + 1) continue;
+      if (e.maxDocuments > 0 && count >= e.maxDocuments) break;
+      at::Tensor x = at::empty({1, L}, at::kLong), y = at::empty({1, L}, at::kLong);
+      for (int64_t t = 0; t < L; ++t) {
+        x[0][t] = static_cast<int64_t>(doc[static_cast<size_t>(t)]);
+        y[0][t] = static_cast<int64_t>(doc[static_cast<size_t>(t + 1)]);
+      }
+      sum += run.model.loss(x, y).item<double>();
+      ++count;
+    }
+    if (count == 0) {
+      std::fprintf(stderr, "attn eval: no validation document has %lld tokens; %s left out\n",
+                   static_cast<long long>(L + 1), spec.c_str());
+      continue;
+    }
+    result[spec] = sum / static_cast<double>(count);
+  }
+  return result;
+}
+
+}  // namespace attn::train

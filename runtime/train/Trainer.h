@@ -1,0 +1,81 @@
+// Training and evaluation of the GPT-2 runtime (runtime/model/Gpt2.h) on token data: the
+// loop behind `attn train` and `attn eval`.
+//
+// Training: AdamW (0.9, 0.95, eps 1e-8), weight decay on 2-D weights only, linear warmup
+// then cosine decay to min_lr_ratio · lr, gradient clipping, gradient accumulation,
+// deterministic (batch k of step s depends only on the seed, s and k, so a resumed run sees
+// the same batches), a progress line with loss, tokens/s and ETA on stderr, and
+// DIR/log.jsonl with one JSON object per step. Checkpoints are directories written beside
+// the live one and swapped in by rename: a run killed at any moment leaves DIR/checkpoint
+// (or, during the swap, DIR/checkpoint.old) whole.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "runtime/model/Gpt2.h"
+
+namespace attn::train {
+
+/// Tokens to train on, and whole validation documents to evaluate on.
+struct TokenData {
+  std::vector<uint16_t> train;
+  std::vector<std::vector<uint16_t>> validation;  ///< one token vector per document
+  std::string description;                         ///< for the log: where it came from
+};
+
+struct TrainOptions {
+  std::string config = "tiny";
+  std::string attnFile;                 ///< the attention program
+  std::string attnName;                 ///< --name
+  std::vector<std::string> sets;        ///< --set K=V
+  std::string backend = "cpu";
+  int64_t steps = 0;                    ///< 0: the config's default
+  int64_t seqLen = 0;                   ///< 0: the config's training length
+  int64_t vocab = 0;                    ///< 0: the config's (GPT-2's, padded); smaller for tests on toy data
+  int64_t microBatch = 0;               ///< sequences per forward; 0: the config's default
+  int64_t batchTokens = 0;              ///< tokens per optimiser step (accumulation); 0: one micro-batch
+  double lr = 0;                        ///< 0: the config's default
+  double minLrRatio = 0.1;
+  int64_t warmup = -1;                  ///< -1: the config's default
+  double weightDecay = 0.1;
+  double clip = 1.0;
+  uint64_t seed = 1;
+  int64_t checkpointEvery = 0;          ///< 0: only at the end
+  int64_t stopAfter = 0;                ///< stop (with a checkpoint) after this many steps; 0: run to `steps`
+  std::string out;                      ///< the run directory
+  bool resume = false;                  ///< continue from out/checkpoint
+  bool quiet = false;                   ///< no progress line
+};
+
+/// The defaults a config implies for the fields left 0 above (also the llm.c recipe for 124m:
+/// 524,288 tokens a step as 8 × 64 × 1024, lr 6e-4, warmup 700, 18,865 steps).
+TrainOptions resolveDefaults(TrainOptions options);
+
+/// Learning rate at `step` (0-based): linear warmup over `warmup` steps, then cosine from
+/// lr down to minLrRatio · lr at the last step.
+double learningRate(const TrainOptions& o, int64_t step);
+
+/// Runs (or resumes) training; returns the last step's loss. Throws UserError for bad input.
+double train(const TrainOptions& options, const TokenData& data);
+
+struct EvalOptions {
+  std::string checkpoint;           ///< a run directory
+  std::string attnFile;             ///< another program than the one trained (empty: the trained one)
+  std::string attnName;
+  std::vector<std::string> sets;
+  std::string backend = "cpu";
+  std::vector<std::string> lengths = {"1x", "2x", "4x", "8x", "16x"};
+  std::string rope = "ntk";         ///< none, ntk (static, α = L / L_train), ntk-dynamic
+  int64_t maxDocuments = 0;         ///< per length; 0: all that are long enough
+  std::string out;                  ///< JSON file {"1x": loss, ...}
+};
+
+/// Validation loss at each length (the mean over every window of that length taken from a
+/// validation document at least that long). Lengths with no long-enough document are left
+/// out (and said so on stderr).
+std::map<std::string, double> evaluate(const EvalOptions& options, const TokenData& data);
+
+}  // namespace attn::train
