@@ -95,6 +95,19 @@ TEST_SUITE("model") {
     REQUIRE(r.status == 0);
     auto other = nlohmann::json::parse(readFile(json));
     CHECK(other.at("1x").get<double>() != table.at("1x").get<double>());
+    // attn plot: both runs in one PNG.
+    const std::string a = tempDir() + "/lssa.json", b = tempDir() + "/lssar.json", png = tempDir() + "/plot.png";
+    { std::ofstream(a) << table.dump(); }
+    { std::ofstream(b) << other.dump(); }
+    CommandResult p = runAttn({"plot", a, b, "--out", png});
+    INFO(p.err);
+    REQUIRE(p.status == 0);
+    std::string bytes = readFile(png);
+    REQUIRE(bytes.size() > 1000);
+    CHECK(bytes.substr(1, 3) == "PNG");
+    CommandResult bad = runAttn({"plot", run + "/config.json", "--out", png});
+    CHECK(bad.status == 1);
+    CHECK(bad.err.find("is not like") != std::string::npos);
   }
 
   TEST_CASE("a killed run leaves a whole checkpoint and resumes from it") {

@@ -8,6 +8,7 @@
 //   attn run FILE --backend B --q Q.npy --k K.npy --v V.npy [--dout DO.npy] --out DIR
 //   attn train --config tiny|small|124m --attn FILE [--set K=V] [--backend B] [--steps N] ... --out DIR
 //   attn eval --ckpt DIR [--attn FILE --set K=V] [--lengths 1x,2x,..] [--out FILE.json] [--plot FILE.png]
+//   attn plot A.json [B.json...] --out FILE.png
 //   attn data prepare [INPUT...] --out DIR [--val-fraction F] [--seed S] [--tokens-per-shard N]
 //                     [--prefix NAME]
 //
@@ -38,6 +39,9 @@
 #include "runtime/data/Bpe.h"
 #include "runtime/data/Corpus.h"
 #include "runtime/data/DataError.h"
+
+#include <map>
+#include <nlohmann/json.hpp>
 
 #ifdef ATTN_HAVE_LLVM
 #include "codegen/llvm/CpuBackend.h"
@@ -226,6 +230,62 @@ int runRun(const cli::RunOptions& o) {
   return fn(&o);
 }
 
+struct PlotOptions {
+  std::vector<std::string> inputs;  // eval JSON files ({"1x": loss, ...})
+  std::string out;                  // PNG
+  std::string title = "validation loss against evaluation length";
+};
+
+// `attn plot`: one line per eval JSON, loss against length (log2 x axis), with gnuplot.
+int runPlot(const PlotOptions& o) {
+  const std::string dat = o.out + ".dat";
+  std::ofstream data(dat);
+  std::string plots;
+  int series = 0;
+  for (const std::string& path : o.inputs) {
+    std::ifstream in(path);
+    if (!in) {
+      std::cerr << "attn: error: cannot read '" << path << "'\n";
+      return kExitUserError;
+    }
+    nlohmann::json j;
+    try {
+      in >> j;
+    } catch (const nlohmann::json::exception& e) {
+      std::cerr << "attn: error: " << path << " is not an eval JSON file: " << e.what() << '\n';
+      return kExitUserError;
+    }
+    std::map<double, double> points;
+    for (auto it = j.begin(); it != j.end(); ++it) {
+      const std::string& key = it.key();
+      if (key.empty() || key.back() != 'x' || !it.value().is_number()) {
+        std::cerr << "attn: error: " << path << ": entry '" << key << "' is not like \"4x\": loss\n";
+        return kExitUserError;
+      }
+      points[std::atof(key.c_str())] = it.value().get<double>();
+    }
+    for (auto [x, y] : points) data << x << ' ' << y << '\n';
+    data << "\n\n";
+    std::string label = std::filesystem::path(path).stem().string();
+    plots += std::string(series ? ", " : "") + "'" + dat + "' index " + std::to_string(series) +
+             " using 1:2 with linespoints title '" + label + "'";
+    ++series;
+  }
+  data.close();
+  const std::string script = "set terminal pngcairo size 900,560; set output '" + o.out + "'; set title '" + o.title +
+                             "'; set logscale x 2; set xlabel 'evaluation length / training length'; "
+                             "set ylabel 'validation loss (nats)'; set grid; set key top left; plot " + plots;
+  const std::string command = "gnuplot -e \"" + script + "\"";
+  int status = std::system(command.c_str());
+  std::remove(dat.c_str());
+  if (status != 0) {
+    std::cerr << "attn: error: gnuplot could not write '" << o.out << "' (is gnuplot-nox installed?)\n";
+    return kExitUserError;
+  }
+  std::cout << "wrote " << o.out << '\n';
+  return kExitOk;
+}
+
 struct DataPrepareOptions {
   std::vector<std::string> inputs;  // empty: the built-in corpus
   std::string outDir;
@@ -407,6 +467,12 @@ int main(int argc, char** argv) {
   prepare->add_option("--prefix", prepareOptions.prefix,
                       "Shard names: PREFIX_train_000000.bin ... (default: sotu, or the input's name)");
 
+  PlotOptions plotOptions;
+  auto* plotCmd = app.add_subcommand("plot", "Plot validation loss against length for one or several attn eval JSONs");
+  plotCmd->add_option("inputs", plotOptions.inputs, "JSON files written by attn eval --out")->required();
+  plotCmd->add_option("--out", plotOptions.out, "PNG file")->required();
+  plotCmd->add_option("--title", plotOptions.title, "Plot title");
+
   cli::TrainCliOptions trainOptions;
   auto* trainCmd = app.add_subcommand("train", "Train a GPT-2 whose attention is an .attn program");
   trainCmd->add_option("--config", trainOptions.config, "Model: tiny, small or 124m")->capture_default_str();
@@ -473,6 +539,7 @@ int main(int argc, char** argv) {
   if (*emit) body = [&] { return runEmit(o); };
   if (*run) body = [&] { return runRun(runOptions); };
   if (*prepare) body = [&] { return runDataPrepare(prepareOptions); };
+  if (*plotCmd) body = [&] { return runPlot(plotOptions); };
   if (*trainCmd) body = [&] {
     auto* fn = reinterpret_cast<int (*)(const cli::TrainCliOptions*)>(torchCommand("attn_train_command"));
     return fn ? fn(&trainOptions) : kExitUserError;
