@@ -6,11 +6,11 @@
 #      the built-in corpus (State of the Union speeches, prepared on first use);
 #   3. evaluate it at 1x..16x its training length with LSSA, and with LSSAR (the paper's
 #      fine-tuning-free re-weighting: same weights, another attention program).
-# ATTN_DEMO_STEPS (default 60) sets the training steps; the run goes to demo-run/.
+# ATTN_DEMO_STEPS (default 150, about two minutes on 2 cores) sets the training steps; the run goes to demo-run/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 attn=build/bin/attn
-steps="${ATTN_DEMO_STEPS:-60}"
+steps="${ATTN_DEMO_STEPS:-150}"
 out="${ATTN_DEMO_DIR:-demo-run}"
 
 echo "== attn check stdlib/*.attn"
@@ -27,6 +27,8 @@ echo
 echo "== attn eval: validation loss at 1x..16x the training length (128 tokens)"
 "$attn" eval --ckpt "$out" --lengths 1x,2x,4x,8x,16x --max-docs 4 --out "$out/eval_lssa.json"
 "$attn" eval --ckpt "$out" --attn stdlib/lssar.attn --lengths 1x,2x,4x,8x,16x --max-docs 4 \
-  --out "$out/eval_lssar.json" --plot "$out/eval_lssar.png"
+  --out "$out/eval_lssar.json"
+"$attn" plot "$out/eval_lssa.json" "$out/eval_lssar.json" --out "$out/eval.png" \
+  --title "tiny GPT-2 trained with LSSA at 128 tokens"
 echo
-echo "results: $out/eval_lssa.json, $out/eval_lssar.json, plot $out/eval_lssar.png, training log $out/log.jsonl"
+echo "results: $out/eval_lssa.json, $out/eval_lssar.json, plot $out/eval.png, training log $out/log.jsonl"

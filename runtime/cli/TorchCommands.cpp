@@ -233,9 +233,11 @@ void plot(const std::string& png, const std::map<std::string, double>& table, co
   std::string dataFile = png + ".dat";
   {
     std::ofstream out(dataFile);
-    for (const auto& [spec, loss] : table) out << spec.substr(0, spec.size() - 1) << ' ' << loss << '\n';
+    std::map<double, double> points;  // by the multiple's value: "16x" after "2x"
+    for (const auto& [spec, loss] : table) points[std::atof(spec.c_str())] = loss;
+    for (const auto& [x, loss] : points) out << x << ' ' << loss << '\n';
   }
-  std::string script = "set terminal pngcairo size 800,500; set output '" + png +
+  std::string script = "set terminal pngcairo size 800,500 noenhanced; set output '" + png +
                        "'; set logscale x 2; set xlabel 'evaluation length / training length'; "
                        "set ylabel 'validation loss (nats)'; set grid; plot '" + dataFile +
                        "' using 1:2 with linespoints title '" + title + "'";

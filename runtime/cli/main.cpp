@@ -272,7 +272,7 @@ int runPlot(const PlotOptions& o) {
     ++series;
   }
   data.close();
-  const std::string script = "set terminal pngcairo size 900,560; set output '" + o.out + "'; set title '" + o.title +
+  const std::string script = "set terminal pngcairo size 900,560 noenhanced; set output '" + o.out + "'; set title '" + o.title +
                              "'; set logscale x 2; set xlabel 'evaluation length / training length'; "
                              "set ylabel 'validation loss (nats)'; set grid; set key top left; plot " + plots;
   const std::string command = "gnuplot -e \"" + script + "\"";

@@ -306,15 +306,18 @@ double train(const TrainOptions& given, const TokenData& data) {
                .dump()
         << "\n";
     log.flush();
-    if (!o.quiet) {
+    const bool terminal = ::isatty(2) != 0;
+    const int64_t every = std::max<int64_t>(1, o.steps / 20);
+    if (!o.quiet && (terminal || (step + 1) % every == 0 || step + 1 == o.steps)) {
       const double elapsed = std::chrono::duration<double>(t1 - start).count();
       const double eta = elapsed / static_cast<double>(step - first + 1) * static_cast<double>(o.steps - step - 1);
       const int width = 24;
       int filled = static_cast<int>(width * (step + 1) / o.steps);
-      std::fprintf(stderr, "\r[%s%s] step %lld/%lld  loss %.4f  lr %.2e  %.0f tok/s  ETA %s   ",
+      std::fprintf(stderr, "%s[%s%s] step %lld/%lld  loss %.4f  lr %.2e  %.0f tok/s  ETA %s   %s", terminal ? "\r" : "",
                    std::string(static_cast<size_t>(filled), '#').c_str(),
                    std::string(static_cast<size_t>(width - filled), '.').c_str(), static_cast<long long>(step + 1),
-                   static_cast<long long>(o.steps), loss, lr, tokensPerSecond, formatDuration(eta).c_str());
+                   static_cast<long long>(o.steps), loss, lr, tokensPerSecond, formatDuration(eta).c_str(),
+                   terminal ? "" : "\n");
       std::fflush(stderr);
     }
     const bool stopping = o.stopAfter > 0 && step + 1 == o.stopAfter;
@@ -322,7 +325,7 @@ double train(const TrainOptions& given, const TokenData& data) {
       saveCheckpoint(o.out, run, step, loss);
     if (stopping) break;
   }
-  if (!o.quiet) std::fprintf(stderr, "\n");
+  if (!o.quiet && ::isatty(2)) std::fprintf(stderr, "\n");
   return loss;
 }
 
