@@ -143,6 +143,8 @@ TEST_SUITE("model") {
         {{"train", "--attn", lssa, "--resume", "--data", shards(), "--out", tempDir() + "/fresh"}, "no checkpoint"},
         {{"eval", "--ckpt", tempDir() + "/nothing", "--data", shards()}, "is not a training run"},
         {{"train", "--attn", lssa, "--backend", "gpu", "--out", tempDir() + "/x"}, "unknown backend 'gpu'"},
+        {{"train", "--attn", lssa, "--device", "cuda", "--data", shards(), "--out", tempDir() + "/x"},
+         "--device cuda: no CUDA device is available"},
     };
     for (const Case& c : cases) {
       CommandResult r = runAttn(c.args);

@@ -191,6 +191,7 @@ int trainCommand(const TrainCliOptions& c) {
   o.attnName = c.name;
   o.sets = c.sets;
   o.backend = c.backend;
+  o.device = c.device;
   o.steps = c.steps;
   o.seqLen = c.seqLen;
   o.vocab = c.vocab;
@@ -254,6 +255,7 @@ int evalCommand(const EvalCliOptions& c) {
   e.attnName = c.name;
   e.sets = c.sets;
   e.backend = c.backend;
+  e.device = c.device;
   e.lengths = splitList(c.lengths);
   e.rope = c.rope;
   e.maxDocuments = c.maxDocuments;

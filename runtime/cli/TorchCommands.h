@@ -28,6 +28,7 @@ struct TrainCliOptions {
   std::string attn, name;
   std::vector<std::string> sets;
   std::string backend = "cpu";
+  std::string device = "cpu";
   std::string data;  ///< a directory of token shards; empty: the built-in corpus
   int64_t steps = 0, seqLen = 0, microBatch = 0, batchTokens = 0, warmup = -1, checkpointEvery = 0, stopAfter = 0;
   int64_t vocab = 0;
@@ -44,6 +45,7 @@ struct EvalCliOptions {
   std::string attn, name;
   std::vector<std::string> sets;
   std::string backend = "cpu";
+  std::string device = "cpu";
   std::string data;
   std::string lengths = "1x,2x,4x,8x,16x";
   std::string rope = "ntk";

@@ -480,6 +480,7 @@ int main(int argc, char** argv) {
   trainCmd->add_option("--name", trainOptions.name, "Which attention of the file (default: its only one)");
   trainCmd->add_option("--set", trainOptions.sets, "Override a param: NAME=VALUE (repeatable)")->allow_extra_args(false);
   trainCmd->add_option("--backend", trainOptions.backend, "reference, cpu or cuda")->capture_default_str();
+  trainCmd->add_option("--device", trainOptions.device, "cpu, or cuda (bf16 autocast)")->capture_default_str();
   trainCmd->add_option("--data", trainOptions.data,
                        "Directory of token shards (attn data prepare, or llm.c's); default: the built-in corpus");
   trainCmd->add_option("--steps", trainOptions.steps, "Optimiser steps (default: the config's)");
@@ -508,6 +509,7 @@ int main(int argc, char** argv) {
   evalCmd->add_option("--name", evalOptions.name, "Which attention of --attn");
   evalCmd->add_option("--set", evalOptions.sets, "Override a param of --attn: NAME=VALUE")->allow_extra_args(false);
   evalCmd->add_option("--backend", evalOptions.backend, "reference, cpu or cuda")->capture_default_str();
+  evalCmd->add_option("--device", evalOptions.device, "cpu or cuda")->capture_default_str();
   evalCmd->add_option("--data", evalOptions.data, "Directory of token shards (default: the built-in corpus)");
   evalCmd->add_option("--lengths", evalOptions.lengths, "Multiples of the training length")->capture_default_str();
   evalCmd->add_option("--rope", evalOptions.rope, "RoPE scaling: ntk (static), ntk-dynamic or none")

@@ -194,7 +194,10 @@ at::Tensor Gpt2::forward(const at::Tensor& tokens) { return impl_->forward(token
 
 at::Tensor Gpt2::loss(const at::Tensor& tokens, const at::Tensor& targets) {
   at::Tensor logits = impl_->forward(tokens);
-  return F::cross_entropy(logits.view({-1, logits.size(-1)}), targets.reshape({-1}));
+  // The loss in float32 at least (under bf16 autocast the logits are bf16).
+  at::Tensor flat = logits.view({-1, logits.size(-1)});
+  if (flat.scalar_type() != at::kDouble) flat = flat.to(at::kFloat);
+  return F::cross_entropy(flat, targets.reshape({-1}));
 }
 
 void Gpt2::setAttention(Program attention, Backend backend) {

@@ -7,7 +7,9 @@
 #include <torch/nn/module.h>
 #include <torch/nn/utils/clip_grad.h>
 #include <torch/optim/adamw.h>
+#include <torch/cuda.h>
 #include <torch/serialize.h>
+#include <ATen/autocast_mode.h>
 
 #include <chrono>
 #include <cmath>
@@ -111,6 +113,35 @@ std::string formatDuration(double seconds) {
   return text;
 }
 
+// The device named by --device; a clear error where it does not exist.
+at::Device deviceOf(const std::string& name) {
+  if (name == "cpu") return at::Device(at::kCPU);
+  if (name == "cuda") {
+    if (!torch::cuda::is_available())
+      throw UserError("--device cuda: no CUDA device is available to this LibTorch (a CPU-only build, or no GPU)");
+    return at::Device(at::kCUDA);
+  }
+  throw UserError("unknown device '" + name + "' (expected cpu or cuda)");
+}
+
+// bf16 autocast around a forward pass on CUDA; nothing on the CPU.
+class Autocast {
+ public:
+  explicit Autocast(const at::Device& device) : on_(device.is_cuda()) {
+    if (!on_) return;
+    at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+    at::autocast::set_enabled(true);
+  }
+  ~Autocast() {
+    if (!on_) return;
+    at::autocast::set_enabled(false);
+    at::autocast::clear_cache();
+  }
+
+ private:
+  bool on_;
+};
+
 struct Run {
   model::Gpt2 model;
   std::unique_ptr<torch::optim::AdamW> optimizer;
@@ -134,6 +165,7 @@ json optionsJson(const TrainOptions& o, const model::Gpt2Config& c) {
           {"attn_name", o.attnName},
           {"sets", o.sets},
           {"backend", o.backend},
+          {"device", o.device},
           {"steps", o.steps},
           {"seq_len", o.seqLen},
           {"vocab", o.vocab},
@@ -261,8 +293,10 @@ double train(const TrainOptions& given, const TokenData& data) {
   Program program = compileProgram(o.attnFile, o.attnName, o.sets);
   Backend backend = parseBackend(o.backend);
 
+  const at::Device device = deviceOf(o.device);
   at::manual_seed(o.seed);
   Run run{model::Gpt2(config, program, backend), nullptr};
+  run.model.impl().to(device);
   run.optimizer = makeOptimizer(run.model, o);
   int64_t first = 0;
   const std::string logPath = o.out + "/log.jsonl";
@@ -291,7 +325,11 @@ double train(const TrainOptions& given, const TokenData& data) {
     double total = 0;
     for (int64_t k = 0; k < accum; ++k) {
       auto [x, y] = batch(data.train, o.microBatch, o.seqLen, o.seed, step, k);
-      at::Tensor l = run.model.loss(x, y) / static_cast<double>(accum);
+      at::Tensor l;
+      {
+        Autocast autocast(device);
+        l = run.model.loss(x.to(device), y.to(device)) / static_cast<double>(accum);
+      }
       l.backward();
       total += l.item<double>();
     }
@@ -339,10 +377,12 @@ std::map<std::string, double> evaluate(const EvalOptions& e, const TokenData& da
   std::vector<std::string> sets = e.attnFile.empty() ? trained.at("sets").get<std::vector<std::string>>() : e.sets;
   std::string name = e.attnFile.empty() ? trained.at("attn_name").get<std::string>() : e.attnName;
   Program program = compileProgram(file, name, sets);
+  const at::Device device = deviceOf(e.device);
   Run run{model::Gpt2(config, program, parseBackend(e.backend)), nullptr};
   std::string path = findCheckpoint(e.checkpoint);
   if (path.empty()) throw UserError("no checkpoint in '" + e.checkpoint + "'");
   loadCheckpoint(path, run);
+  run.model.impl().to(device);
   run.model.impl().eval();
   at::NoGradGuard noGrad;
   model::RopeScaling scaling = model::parseRopeScaling(e.rope);
@@ -368,7 +408,8 @@ std::map<std::string, double> evaluate(const EvalOptions& e, const TokenData& da
         x[0][t] = static_cast<int64_t>(doc[static_cast<size_t>(t)]);
         y[0][t] = static_cast<int64_t>(doc[static_cast<size_t>(t + 1)]);
       }
-      sum += run.model.loss(x, y).item<double>();
+      Autocast autocast(device);
+      sum += run.model.loss(x.to(device), y.to(device)).item<double>();
       ++count;
     }
     if (count == 0) {

@@ -1,6 +1,10 @@
 // Training and evaluation of the GPT-2 runtime (runtime/model/Gpt2.h) on token data: the
 // loop behind `attn train` and `attn eval`.
 //
+// On `device = cuda` the model and batches live on the GPU and forward runs under bf16
+// autocast (LayerNorm, softmax and the loss stay float32, as autocast decides; attention
+// programs compute in float32 inside whatever their input dtype).
+//
 // Training: AdamW (0.9, 0.95, eps 1e-8), weight decay on 2-D weights only, linear warmup
 // then cosine decay to min_lr_ratio · lr, gradient clipping, gradient accumulation,
 // deterministic (batch k of step s depends only on the seed, s and k, so a resumed run sees
@@ -32,6 +36,7 @@ struct TrainOptions {
   std::string attnName;                 ///< --name
   std::vector<std::string> sets;        ///< --set K=V
   std::string backend = "cpu";
+  std::string device = "cpu";           ///< where the model lives: cpu, or cuda (bf16 autocast)
   int64_t steps = 0;                    ///< 0: the config's default
   int64_t seqLen = 0;                   ///< 0: the config's training length
   int64_t vocab = 0;                    ///< 0: the config's (GPT-2's, padded); smaller for tests on toy data
@@ -67,6 +72,7 @@ struct EvalOptions {
   std::string attnName;
   std::vector<std::string> sets;
   std::string backend = "cpu";
+  std::string device = "cpu";
   std::vector<std::string> lengths = {"1x", "2x", "4x", "8x", "16x"};
   std::string rope = "ntk";         ///< none, ntk (static, α = L / L_train), ntk-dynamic
   int64_t maxDocuments = 0;         ///< per length; 0: all that are long enough
