@@ -2,7 +2,9 @@
 
 #include <ATen/ATen.h>
 
+#include <map>
 #include <mutex>
+#include <tuple>
 
 #include "runtime/Attention.h"
 
@@ -18,12 +20,15 @@ namespace attn {
 
 struct CpuProgramState {
   KernelPlan plan;
-  std::once_flag once[2];
-  std::shared_ptr<const cpu::CpuKernels> kernels[2];  // float32, float64
+  std::mutex mutex;
+  // by (float64?, d, dv): kernels specialised for the head dimensions they run on
+  std::map<std::tuple<bool, int64_t, int64_t>, std::shared_ptr<const cpu::CpuKernels>> kernels;
 
-  const cpu::CpuKernels& get(bool f64) {
-    std::call_once(once[f64], [&] { kernels[f64] = cpu::compile(plan, f64); });
-    return *kernels[f64];
+  const cpu::CpuKernels& get(bool f64, int64_t d, int64_t dv) {
+    std::lock_guard<std::mutex> lock(mutex);
+    auto& k = kernels[{f64, d, dv}];
+    if (!k) k = cpu::compile(plan, f64, d, dv);
+    return *k;
   }
 };
 
@@ -55,8 +60,8 @@ class CpuAttentionFunction : public torch::autograd::Function<CpuAttentionFuncti
   static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& q, const at::Tensor& k,
                             const at::Tensor& v, CpuProgramState* state) {
     const bool f64 = q.scalar_type() == at::kDouble;
-    const cpu::CpuKernels& kernels = state->get(f64);
     const cpu::Shape s = shapeOf(q, k, v);
+    const cpu::CpuKernels& kernels = state->get(f64, s.d, s.dv);
     at::Tensor o = at::empty({q.size(0), q.size(1), s.lq, s.dv}, q.options());
     at::Tensor stats = at::empty({q.size(0), q.size(1), s.lq, std::max(kernels.source.statSlots, 1)}, q.options());
     if (f64) cpu::forward<double>(kernels, s, ptr<double>(q), ptr<double>(k), ptr<double>(v), ptr<double>(o), ptr<double>(stats));
@@ -72,7 +77,7 @@ class CpuAttentionFunction : public torch::autograd::Function<CpuAttentionFuncti
     const at::Tensor &q = saved[0], &k = saved[1], &v = saved[2], &o = saved[3], &stats = saved[4];
     auto* state = reinterpret_cast<CpuProgramState*>(ctx->saved_data["state"].toInt());
     const bool f64 = q.scalar_type() == at::kDouble;
-    const cpu::CpuKernels& kernels = state->get(f64);
+    const cpu::CpuKernels& kernels = state->get(f64, q.size(3), v.size(3));
     if (!kernels.source.backwardUnsupported.empty())
       throw UserError("the cpu backend cannot differentiate '" + state->plan.graph.name +
                       "': " + kernels.source.backwardUnsupported + "; use --backend reference for gradients");
@@ -96,7 +101,7 @@ at::Tensor cpuAttention(CpuProgramState& state, const at::Tensor& q, const at::T
     throw UserError("the cpu backend takes tensors on the CPU; q is on " + q.device().str());
   const auto compute = q.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
   if (q.requires_grad() || k.requires_grad() || v.requires_grad()) {
-    const cpu::CpuKernels& kernels = state.get(q.scalar_type() == at::kDouble);
+    const cpu::CpuKernels& kernels = state.get(q.scalar_type() == at::kDouble, q.size(3), v.size(3));
     if (!kernels.source.backwardUnsupported.empty())
       throw UserError("the cpu backend cannot differentiate '" + state.plan.graph.name +
                       "': " + kernels.source.backwardUnsupported + "; use --backend reference for gradients");

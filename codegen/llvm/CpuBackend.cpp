@@ -197,8 +197,16 @@ std::string cacheKey(const std::string& ir) {
   return jit().fingerprint() + "; ir " + hex(fnv1a(ir)) + " " + std::to_string(ir.size());
 }
 
-std::string entryPath(const std::string& name, bool f64, const std::string& key) {
-  return cacheDirectory() + "/" + name + "-" + (f64 ? "f64" : "f32") + "-" + hex(fnv1a(key)) + ".o";
+std::string entryPath(const std::string& name, bool f64, const llvmjit::CpuSpecialisation& sizes,
+                      const std::string& key) {
+  std::string shape = sizes.d > 0 ? "-d" + std::to_string(sizes.d) + "x" + std::to_string(sizes.dv) : "";
+  return cacheDirectory() + "/" + name + "-" + (f64 ? "f64" : "f32") + shape + "-" + hex(fnv1a(key)) + ".o";
+}
+
+llvmjit::CpuSpecialisation specialisation(int64_t d, int64_t dv) {
+  if (const char* generic = std::getenv("ATTN_CPU_GENERIC"); generic && std::string(generic) == "1") return {};
+  if (d <= 0 || dv <= 0) return {};
+  return {d, dv};
 }
 
 }  // namespace
@@ -208,16 +216,18 @@ void clearMemoryCache() {
   memory().clear();
 }
 
-std::string cacheEntryPath(const KernelPlan& plan, bool f64) {
-  auto source = llvmjit::generateCpuKernels(plan, differentiate(plan), f64 ? "double" : "float");
-  return entryPath(plan.graph.name, f64, cacheKey(source.ir));
+std::string cacheEntryPath(const KernelPlan& plan, bool f64, int64_t d, int64_t dv) {
+  auto sizes = specialisation(d, dv);
+  auto source = llvmjit::generateCpuKernels(plan, differentiate(plan), f64 ? "double" : "float", sizes);
+  return entryPath(plan.graph.name, f64, sizes, cacheKey(source.ir));
 }
 
-std::shared_ptr<const CpuKernels> compile(const KernelPlan& plan, bool f64) {
+std::shared_ptr<const CpuKernels> compile(const KernelPlan& plan, bool f64, int64_t d, int64_t dv) {
   auto start = std::chrono::steady_clock::now();
   auto kernels = std::make_shared<CpuKernels>();
   kernels->f64 = f64;
-  kernels->source = llvmjit::generateCpuKernels(plan, differentiate(plan), f64 ? "double" : "float");
+  const auto sizes = specialisation(d, dv);
+  kernels->source = llvmjit::generateCpuKernels(plan, differentiate(plan), f64 ? "double" : "float", sizes);
   const std::string& ir = kernels->source.ir;
   {
     std::lock_guard<std::mutex> lock(memoryMutex);
@@ -226,7 +236,7 @@ std::shared_ptr<const CpuKernels> compile(const KernelPlan& plan, bool f64) {
 
   const std::string key = cacheKey(ir);
   const std::string dir = cacheDirectory();
-  const std::string path = entryPath(plan.graph.name, f64, key);
+  const std::string path = entryPath(plan.graph.name, f64, sizes, key);
   std::lock_guard<std::mutex> lock(jitMutex());
   std::string problem;
   std::optional<std::string> object = readEntry(path, key, &problem);
@@ -257,6 +267,8 @@ template <typename T>
 void forward(const CpuKernels& kernels, const Shape& s, const T* q, const T* k, const T* v, T* o, T* stats) {
   ATTN_INTERNAL_ASSERT((kernels.f64 == std::is_same_v<T, double>), "kernel precision does not match the data");
   const auto& src = kernels.source;
+  ATTN_INTERNAL_ASSERT(src.sizes.d == 0 || (src.sizes.d == s.d && src.sizes.dv == s.dv),
+                       "kernels specialised for other head dimensions");
   std::vector<T> rq, rk;
   if (src.needsQueryNorm) rq = inverseNorms(q, s.heads * s.lq, s.d);
   if (src.needsKeyNorm) rk = inverseNorms(k, s.heads * s.lk, s.d);
@@ -288,6 +300,8 @@ void backward(const CpuKernels& kernels, const Shape& s, const T* q, const T* k,
   ATTN_INTERNAL_ASSERT((kernels.f64 == std::is_same_v<T, double>), "kernel precision does not match the data");
   const auto& src = kernels.source;
   if (!src.backwardUnsupported.empty()) ATTN_INTERNAL_ERROR("backward requested of a program without one");
+  ATTN_INTERNAL_ASSERT(src.sizes.d == 0 || (src.sizes.d == s.d && src.sizes.dv == s.dv),
+                       "kernels specialised for other head dimensions");
   std::vector<T> rq, rk, rqBar, rkBar;
   if (src.needsQueryNorm) {
     rq = inverseNorms(q, s.heads * s.lq, s.d);

@@ -37,15 +37,16 @@ struct CpuKernels {
 };
 
 /// Compiles (or finds in a cache) the kernels of `plan` for float32 (f64 = false) or
-/// float64 arithmetic.
-std::shared_ptr<const CpuKernels> compile(const KernelPlan& plan, bool f64);
+/// float64 arithmetic, specialised for head dimensions d and dv when they are > 0 (kernels
+/// for any size otherwise; ATTN_CPU_GENERIC=1 turns specialisation off everywhere).
+std::shared_ptr<const CpuKernels> compile(const KernelPlan& plan, bool f64, int64_t d = 0, int64_t dv = 0);
 
 /// Forgets the in-process cache (benchmarks and tests of the disk cache use it); kernels
 /// already handed out stay valid.
 void clearMemoryCache();
 
 /// The path of the disk-cache entry `compile` reads and writes for `plan`.
-std::string cacheEntryPath(const KernelPlan& plan, bool f64);
+std::string cacheEntryPath(const KernelPlan& plan, bool f64, int64_t d = 0, int64_t dv = 0);
 
 /// The generated LLVM IR (before optimisation) and, with `optimised`, after O3 for this host.
 std::string emitLlvm(const KernelPlan& plan, bool f64, bool optimised);

@@ -29,8 +29,10 @@ struct VectorForm {
 
 class Generator {
  public:
-  Generator(const KernelPlan& plan, const BackwardPlan& backward, const std::string& real)
-      : plan_(plan), g_(plan.graph), bwd_(backward), real_(real) {
+  Generator(const KernelPlan& plan, const BackwardPlan& backward, const std::string& real,
+            const CpuSpecialisation& sizes)
+      : plan_(plan), g_(plan.graph), bwd_(backward), real_(real), sizes_(sizes) {
+    src_.sizes = sizes;
     for (size_t s = 0; s < plan.statistics.size(); ++s) statOf_[plan.statistics[s].node] = static_cast<int>(s);
     live_ = ir::liveNodes(g_);
     avail_.assign(g_.size(), 1);
@@ -100,6 +102,7 @@ class Generator {
   const ir::Graph& g_;
   const BackwardPlan& bwd_;
   std::string real_;
+  CpuSpecialisation sizes_;
   CpuKernelSource src_;
   std::map<NodeId, int> statOf_;
   std::vector<NodeId> live_;
@@ -182,8 +185,8 @@ class Generator {
     adj_ = f.arg(kAdj, "ptr");
     lq_ = f.arg(kLq, "i64");
     lk_ = f.arg(kLk, "i64");
-    d_ = f.arg(kD, "i64");
-    dv_ = f.arg(kDvDim, "i64");
+    d_ = sizes_.d > 0 ? TextFunction::i64(sizes_.d) : f.arg(kD, "i64");
+    dv_ = sizes_.dv > 0 ? TextFunction::i64(sizes_.dv) : f.arg(kDvDim, "i64");
   }
 
   // Pointer to real `index` of the row-major matrix `base` with `cols` columns.
@@ -1094,9 +1097,10 @@ class Generator {
 
 }  // namespace
 
-CpuKernelSource generateCpuKernels(const KernelPlan& plan, const BackwardPlan& backward, const std::string& real) {
+CpuKernelSource generateCpuKernels(const KernelPlan& plan, const BackwardPlan& backward, const std::string& real,
+                                   const CpuSpecialisation& sizes) {
   ATTN_INTERNAL_ASSERT(real == "float" || real == "double", "cpu codegen: real must be float or double");
-  return Generator(plan, backward, real).run();
+  return Generator(plan, backward, real, sizes).run();
 }
 
 }  // namespace attn::llvmjit

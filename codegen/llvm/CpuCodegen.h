@@ -36,6 +36,13 @@ enum Arg : int {
 
 constexpr int kKeyBlock = 64;
 
+/// Sizes fixed at compile time (0: read from args at run time). With the head dimensions
+/// known, LLVM unrolls and keeps whole rows of q, dq, o in vector registers.
+struct CpuSpecialisation {
+  int64_t d = 0;   ///< head dimension of q and k
+  int64_t dv = 0;  ///< head dimension of v
+};
+
 struct CpuKernelSource {
   std::string ir;  ///< the module: every kernel below
   std::string forward = "attn_forward";
@@ -47,9 +54,11 @@ struct CpuKernelSource {
   bool needsQueryNorm = false;         ///< rq_i = 1/|q_i| (0 for a zero vector) is read
   bool needsKeyNorm = false;           ///< rk_j = 1/|k_j|
   std::string backwardUnsupported;     ///< empty when backward kernels were generated
+  CpuSpecialisation sizes;             ///< what the kernels were specialised for
 };
 
 /// `real` is "float" or "double".
-CpuKernelSource generateCpuKernels(const KernelPlan& plan, const BackwardPlan& backward, const std::string& real);
+CpuKernelSource generateCpuKernels(const KernelPlan& plan, const BackwardPlan& backward, const std::string& real,
+                                   const CpuSpecialisation& sizes = {});
 
 }  // namespace attn::llvmjit
