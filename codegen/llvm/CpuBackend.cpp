@@ -174,8 +174,11 @@ std::string cacheDirectory() {
   return "/tmp/attn-cache/cpu";
 }
 
-std::string emitLlvm(const KernelPlan& plan, bool f64, bool optimised) {
-  llvmjit::CpuKernelSource source = llvmjit::generateCpuKernels(plan, differentiate(plan), f64 ? "double" : "float");
+std::string emitLlvm(const KernelPlan& plan, bool f64, bool optimised, int64_t d, int64_t dv) {
+  llvmjit::CpuSpecialisation sizes;
+  if (d > 0 && dv > 0) sizes = {d, dv};
+  llvmjit::CpuKernelSource source =
+      llvmjit::generateCpuKernels(plan, differentiate(plan), f64 ? "double" : "float", sizes);
   if (!optimised) return source.ir;
   std::lock_guard<std::mutex> lock(jitMutex());
   std::string text;

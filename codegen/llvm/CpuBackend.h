@@ -49,7 +49,8 @@ void clearMemoryCache();
 std::string cacheEntryPath(const KernelPlan& plan, bool f64, int64_t d = 0, int64_t dv = 0);
 
 /// The generated LLVM IR (before optimisation) and, with `optimised`, after O3 for this host.
-std::string emitLlvm(const KernelPlan& plan, bool f64, bool optimised);
+/// With d, dv > 0: the kernels specialised for those head dimensions.
+std::string emitLlvm(const KernelPlan& plan, bool f64, bool optimised, int64_t d = 0, int64_t dv = 0);
 
 /// The directory of the disk cache (see above).
 std::string cacheDirectory();

@@ -187,6 +187,8 @@ class Generator {
     lk_ = f.arg(kLk, "i64");
     d_ = sizes_.d > 0 ? TextFunction::i64(sizes_.d) : f.arg(kD, "i64");
     dv_ = sizes_.dv > 0 ? TextFunction::i64(sizes_.dv) : f.arg(kDvDim, "i64");
+    kt_.clear();
+    vt_.clear();
   }
 
   // Pointer to real `index` of the row-major matrix `base` with `cols` columns.
@@ -720,8 +722,44 @@ class Generator {
   }
 
   // ---------------------------------------------------------------- loops
+  // With the head dimensions known (specialised kernels), each key block of k (and v) is
+  // transposed once into KT [d][64] (VT [dv][64]) for all the rows of the task, and a row's
+  // 64 dots become 64-wide vector multiply-adds over the head dimension: no horizontal sums.
+  bool transposed() const { return sizes_.d > 0 && sizes_.dv > 0 && sizes_.d <= 256 && sizes_.dv <= 256; }
+
+  // KT[c][jj] = x[kb + jj][c] for the block (0 past the last key).
+  void transposeBlock(const std::string& x, int64_t cols, const std::string& kb, const std::string& out) {
+    const std::string n = TextFunction::i64(cols), block = TextFunction::i64(kKeyBlock);
+    f_->loop("0", block, [&](const std::string& jj) {
+      std::string j = f_->iop("add nsw", kb, jj);
+      std::string inside = f_->icmp("slt", j, lk_);
+      std::string row = f_->realAt(x, f_->iop("mul nsw", f_->select(inside, j, "0", "i64"), n));
+      f_->loop("0", n, [&](const std::string& col) {
+        std::string value = f_->select(inside, f_->loadReal(f_->realAt(row, col)), c(0));
+        f_->storeReal(value, f_->realAt(out, f_->iop("add nsw", f_->iop("mul nsw", col, block), jj)));
+      });
+    });
+  }
+
+  // S[jj] = a_row · XT[.][jj] for the whole block.
+  void blockDots(const std::string& S, const std::string& arow, const std::string& XT, int64_t cols) {
+    const std::string block = TextFunction::i64(kKeyBlock);
+    f_->loop("0", block, [&](const std::string& jj) { f_->storeReal(c(0), f_->realAt(S, jj)); });
+    f_->loop("0", TextFunction::i64(cols), [&](const std::string& col) {
+      std::string a = f_->loadReal(f_->realAt(arow, col));
+      std::string xrow = f_->realAt(XT, f_->iop("mul nsw", col, block));
+      f_->loop("0", block, [&](const std::string& jj) {
+        std::string p = f_->realAt(S, jj);
+        f_->storeReal(add(f_->loadReal(p), mul(a, f_->loadReal(f_->realAt(xrow, jj)))), p);
+      });
+    });
+  }
+
+  std::string kt_, vt_;  // the transposed blocks (specialised kernels), allocated per function
+
   // The raw dots q_r·k_j for j in [ja, jb), into buffer S (index j - kb).
   void rawDots(const std::string& S, const std::string& kb, const std::string& ja, const std::string& jb) {
+    if (!kt_.empty()) return blockDots(S, f_->realAt(q_, f_->iop("mul nsw", row_.r, d_)), kt_, sizes_.d);
     std::string qrow = f_->realAt(q_, f_->iop("mul nsw", row_.r, d_));
     f_->loop(ja, jb, [&](const std::string& j) {
       std::string krow = f_->realAt(k_, f_->iop("mul nsw", j, d_));
@@ -737,6 +775,7 @@ class Generator {
 
   // g_j = dO_r·v_j into buffer G.
   void outputDots(const std::string& G, const std::string& kb, const std::string& ja, const std::string& jb) {
+    if (!vt_.empty()) return blockDots(G, f_->realAt(dout_, f_->iop("mul nsw", row_.r, dv_)), vt_, sizes_.dv);
     std::string drow = f_->realAt(dout_, f_->iop("mul nsw", row_.r, dv_));
     f_->loop(ja, jb, [&](const std::string& j) {
       std::string vrow = f_->realAt(v_, f_->iop("mul nsw", j, dv_));
@@ -765,6 +804,8 @@ class Generator {
   void blockLoop(const std::string& r0, const std::string& r1, const std::string& j0, const std::string& j1,
                  const std::function<void(const std::string&, const std::string&, const std::string&)>& body) {
     f_->loop(j0, j1, [&](const std::string& kb) {
+      if (!kt_.empty()) transposeBlock(k_, sizes_.d, kb, kt_);
+      if (!vt_.empty()) transposeBlock(v_, sizes_.dv, kb, vt_);
       f_->loop(r0, r1, [&](const std::string& r) {
         enterRow(r);
         std::string ja = f_->imax(row_.lo, kb);
@@ -777,6 +818,7 @@ class Generator {
   // ---------------------------------------------------------------- forward
   void emitForward(TextFunction& f) {
     loadArguments(f);
+    if (transposed()) kt_ = f.variable(real_, static_cast<int>(sizes_.d * kKeyBlock));
     const std::string r0 = f.arg(kR0, "i64"), r1 = f.arg(kR1, "i64");
     const OutputAccumulation& out = plan_.output;
     const int last = static_cast<int>(plan_.passes.size());
@@ -975,6 +1017,10 @@ class Generator {
   // ---------------------------------------------------------------- backward
   void emitRowPass(TextFunction& f, int pass) {
     loadArguments(f);
+    if (transposed()) {
+      kt_ = f.variable(real_, static_cast<int>(sizes_.d * kKeyBlock));
+      vt_ = f.variable(real_, static_cast<int>(sizes_.dv * kKeyBlock));
+    }
     pass_ = 0;
     level_ = pass;
     const std::string r0 = f.arg(kR0, "i64"), r1 = f.arg(kR1, "i64");
@@ -1023,6 +1069,10 @@ class Generator {
 
   void emitGradient(TextFunction& f) {
     loadArguments(f);
+    if (transposed()) {
+      kt_ = f.variable(real_, static_cast<int>(sizes_.d * kKeyBlock));
+      vt_ = f.variable(real_, static_cast<int>(sizes_.dv * kKeyBlock));
+    }
     pass_ = 0;
     level_ = bwd_.rowPasses + 1;
     const std::string r0 = f.arg(kR0, "i64"), r1 = f.arg(kR1, "i64");

@@ -63,6 +63,8 @@ struct Options {
   std::string target;
   bool optimised = false;  // emit --target llvm --optimised
   bool f64 = false;        // emit --target llvm --f64
+  int64_t headDim = 0;     // emit --target llvm --head-dim D: kernels specialised for d = D
+  int64_t valueDim = 0;    // ... and dv (default: D)
   bool inPlace = false;
   bool checkOnly = false;
 };
@@ -165,7 +167,7 @@ int runEmit(const Options& o) {
     auto options = compileOptions(o, diags);
     if (!options) return finish(diags);
     auto plan = compileToPlan(o.files.at(0), *options, diags);
-    if (plan) std::cout << cpu::emitLlvm(*plan, o.f64, o.optimised);
+    if (plan) std::cout << cpu::emitLlvm(*plan, o.f64, o.optimised, o.headDim, o.valueDim > 0 ? o.valueDim : o.headDim);
 #else
     diags.error("--target llvm: this attn was built without LLVM (ATTN_WITH_LLVM=OFF)");
 #endif
@@ -433,6 +435,8 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"ast", "checked", "ir", "plan", "llvm", "cuda", "ptx"}));
   emit->add_flag("--optimised", o.optimised, "--target llvm: the IR after LLVM's O3 for this CPU");
   emit->add_flag("--f64", o.f64, "--target llvm: kernels for float64 inputs (default: float32)");
+  emit->add_option("--head-dim", o.headDim, "--target llvm: specialise for this head dimension of q, k");
+  emit->add_option("--value-dim", o.valueDim, "--target llvm: ... and of v (default: --head-dim)");
 
   cli::RunOptions runOptions;
   auto* run = app.add_subcommand("run", "Run a program on .npy tensors; write o.npy (and gradients with --dout)");
