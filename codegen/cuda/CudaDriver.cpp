@@ -1,0 +1,114 @@
+// The CUDA driver through dlopen. See CudaDriver.h.
+#include "codegen/cuda/CudaDriver.h"
+
+#include <cuda.h>
+#include <dlfcn.h>
+
+namespace attn::cuda {
+
+struct Driver::Api {
+  decltype(&::cuInit) init = nullptr;
+  decltype(&::cuDeviceGetCount) deviceGetCount = nullptr;
+  decltype(&::cuDeviceGet) deviceGet = nullptr;
+  decltype(&::cuDeviceGetAttribute) deviceGetAttribute = nullptr;
+  decltype(&::cuGetErrorName) getErrorName = nullptr;
+  decltype(&::cuGetErrorString) getErrorString = nullptr;
+
+  /// "CUDA_ERROR_NO_DEVICE (no CUDA-capable device is detected)"
+  std::string describe(CUresult r) const {
+    const char* errName = nullptr;
+    const char* text = nullptr;
+    if (getErrorName) getErrorName(r, &errName);
+    if (getErrorString) getErrorString(r, &text);
+    std::string s = errName ? errName : "CUDA error " + std::to_string(static_cast<int>(r));
+    if (text) s += std::string(" (") + text + ")";
+    return s;
+  }
+};
+
+namespace {
+
+template <typename F>
+bool resolve(void* handle, const char* symbol, F& out) {
+  out = reinterpret_cast<F>(dlsym(handle, symbol));
+  return out != nullptr;
+}
+
+}  // namespace
+
+Driver& Driver::get() {
+  static Driver driver;  // thread-safe initialisation; never destroyed before exit
+  return driver;
+}
+
+Driver::Driver() {
+  dlerror();
+  void* handle = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
+  if (!handle) {
+    const char* err = dlerror();
+    std::string detail = err ? err : "";
+    if (detail.empty() || detail.find("No such file") != std::string::npos ||
+        detail.find("cannot open shared object") != std::string::npos)
+      whyNot_ = "no CUDA driver: libcuda.so.1 is not installed on this machine (no NVIDIA GPU driver)";
+    else
+      whyNot_ = "no CUDA driver: libcuda.so.1 could not be loaded: " + detail;
+    return;
+  }
+  auto* api = new Api;  // the library stays open for the life of the process
+  bool ok = resolve(handle, "cuInit", api->init) && resolve(handle, "cuDeviceGetCount", api->deviceGetCount) &&
+            resolve(handle, "cuDeviceGet", api->deviceGet) &&
+            resolve(handle, "cuDeviceGetAttribute", api->deviceGetAttribute);
+  resolve(handle, "cuGetErrorName", api->getErrorName);  // optional: only for messages
+  resolve(handle, "cuGetErrorString", api->getErrorString);
+  if (!ok) {
+    whyNot_ = "no usable CUDA driver: libcuda.so.1 lacks cuInit/cuDeviceGet* (too old?)";
+    delete api;
+    return;
+  }
+  if (CUresult r = api->init(0); r != CUDA_SUCCESS) {
+    whyNot_ = "cuInit failed: " + api->describe(r);
+    delete api;
+    return;
+  }
+  int count = 0;
+  if (CUresult r = api->deviceGetCount(&count); r != CUDA_SUCCESS) {
+    whyNot_ = "cuDeviceGetCount failed: " + api->describe(r);
+    delete api;
+    return;
+  }
+  if (count <= 0) {
+    whyNot_ = "no CUDA device: the driver is installed but reports no GPU";
+    delete api;
+    return;
+  }
+  api_ = api;
+  deviceCount_ = count;
+}
+
+void Driver::requireAvailable() const {
+  if (!available()) throw CudaError(whyNot_);
+}
+
+int Driver::deviceCount() const {
+  requireAvailable();
+  return deviceCount_;
+}
+
+int Driver::computeCapability(int device) const {
+  requireAvailable();
+  if (device < 0 || device >= deviceCount_)
+    throw CudaError("no CUDA device " + std::to_string(device) + ": this machine has " +
+                    std::to_string(deviceCount_) + " (devices 0.." + std::to_string(deviceCount_ - 1) + ")");
+  CUdevice dev = 0;
+  if (CUresult r = api_->deviceGet(&dev, device); r != CUDA_SUCCESS)
+    throw CudaError("cuDeviceGet(" + std::to_string(device) + ") failed: " + api_->describe(r));
+  int major = 0, minor = 0;
+  CUresult r1 = api_->deviceGetAttribute(&major, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, dev);
+  CUresult r2 = api_->deviceGetAttribute(&minor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, dev);
+  if (r1 != CUDA_SUCCESS || r2 != CUDA_SUCCESS)
+    throw CudaError("cuDeviceGetAttribute(compute capability) failed: " +
+                    api_->describe(r1 != CUDA_SUCCESS ? r1 : r2));
+  return major * 10 + minor;
+}
+
+}  // namespace attn::cuda

@@ -1,0 +1,55 @@
+// The CUDA driver (libcuda), opened on first use with dlopen rather than linked: the dev
+// and CI machines have the CUDA toolkit but no GPU and no libcuda.so.1 (only a link-time
+// stub, which would make a linked binary fail to start). attn must build, start and run
+// its CPU paths there, and say clearly why the GPU path is not available.
+//
+// Only the entry points in use are resolved (initialisation and device queries, for now);
+// module loading and launches join as the backend needs them. <cuda.h> is used for types
+// only, inside CudaDriver.cpp.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+namespace attn::cuda {
+
+/// The GPU path is not available on this machine (no driver, no device) or a device query
+/// was invalid. Like io::NpyError and data::DataError, an error of the user's environment
+/// or request, not of attn; the message is complete and one line.
+class CudaError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+class Driver {
+ public:
+  /// The process's driver, opened (dlopen, cuInit, device count) on the first call.
+  /// Never throws, whatever the machine.
+  static Driver& get();
+
+  /// True when libcuda.so.1 loaded, cuInit succeeded and there is at least one device.
+  bool available() const { return whyNot_.empty(); }
+  /// Empty when available(); otherwise one line saying why not, e.g.
+  /// "no CUDA driver: libcuda.so.1 is not installed on this machine (no NVIDIA GPU driver)".
+  const std::string& whyNot() const { return whyNot_; }
+
+  /// The number of CUDA devices (> 0). Throws CudaError with whyNot() when unavailable.
+  int deviceCount() const;
+  /// major * 10 + minor (90 for an H100). Throws CudaError when unavailable or when
+  /// `device` is not in [0, deviceCount()).
+  int computeCapability(int device) const;
+
+  Driver(const Driver&) = delete;
+  Driver& operator=(const Driver&) = delete;
+
+ private:
+  Driver();
+  void requireAvailable() const;
+
+  struct Api;
+  Api* api_ = nullptr;  // resolved entry points; lives as long as the process
+  std::string whyNot_;
+  int deviceCount_ = 0;
+};
+
+}  // namespace attn::cuda
