@@ -168,6 +168,31 @@ TEST_SUITE("model") {
     }
   }
 
+  TEST_CASE("NTK scaling in the model: dynamic = none up to the training length, = static at the length") {
+    model::Gpt2Config c = micro();
+    c.seqLen = 8;
+    c.width = 16;  // head_dim 8: every pair but the first feels the base
+    at::manual_seed(5);
+    model::Gpt2 m(c, softmax(), Backend::Reference);
+    m.impl().to(at::kDouble);
+    at::NoGradGuard noGrad;
+    at::Tensor shortIn = at::randint(0, 13, {1, 8}, at::kLong), longIn = at::randint(0, 13, {1, 32}, at::kLong);
+    auto logits = [&](model::RopeScaling scaling, int64_t evalLength, const at::Tensor& x) {
+      m.setRopeScaling(scaling, evalLength);
+      return m.forward(x);
+    };
+    at::Tensor none8 = logits(model::RopeScaling::None, 0, shortIn);
+    CHECK(at::equal(logits(model::RopeScaling::NtkDynamic, 0, shortIn), none8));   // alpha = 1
+    at::Tensor dyn32 = logits(model::RopeScaling::NtkDynamic, 0, longIn);
+    at::Tensor static32 = logits(model::RopeScaling::NtkStatic, 32, longIn);
+    CHECK(at::allclose(dyn32, static32, 0, 1e-12));                                 // both alpha = 4
+    CHECK_FALSE(at::allclose(dyn32, logits(model::RopeScaling::None, 0, longIn), 0, 1e-6));
+    // Static scaling for 32 changes the short sequence too (its base is fixed by evalLength).
+    CHECK_FALSE(at::allclose(logits(model::RopeScaling::NtkStatic, 32, shortIn), none8, 0, 1e-6));
+    // The first position is never rotated: its logits do not depend on the scaling.
+    CHECK(at::allclose(dyn32.select(1, 0), logits(model::RopeScaling::None, 0, longIn).select(1, 0), 0, 1e-12));
+  }
+
   TEST_CASE("learning rate: linear warmup, cosine to min_lr_ratio, 124m is the llm.c recipe") {
     train::TrainOptions o;
     o.config = "tiny";
