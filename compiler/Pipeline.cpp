@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "compiler/Checker.h"
+#include "compiler/Differentiate.h"
 #include "compiler/Parser.h"
 #include "compiler/Simplify.h"
 #include "compiler/StabiliseNormalize.h"
@@ -136,6 +137,10 @@ std::optional<KernelPlan> compileToPlan(const std::string& path, const CompileOp
   StageTimer timer("plan");
   KernelPlan plan = schedule(*graph);
   timer.dump(describePlan(plan));
+  if (dumpRequested("backward")) {
+    StageTimer differentiating("backward");
+    differentiating.dump(describeBackward(plan, differentiate(plan)));
+  }
   return plan;
 }
 

@@ -12,7 +12,7 @@
 //   schedule            ir::Graph -> KernelPlan: key passes, row statistics, output form
 //                                                       (Schedule.h)    dump: plan
 //   differentiate       KernelPlan -> BackwardPlan: row adjoints, backward key passes
-//                                                       (Differentiate.h)  printed with the plan
+//                                                       (Differentiate.h)  dump: backward
 //   cpu codegen         plan -> LLVM IR (codegen/llvm/CpuCodegen.h)       attn emit --target llvm
 //   cpu jit             LLVM IR -> O3 -> object (disk cache) -> LLJIT      (codegen/llvm/CpuBackend.h)
 //   ... the CUDA code generator joins here as it lands.

@@ -2,6 +2,8 @@
 // input (never a crash: no status >= 128, no signal, no hang), and the stdlib.
 #include <doctest/doctest.h>
 
+#include <cstdlib>
+
 #include <random>
 
 #include "TestUtil.h"
@@ -163,6 +165,19 @@ TEST_SUITE("cli") {
     requireClean(cuda, "emit cuda");
     CHECK(cuda.status == 1);
     CHECK(cuda.err.find("the CUDA backend is not built yet") != std::string::npos);
+  }
+
+  TEST_CASE("ATTN_DUMP prints the named stages to stderr, the derived backward included") {
+    const std::string lssar = std::string(ATTN_STDLIB) + "/lssar.attn";
+    ::setenv("ATTN_DUMP", "plan,backward", 1);
+    CommandResult r = runAttn({"emit", lssar, "--target", "plan"});
+    ::unsetenv("ATTN_DUMP");
+    INFO(r.err);
+    CHECK(r.status == 0);
+    CHECK(r.err.find("=== plan (") != std::string::npos);
+    CHECK(r.err.find("=== backward (") != std::string::npos);
+    CHECK(r.err.find("pass 1:    sums T = sum_j adj(w) w for w = l1norm(softplus(s))") != std::string::npos);
+    CHECK(r.err.find("=== ir (") == std::string::npos);
   }
 
   TEST_CASE("fmt: prints canonical text, --check, -i rewrites, a broken file is never touched") {
