@@ -20,8 +20,6 @@ std::vector<NodeId> atomicOperands(const ir::Graph& g, NodeId id) {
 
 namespace {
 
-bool isReduction(Op op) { return op == Op::RowSum || op == Op::RowMax || op == Op::RowMin || op == Op::RowMean; }
-
 // Ops whose derivative is zero everywhere it exists: they stop gradients.
 bool stopsGradient(Op op) {
   switch (op) {
@@ -79,7 +77,7 @@ class Differentiator {
         for (NodeId u : users[x]) {
           const Node& user = g_.node(u);
           const size_t ux = static_cast<size_t>(u);
-          if (isReduction(user.op)) pass = std::max(pass, level[ux] + 1);
+          if (ir::isRowReduction(user.op)) pass = std::max(pass, level[ux] + 1);
           else if (normalizeForm(g_, u).kind != NormalizeForm::Kind::None)
             pass = std::max({pass, b.adjointPass[ux], level[ux] + 1});
           else pass = std::max(pass, b.adjointPass[ux]);
@@ -100,7 +98,7 @@ class Differentiator {
           add(b, a);
         }
       } else if (node.kind == ValueKind::Row) {
-        if (normalizeForm(g_, id).kind != NormalizeForm::Kind::None || (isReduction(node.op) && !isScoreOperand(id))) {
+        if (normalizeForm(g_, id).kind != NormalizeForm::Kind::None || (ir::isRowReduction(node.op) && !isScoreOperand(id))) {
           b.unsupported = "the derivative of a row reduction or normalisation of a row value ('" +
                           ir::formula(g_, id) + "') is not supported yet";
           continue;

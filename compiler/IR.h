@@ -60,6 +60,11 @@ enum class Op {
 
 const char* opName(Op op);  ///< "add", "rowsum", ...
 
+/// RowSum, RowMax, RowMin or RowMean: a reduction over the unmasked keys of a row.
+inline bool isRowReduction(Op op) {
+  return op == Op::RowSum || op == Op::RowMax || op == Op::RowMin || op == Op::RowMean;
+}
+
 using NodeId = int32_t;
 
 struct Node {

@@ -18,8 +18,6 @@ using ir::NodeId;
 using ir::Op;
 using Kind = RowStatistic::Kind;
 
-bool isReduction(Op op) { return op == Op::RowSum || op == Op::RowMax || op == Op::RowMin || op == Op::RowMean; }
-
 // A vector operand of dot as a scalar multiple of q or k: sign and scale factors, and
 // whether it is normalised (l2norm(c·q) = sign(c)·q/|q|).
 struct VectorForm {
@@ -166,6 +164,24 @@ class Generator {
   }
   std::string stdMax(const std::string& a, const std::string& b) { return selectIf(f_->fcmp("olt", a, b), b, a); }
   std::string stdMin(const std::string& a, const std::string& b) { return selectIf(f_->fcmp("olt", b, a), b, a); }
+  // *ptr += value
+  void increment(const std::string& ptr, const std::string& value) {
+    f_->storeReal(add(f_->loadReal(ptr), value), ptr);
+  }
+  // dst[col] += a * src[col] for col in [0, cols)
+  void axpy(const std::string& dst, const std::string& a, const std::string& src, const std::string& cols) {
+    f_->loop("0", cols, [&](const std::string& col) {
+      increment(f_->realAt(dst, col), mul(a, f_->loadReal(f_->realAt(src, col))));
+    });
+  }
+  // row[col] *= factor for col in [0, cols)
+  void scaleRow(const std::string& row, const std::string& factor, const std::string& cols) {
+    f_->loop("0", cols, [&](const std::string& col) {
+      std::string p = f_->realAt(row, col);
+      f_->storeReal(mul(f_->loadReal(p), factor), p);
+    });
+  }
+
   double constantOf(NodeId id) const {
     const Node& n = g_.node(id);
     ATTN_INTERNAL_ASSERT(n.op == Op::Const, "expected a constant");
@@ -236,7 +252,7 @@ class Generator {
       if (!readable(id)) return false;
       return plan_.statistics[static_cast<size_t>(it->second)].kind != Kind::Normaliser || pass_ == 0;
     }
-    if (isReduction(n.op) || n.op == Op::Normalize) return false;
+    if (ir::isRowReduction(n.op) || n.op == Op::Normalize) return false;
     for (NodeId o : n.operands)
       if (!evaluable(o)) return false;
     return readable(id);
@@ -604,7 +620,7 @@ class Generator {
   void accumulate(WalkSinks& sinks, int k, const std::string& x) {
     auto it = sinks.accumulators.find(k);
     if (it == sinks.accumulators.end()) return;
-    f_->storeReal(add(f_->loadReal(it->second), whereVisible(x, c(0))), it->second);
+    increment(it->second, whereVisible(x, c(0)));
   }
 
   // Reverse mode over one score element in backward pass `pass` (rowPasses+1: gradient).
@@ -621,7 +637,7 @@ class Generator {
       const NodeId id = *it;
       const Node& n = g_.node(id);
       if (!bwd_.carriesGradient[static_cast<size_t>(id)]) continue;
-      if (n.kind == ValueKind::Row && isReduction(n.op)) {
+      if (n.kind == ValueKind::Row && ir::isRowReduction(n.op)) {
         auto k = bwd_.adjointOf.find(id);
         if (k == bwd_.adjointOf.end() || bwd_.adjoints[static_cast<size_t>(k->second)].level >= pass) continue;
         NodeId x = n.operands[0];
@@ -750,43 +766,40 @@ class Generator {
       std::string xrow = f_->realAt(XT, f_->iop("mul nsw", col, block));
       f_->loop("0", block, [&](const std::string& jj) {
         std::string p = f_->realAt(S, jj);
-        f_->storeReal(add(f_->loadReal(p), mul(a, f_->loadReal(f_->realAt(xrow, jj)))), p);
+        increment(p, mul(a, f_->loadReal(f_->realAt(xrow, jj))));
       });
     });
   }
 
   std::string kt_, vt_;  // the transposed blocks (specialised kernels), allocated per function
 
-  // The raw dots q_r·k_j for j in [ja, jb), into buffer S (index j - kb).
-  void rawDots(const std::string& S, const std::string& kb, const std::string& ja, const std::string& jb) {
-    if (!kt_.empty()) return blockDots(S, f_->realAt(q_, f_->iop("mul nsw", row_.r, d_)), kt_, sizes_.d);
-    std::string qrow = f_->realAt(q_, f_->iop("mul nsw", row_.r, d_));
+  // out[j - kb] = a_r · x_j for j in [ja, jb): the row r of `a` (a_cols wide) against the
+  // rows j of `x`; through the block transposed into `xt` when there is one.
+  void rowDots(const std::string& out, const std::string& a, const std::string& x, const std::string& xt,
+               const std::string& cols, int64_t fixedCols, const std::string& kb, const std::string& ja,
+               const std::string& jb) {
+    std::string arow = f_->realAt(a, f_->iop("mul nsw", row_.r, cols));
+    if (!xt.empty()) return blockDots(out, arow, xt, fixedCols);
     f_->loop(ja, jb, [&](const std::string& j) {
-      std::string krow = f_->realAt(k_, f_->iop("mul nsw", j, d_));
+      std::string xrow = f_->realAt(x, f_->iop("mul nsw", j, cols));
       std::string acc = f_->variable(real_);
       f_->storeReal(c(0), acc);
-      f_->loop("0", d_, [&](const std::string& col) {
-        std::string prod = mul(f_->loadReal(f_->realAt(qrow, col)), f_->loadReal(f_->realAt(krow, col)));
-        f_->storeReal(add(f_->loadReal(acc), prod), acc);
+      f_->loop("0", cols, [&](const std::string& col) {
+        std::string prod = mul(f_->loadReal(f_->realAt(arow, col)), f_->loadReal(f_->realAt(xrow, col)));
+        increment(acc, prod);
       });
-      f_->storeReal(f_->loadReal(acc), f_->realAt(S, f_->iop("sub nsw", j, kb)));
+      f_->storeReal(f_->loadReal(acc), f_->realAt(out, f_->iop("sub nsw", j, kb)));
     });
   }
 
-  // g_j = dO_r·v_j into buffer G.
+  // The raw dots q_r·k_j into S.
+  void rawDots(const std::string& S, const std::string& kb, const std::string& ja, const std::string& jb) {
+    rowDots(S, q_, k_, kt_, d_, sizes_.d, kb, ja, jb);
+  }
+
+  // g_j = dO_r·v_j into G.
   void outputDots(const std::string& G, const std::string& kb, const std::string& ja, const std::string& jb) {
-    if (!vt_.empty()) return blockDots(G, f_->realAt(dout_, f_->iop("mul nsw", row_.r, dv_)), vt_, sizes_.dv);
-    std::string drow = f_->realAt(dout_, f_->iop("mul nsw", row_.r, dv_));
-    f_->loop(ja, jb, [&](const std::string& j) {
-      std::string vrow = f_->realAt(v_, f_->iop("mul nsw", j, dv_));
-      std::string acc = f_->variable(real_);
-      f_->storeReal(c(0), acc);
-      f_->loop("0", dv_, [&](const std::string& col) {
-        std::string prod = mul(f_->loadReal(f_->realAt(drow, col)), f_->loadReal(f_->realAt(vrow, col)));
-        f_->storeReal(add(f_->loadReal(acc), prod), acc);
-      });
-      f_->storeReal(f_->loadReal(acc), f_->realAt(G, f_->iop("sub nsw", j, kb)));
-    });
+    rowDots(G, dout_, v_, vt_, dv_, sizes_.dv, kb, ja, jb);
   }
 
   // Enters key j of the block starting at kb (S: the raw dots).
@@ -879,7 +892,7 @@ class Generator {
               if (out.form == OutputAccumulation::Form::DeferredDivision) {
                 std::string x = value(out.value);
                 auto [a0, a1] = acc.at(s);
-                f.storeReal(add(f.loadReal(a0), whereVisible(f.intrinsic("fabs", x), c(0))), a0);
+                increment(a0, whereVisible(f.intrinsic("fabs", x), c(0)));
                 f.storeReal(whereVisible(x, c(0)), f.realAt(W, index));
               } else {
                 storeOnlineOperand(out.form == OutputAccumulation::Form::OnlineExp, out.value,
@@ -902,7 +915,7 @@ class Generator {
               }
               case Kind::Mean:
                 f.storeReal(add(cur, whereVisible(value(st.operand), c(0))), a0);
-                f.storeReal(add(f.loadReal(a1), whereVisible(c(1), c(0))), a1);
+                increment(a1, whereVisible(c(1), c(0)));
                 break;
               case Kind::Count: f.storeReal(add(cur, whereVisible(c(1), c(0))), a0); break;
               case Kind::Max: case Kind::Min: {
@@ -939,11 +952,7 @@ class Generator {
           std::string orow = f.realAt(o_, f.iop("mul nsw", row_.r, dv_));
           f.loop(ja, jb, [&](const std::string& j) {
             std::string wj = f.loadReal(f.realAt(W, f.iop("sub nsw", j, kb)));
-            std::string vrow = f.realAt(v_, f.iop("mul nsw", j, dv_));
-            f.loop("0", dv_, [&](const std::string& col) {
-              std::string p = f.realAt(orow, col);
-              f.storeReal(add(f.loadReal(p), mul(wj, f.loadReal(f.realAt(vrow, col)))), p);
-            });
+            axpy(orow, wj, f.realAt(v_, f.iop("mul nsw", j, dv_)), dv_);
           });
         }
       });
@@ -955,10 +964,7 @@ class Generator {
         std::string sum = f.loadReal(statSlot(r, outStat, 0));
         factor = selectIf(isZero(sum), c(0), div(c(out.scale), sum));
       }
-      f.loop("0", dv_, [&](const std::string& col) {
-        std::string p = at(o_, r, dv_, col);
-        f.storeReal(mul(f.loadReal(p), factor), p);
-      });
+      scaleRow(f.realAt(o_, f.iop("mul nsw", r, dv_)), factor, dv_);
     });
     pass_ = 0;
   }
@@ -995,11 +1001,7 @@ class Generator {
     std::string total = f.variable(real_);
     f.storeReal(mul(sum, factor), total);
     if (!weights.empty()) {
-      std::string orow = f.realAt(o_, f.iop("mul nsw", row_.r, dv_));
-      f.loop("0", dv_, [&](const std::string& col) {
-        std::string ptr = f.realAt(orow, col);
-        f.storeReal(mul(f.loadReal(ptr), factor), ptr);
-      });
+      scaleRow(f.realAt(o_, f.iop("mul nsw", row_.r, dv_)), factor, dv_);
     }
     std::string dead = expForm ? f.fcmp("oeq", mNew, negInf()) : f.fcmp("ole", mNew, c(0));
     f.loop(ja, jb, [&](const std::string& j) {
@@ -1007,7 +1009,7 @@ class Generator {
       std::string x = f.loadReal(f.realAt(buffer, index));
       std::string t = expForm ? f.intrinsic("exp", sub(x, mNew)) : power(div(x, mNew), p);
       t = selectIf(dead, c(0), t);
-      f.storeReal(add(f.loadReal(total), expForm ? t : f.intrinsic("fabs", t)), total);
+      increment(total, expForm ? t : f.intrinsic("fabs", t));
       if (!weights.empty()) f.storeReal(t, f.realAt(weights, index));
     });
     f.storeReal(f.loadReal(total), sumPtr);
@@ -1099,7 +1101,7 @@ class Generator {
         f.storeReal(sinks.dS, f.realAt(DS, index));
         f.storeReal(whereVisible(value(g_.out), c(0)), f.realAt(W, index));
         f.storeReal(sinks.rkBar, f.realAt(RK, index));
-        f.storeReal(add(f.loadReal(rqAcc), sinks.rqBar), rqAcc);
+        increment(rqAcc, sinks.rqBar);
         leaveElement();
       });
       std::string qrow = f.realAt(q_, f.iop("mul nsw", row_.r, d_));
@@ -1108,15 +1110,11 @@ class Generator {
         std::string dqrow = f.realAt(dq, f.iop("mul nsw", row_.r, d_));
         f.loop(ja, jb, [&](const std::string& j) {
           std::string ds = f.loadReal(f.realAt(DS, f.iop("sub nsw", j, kb)));
-          std::string krow = f.realAt(k_, f.iop("mul nsw", j, d_));
-          f.loop("0", d_, [&](const std::string& col) {
-            std::string p = f.realAt(dqrow, col);
-            f.storeReal(add(f.loadReal(p), mul(ds, f.loadReal(f.realAt(krow, col)))), p);
-          });
+          axpy(dqrow, ds, f.realAt(k_, f.iop("mul nsw", j, d_)), d_);
         });
         if (src_.needsQueryNorm) {
           std::string p = f.realAt(rqBar, row_.r);
-          f.storeReal(add(f.loadReal(p), f.loadReal(rqAcc)), p);
+          increment(p, f.loadReal(rqAcc));
         }
       });
       f.ifThen(wantDk, [&] {
@@ -1124,19 +1122,11 @@ class Generator {
           std::string index = f.iop("sub nsw", j, kb);
           std::string ds = f.loadReal(f.realAt(DS, index));
           std::string w = f.loadReal(f.realAt(W, index));
-          std::string dkrow = f.realAt(dk, f.iop("mul nsw", j, d_));
-          std::string dvrow = f.realAt(dv, f.iop("mul nsw", j, dv_));
-          f.loop("0", d_, [&](const std::string& col) {
-            std::string p = f.realAt(dkrow, col);
-            f.storeReal(add(f.loadReal(p), mul(ds, f.loadReal(f.realAt(qrow, col)))), p);
-          });
-          f.loop("0", dv_, [&](const std::string& col) {
-            std::string p = f.realAt(dvrow, col);
-            f.storeReal(add(f.loadReal(p), mul(w, f.loadReal(f.realAt(dorow, col)))), p);
-          });
+          axpy(f.realAt(dk, f.iop("mul nsw", j, d_)), ds, qrow, d_);
+          axpy(f.realAt(dv, f.iop("mul nsw", j, dv_)), w, dorow, dv_);
           if (src_.needsKeyNorm) {
             std::string p = f.realAt(rkBar, j);
-            f.storeReal(add(f.loadReal(p), f.loadReal(f.realAt(RK, index))), p);
+            increment(p, f.loadReal(f.realAt(RK, index)));
           }
         });
       });
