@@ -39,7 +39,7 @@ std::string shapeOf(const at::Tensor& t) {
 }  // namespace
 
 Program::Program(ir::Graph graph)
-    : graph_(std::make_shared<const ir::Graph>(std::move(graph))), cpu_(makeCpuProgramState(*graph_)) {}
+    : graph_(std::make_shared<const ir::Graph>(std::move(graph))), cpu_(makeCpuProgramState(graph_)) {}
 
 Program Program::fromFile(const std::string& path, const CompileOptions& options) {
   DiagnosticEngine diags;

@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 
 #include <map>
+#include <optional>
 #include <mutex>
 #include <tuple>
 
@@ -19,22 +20,33 @@ namespace attn {
 #ifdef ATTN_HAVE_LLVM
 
 struct CpuProgramState {
-  KernelPlan plan;
+  std::shared_ptr<const ir::Graph> graph;
   std::mutex mutex;
+  std::optional<KernelPlan> plan;  // scheduled on first use: reference-only users never pay for it
   // by (float64?, d, dv): kernels specialised for the head dimensions they run on
   std::map<std::tuple<bool, int64_t, int64_t>, std::shared_ptr<const cpu::CpuKernels>> kernels;
 
   const cpu::CpuKernels& get(bool f64, int64_t d, int64_t dv) {
     std::lock_guard<std::mutex> lock(mutex);
+    if (!plan) plan = schedule(*graph);
     auto& k = kernels[{f64, d, dv}];
-    if (!k) k = cpu::compile(plan, f64, d, dv);
+    if (!k) k = cpu::compile(*plan, f64, d, dv);
     return *k;
+  }
+
+  // The kernels, when their program has a backward; a UserError saying why otherwise.
+  const cpu::CpuKernels& getWithBackward(bool f64, int64_t d, int64_t dv) {
+    const cpu::CpuKernels& k = get(f64, d, dv);
+    if (!k.source.backwardUnsupported.empty())
+      throw UserError("the cpu backend cannot differentiate '" + graph->name + "': " + k.source.backwardUnsupported +
+                      "; use --backend reference for gradients");
+    return k;
   }
 };
 
-std::shared_ptr<CpuProgramState> makeCpuProgramState(const ir::Graph& graph) {
+std::shared_ptr<CpuProgramState> makeCpuProgramState(std::shared_ptr<const ir::Graph> graph) {
   auto state = std::make_shared<CpuProgramState>();
-  state->plan = schedule(graph);
+  state->graph = std::move(graph);
   return state;
 }
 
@@ -77,10 +89,7 @@ class CpuAttentionFunction : public torch::autograd::Function<CpuAttentionFuncti
     const at::Tensor &q = saved[0], &k = saved[1], &v = saved[2], &o = saved[3], &stats = saved[4];
     auto* state = reinterpret_cast<CpuProgramState*>(ctx->saved_data["state"].toInt());
     const bool f64 = q.scalar_type() == at::kDouble;
-    const cpu::CpuKernels& kernels = state->get(f64, q.size(3), v.size(3));
-    if (!kernels.source.backwardUnsupported.empty())
-      throw UserError("the cpu backend cannot differentiate '" + state->plan.graph.name +
-                      "': " + kernels.source.backwardUnsupported + "; use --backend reference for gradients");
+    const cpu::CpuKernels& kernels = state->getWithBackward(f64, q.size(3), v.size(3));
     at::Tensor dout = grads[0].to(q.scalar_type()).contiguous();
     const cpu::Shape s = shapeOf(q, k, v);
     at::Tensor dq = at::empty_like(q), dk = at::empty_like(k), dv = at::empty_like(v);
@@ -100,12 +109,9 @@ at::Tensor cpuAttention(CpuProgramState& state, const at::Tensor& q, const at::T
   if (!q.device().is_cpu())
     throw UserError("the cpu backend takes tensors on the CPU; q is on " + q.device().str());
   const auto compute = q.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
-  if (q.requires_grad() || k.requires_grad() || v.requires_grad()) {
-    const cpu::CpuKernels& kernels = state.get(q.scalar_type() == at::kDouble, q.size(3), v.size(3));
-    if (!kernels.source.backwardUnsupported.empty())
-      throw UserError("the cpu backend cannot differentiate '" + state.plan.graph.name +
-                      "': " + kernels.source.backwardUnsupported + "; use --backend reference for gradients");
-  }
+  // Refused before the forward pass, not in the middle of backward.
+  if (q.requires_grad() || k.requires_grad() || v.requires_grad())
+    state.getWithBackward(q.scalar_type() == at::kDouble, q.size(3), v.size(3));
   at::Tensor qc = q.to(compute).contiguous(), kc = k.to(compute).contiguous(), vc = v.to(compute).contiguous();
   return CpuAttentionFunction::apply(qc, kc, vc, &state);
 }
@@ -113,7 +119,9 @@ at::Tensor cpuAttention(CpuProgramState& state, const at::Tensor& q, const at::T
 #else
 
 struct CpuProgramState {};
-std::shared_ptr<CpuProgramState> makeCpuProgramState(const ir::Graph&) { return std::make_shared<CpuProgramState>(); }
+std::shared_ptr<CpuProgramState> makeCpuProgramState(std::shared_ptr<const ir::Graph>) {
+  return std::make_shared<CpuProgramState>();
+}
 at::Tensor cpuAttention(CpuProgramState&, const at::Tensor&, const at::Tensor&, const at::Tensor&) {
   throw UserError("this attn was built without LLVM (ATTN_WITH_LLVM=OFF): the cpu backend is unavailable; "
                   "use --backend reference");

@@ -11,9 +11,10 @@
 
 namespace attn {
 
-/// Compiled CPU kernels of one program, made on first use (float32 and float64 apart).
+/// Compiled CPU kernels of one program, scheduled and compiled on first use (per dtype and
+/// head dimensions).
 struct CpuProgramState;
-std::shared_ptr<CpuProgramState> makeCpuProgramState(const ir::Graph& graph);
+std::shared_ptr<CpuProgramState> makeCpuProgramState(std::shared_ptr<const ir::Graph> graph);
 
 /// o [B, H, Lq, Dv] for validated 4-D q, k, v; float32 arithmetic, float64 for float64
 /// inputs; the result carries autograd history when the inputs require grad.

