@@ -27,9 +27,11 @@
 #include "runtime/Attention.h"
 #include "runtime/data/Bpe.h"
 #include "runtime/data/Corpus.h"
+#include "runtime/data/DataDir.h"
 #include "runtime/data/DataError.h"
 #include "runtime/data/Shards.h"
 #include "runtime/io/Npy.h"
+#include "runtime/io/Plot.h"
 #include "runtime/train/Trainer.h"
 
 namespace attn::cli {
@@ -155,18 +157,10 @@ train::TokenData loadTokenData(const std::string& dir) {
   return data;
 }
 
-// $ATTN_CACHE_DIR, else $XDG_CACHE_HOME/attn, else ~/.cache/attn.
-std::string cpuCacheRoot() {
-  if (const char* dir = std::getenv("ATTN_CACHE_DIR"); dir && *dir) return dir;
-  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg) return std::string(xdg) + "/attn";
-  if (const char* home = std::getenv("HOME"); home && *home) return std::string(home) + "/.cache/attn";
-  return "/tmp/attn-cache";
-}
-
 // --data, or the built-in corpus prepared once into the cache.
 train::TokenData tokenData(const std::string& dir) {
   if (!dir.empty()) return loadTokenData(dir);
-  std::string cache = cpuCacheRoot() + "/data/sotu";
+  std::string cache = data::cacheDirectory() + "/data/sotu";
   struct stat st {};
   if (::stat((cache + "/sotu_val_documents.json").c_str(), &st) != 0) {
     std::cerr << "attn: preparing the built-in corpus (233 State of the Union speeches) into " << cache << '\n';
@@ -185,29 +179,7 @@ void setThreads(int threads) {
 
 int trainCommand(const TrainCliOptions& c) {
   setThreads(c.threads);
-  train::TrainOptions o;
-  o.config = c.config;
-  o.attnFile = c.attn;
-  o.attnName = c.name;
-  o.sets = c.sets;
-  o.backend = c.backend;
-  o.device = c.device;
-  o.steps = c.steps;
-  o.seqLen = c.seqLen;
-  o.vocab = c.vocab;
-  o.microBatch = c.microBatch;
-  o.batchTokens = c.batchTokens;
-  o.lr = c.lr;
-  o.minLrRatio = c.minLrRatio;
-  o.warmup = c.warmup;
-  o.weightDecay = c.weightDecay;
-  o.clip = c.clip;
-  o.seed = c.seed;
-  o.checkpointEvery = c.checkpointEvery;
-  o.stopAfter = c.stopAfter;
-  o.out = c.out;
-  o.resume = c.resume;
-  o.quiet = c.quiet;
+  const train::TrainOptions& o = c.train;
   parseBackend(o.backend);
   Program::fromFile(o.attnFile, {});  // a broken program fails before the data is loaded
   train::TokenData data = tokenData(c.data);
@@ -220,51 +192,17 @@ int trainCommand(const TrainCliOptions& c) {
   return 0;
 }
 
-std::vector<std::string> splitList(const std::string& text) {
-  std::vector<std::string> out;
-  std::stringstream ss(text);
-  std::string item;
-  while (std::getline(ss, item, ','))
-    if (!item.empty()) out.push_back(item);
-  return out;
-}
-
-// loss against length with gnuplot (PNG).
-void plot(const std::string& png, const std::map<std::string, double>& table, const std::string& title) {
-  std::string dataFile = png + ".dat";
-  {
-    std::ofstream out(dataFile);
-    std::map<double, double> points;  // by the multiple's value: "16x" after "2x"
-    for (const auto& [spec, loss] : table) points[std::atof(spec.c_str())] = loss;
-    for (const auto& [x, loss] : points) out << x << ' ' << loss << '\n';
-  }
-  std::string script = "set terminal pngcairo size 800,500 noenhanced; set output '" + png +
-                       "'; set logscale x 2; set xlabel 'evaluation length / training length'; "
-                       "set ylabel 'validation loss (nats)'; set grid; plot '" + dataFile +
-                       "' using 1:2 with linespoints title '" + title + "'";
-  std::string command = "gnuplot -e \"" + script + "\" 2>&1";
-  if (std::system(command.c_str()) != 0) throw UserError("gnuplot could not write '" + png + "'");
-  std::remove(dataFile.c_str());
-}
-
 int evalCommand(const EvalCliOptions& c) {
   setThreads(c.threads);
-  train::EvalOptions e;
-  e.checkpoint = c.checkpoint;
-  e.attnFile = c.attn;
-  e.attnName = c.name;
-  e.sets = c.sets;
-  e.backend = c.backend;
-  e.device = c.device;
-  e.lengths = splitList(c.lengths);
-  e.rope = c.rope;
-  e.maxDocuments = c.maxDocuments;
+  train::EvalOptions e = c.eval;
+  // "1x,,2x" means 1x and 2x: empty items are dropped.
+  e.lengths.erase(std::remove(e.lengths.begin(), e.lengths.end(), std::string()), e.lengths.end());
   parseBackend(e.backend);
   train::TokenData data = tokenData(c.data);
   std::map<std::string, double> table = train::evaluate(e, data);
   // Printed in the order asked for.
-  std::string program = c.attn.empty() ? "the trained program" : c.attn;
-  std::cout << "validation loss (" << program << ", RoPE " << c.rope << ")\n";
+  std::string program = e.attnFile.empty() ? "the trained program" : e.attnFile;
+  std::cout << "validation loss (" << program << ", RoPE " << e.rope << ")\n";
   std::cout << "  length   loss\n";
   nlohmann::json j = nlohmann::json::object();
   for (const std::string& spec : e.lengths) {
@@ -275,12 +213,18 @@ int evalCommand(const EvalCliOptions& c) {
     std::cout << line;
     j[spec] = it->second;
   }
-  if (!c.out.empty()) {
-    std::ofstream out(c.out);
+  if (!e.out.empty()) {
+    std::ofstream out(e.out);
     out << j.dump(2) << '\n';
-    if (!out) throw UserError("cannot write '" + c.out + "'");
+    if (!out) throw UserError("cannot write '" + e.out + "'");
   }
-  if (!c.plot.empty()) plot(c.plot, table, program);
+  if (!c.plot.empty()) {
+    io::LossCurve curve{program, {}};
+    for (const auto& [spec, loss] : table) curve.points[std::atof(spec.c_str())] = loss;
+    if (std::string error = io::plotLossCurves({curve}, c.plot, "validation loss against evaluation length");
+        !error.empty())
+      throw UserError(error);
+  }
   return 0;
 }
 

@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "runtime/train/TrainOptions.h"
+
 namespace attn::cli {
 
 struct RunOptions {
@@ -22,35 +24,19 @@ struct RunOptions {
   std::string outDir;
 };
 
-/// `attn train` (runtime/train/Trainer.h says what each field means; 0 / empty: defaults).
+/// `attn train`: the trainer's options (runtime/train/TrainOptions.h; 0 / empty: defaults)
+/// and what only the command has.
 struct TrainCliOptions {
-  std::string config = "tiny";
-  std::string attn, name;
-  std::vector<std::string> sets;
-  std::string backend = "cpu";
-  std::string device = "cpu";
+  train::TrainOptions train;
   std::string data;  ///< a directory of token shards; empty: the built-in corpus
-  int64_t steps = 0, seqLen = 0, microBatch = 0, batchTokens = 0, warmup = -1, checkpointEvery = 0, stopAfter = 0;
-  int64_t vocab = 0;
-  double lr = 0, weightDecay = 0.1, clip = 1.0, minLrRatio = 0.1;
-  uint64_t seed = 1;
-  bool resume = false, quiet = false;
-  std::string out;
-  int threads = 0;
+  int threads = 0;   ///< 0: all cores
 };
 
 /// `attn eval`.
 struct EvalCliOptions {
-  std::string checkpoint;
-  std::string attn, name;
-  std::vector<std::string> sets;
-  std::string backend = "cpu";
-  std::string device = "cpu";
+  EvalCliOptions() { eval.maxDocuments = 8; }  // the first 8 long-enough documents by default
+  train::EvalOptions eval;
   std::string data;
-  std::string lengths = "1x,2x,4x,8x,16x";
-  std::string rope = "ntk";
-  int64_t maxDocuments = 8;
-  std::string out;   ///< JSON
   std::string plot;  ///< PNG (gnuplot); empty: none
   int threads = 0;
 };

@@ -36,6 +36,7 @@
 #include "compiler/Parser.h"
 #include "compiler/Pipeline.h"
 #include "runtime/cli/TorchCommands.h"
+#include "runtime/io/Plot.h"
 #include "runtime/data/Bpe.h"
 #include "runtime/data/Corpus.h"
 #include "runtime/data/DataError.h"
@@ -240,10 +241,7 @@ struct PlotOptions {
 
 // `attn plot`: one line per eval JSON, loss against length (log2 x axis), with gnuplot.
 int runPlot(const PlotOptions& o) {
-  const std::string dat = o.out + ".dat";
-  std::ofstream data(dat);
-  std::string plots;
-  int series = 0;
+  std::vector<io::LossCurve> curves;
   for (const std::string& path : o.inputs) {
     std::ifstream in(path);
     if (!in) {
@@ -257,31 +255,20 @@ int runPlot(const PlotOptions& o) {
       std::cerr << "attn: error: " << path << " is not an eval JSON file: " << e.what() << '\n';
       return kExitUserError;
     }
-    std::map<double, double> points;
+    io::LossCurve curve;
+    curve.label = std::filesystem::path(path).stem().string();
     for (auto it = j.begin(); it != j.end(); ++it) {
       const std::string& key = it.key();
       if (key.empty() || key.back() != 'x' || !it.value().is_number()) {
         std::cerr << "attn: error: " << path << ": entry '" << key << "' is not like \"4x\": loss\n";
         return kExitUserError;
       }
-      points[std::atof(key.c_str())] = it.value().get<double>();
+      curve.points[std::atof(key.c_str())] = it.value().get<double>();
     }
-    for (auto [x, y] : points) data << x << ' ' << y << '\n';
-    data << "\n\n";
-    std::string label = std::filesystem::path(path).stem().string();
-    plots += std::string(series ? ", " : "") + "'" + dat + "' index " + std::to_string(series) +
-             " using 1:2 with linespoints title '" + label + "'";
-    ++series;
+    curves.push_back(std::move(curve));
   }
-  data.close();
-  const std::string script = "set terminal pngcairo size 900,560 noenhanced; set output '" + o.out + "'; set title '" + o.title +
-                             "'; set logscale x 2; set xlabel 'evaluation length / training length'; "
-                             "set ylabel 'validation loss (nats)'; set grid; set key top left; plot " + plots;
-  const std::string command = "gnuplot -e \"" + script + "\"";
-  int status = std::system(command.c_str());
-  std::remove(dat.c_str());
-  if (status != 0) {
-    std::cerr << "attn: error: gnuplot could not write '" << o.out << "' (is gnuplot-nox installed?)\n";
+  if (std::string error = io::plotLossCurves(curves, o.out, o.title); !error.empty()) {
+    std::cerr << "attn: error: " << error << '\n';
     return kExitUserError;
   }
   std::cout << "wrote " << o.out << '\n';
@@ -479,49 +466,51 @@ int main(int argc, char** argv) {
 
   cli::TrainCliOptions trainOptions;
   auto* trainCmd = app.add_subcommand("train", "Train a GPT-2 whose attention is an .attn program");
-  trainCmd->add_option("--config", trainOptions.config, "Model: tiny, small or 124m")->capture_default_str();
-  trainCmd->add_option("--attn", trainOptions.attn, "The attention program (.attn)")->required();
-  trainCmd->add_option("--name", trainOptions.name, "Which attention of the file (default: its only one)");
-  trainCmd->add_option("--set", trainOptions.sets, "Override a param: NAME=VALUE (repeatable)")->allow_extra_args(false);
-  trainCmd->add_option("--backend", trainOptions.backend, "reference, cpu or cuda")->capture_default_str();
-  trainCmd->add_option("--device", trainOptions.device, "cpu, or cuda (bf16 autocast)")->capture_default_str();
+  trainCmd->add_option("--config", trainOptions.train.config, "Model: tiny, small or 124m")->capture_default_str();
+  trainCmd->add_option("--attn", trainOptions.train.attnFile, "The attention program (.attn)")->required();
+  trainCmd->add_option("--name", trainOptions.train.attnName, "Which attention of the file (default: its only one)");
+  trainCmd->add_option("--set", trainOptions.train.sets, "Override a param: NAME=VALUE (repeatable)")->allow_extra_args(false);
+  trainCmd->add_option("--backend", trainOptions.train.backend, "reference, cpu or cuda")->capture_default_str();
+  trainCmd->add_option("--device", trainOptions.train.device, "cpu, or cuda (bf16 autocast)")->capture_default_str();
   trainCmd->add_option("--data", trainOptions.data,
                        "Directory of token shards (attn data prepare, or llm.c's); default: the built-in corpus");
-  trainCmd->add_option("--steps", trainOptions.steps, "Optimiser steps (default: the config's)");
-  trainCmd->add_option("--seq-len", trainOptions.seqLen, "Training sequence length (default: the config's)");
-  trainCmd->add_option("--micro-batch", trainOptions.microBatch, "Sequences per forward pass");
-  trainCmd->add_option("--batch-tokens", trainOptions.batchTokens,
+  trainCmd->add_option("--steps", trainOptions.train.steps, "Optimiser steps (default: the config's)");
+  trainCmd->add_option("--seq-len", trainOptions.train.seqLen, "Training sequence length (default: the config's)");
+  trainCmd->add_option("--micro-batch", trainOptions.train.microBatch, "Sequences per forward pass");
+  trainCmd->add_option("--batch-tokens", trainOptions.train.batchTokens,
                        "Tokens per optimiser step; a multiple of micro-batch x seq-len (gradient accumulation)");
-  trainCmd->add_option("--lr", trainOptions.lr, "Peak learning rate");
-  trainCmd->add_option("--min-lr-ratio", trainOptions.minLrRatio, "Final learning rate / peak")->capture_default_str();
-  trainCmd->add_option("--warmup", trainOptions.warmup, "Warmup steps");
-  trainCmd->add_option("--weight-decay", trainOptions.weightDecay, "AdamW weight decay (2-D weights only)")
+  trainCmd->add_option("--lr", trainOptions.train.lr, "Peak learning rate");
+  trainCmd->add_option("--min-lr-ratio", trainOptions.train.minLrRatio, "Final learning rate / peak")->capture_default_str();
+  trainCmd->add_option("--warmup", trainOptions.train.warmup, "Warmup steps");
+  trainCmd->add_option("--weight-decay", trainOptions.train.weightDecay, "AdamW weight decay (2-D weights only)")
       ->capture_default_str();
-  trainCmd->add_option("--clip", trainOptions.clip, "Gradient norm clipping")->capture_default_str();
-  trainCmd->add_option("--seed", trainOptions.seed, "Seed (initialisation and batches)")->capture_default_str();
-  trainCmd->add_option("--checkpoint-every", trainOptions.checkpointEvery, "Steps between checkpoints (0: at the end)");
-  trainCmd->add_option("--stop-after", trainOptions.stopAfter, "Stop (with a checkpoint) after this many steps");
-  trainCmd->add_flag("--resume", trainOptions.resume, "Continue the run in --out from its checkpoint");
-  trainCmd->add_flag("--quiet", trainOptions.quiet, "No progress line");
+  trainCmd->add_option("--clip", trainOptions.train.clip, "Gradient norm clipping")->capture_default_str();
+  trainCmd->add_option("--seed", trainOptions.train.seed, "Seed (initialisation and batches)")->capture_default_str();
+  trainCmd->add_option("--checkpoint-every", trainOptions.train.checkpointEvery, "Steps between checkpoints (0: at the end)");
+  trainCmd->add_option("--stop-after", trainOptions.train.stopAfter, "Stop (with a checkpoint) after this many steps");
+  trainCmd->add_flag("--resume", trainOptions.train.resume, "Continue the run in --out from its checkpoint");
+  trainCmd->add_flag("--quiet", trainOptions.train.quiet, "No progress line");
   trainCmd->add_option("--threads", trainOptions.threads, "CPU threads (default: all)");
-  trainCmd->add_option("--out", trainOptions.out, "Run directory: log.jsonl, config.json, checkpoint/")->required();
+  trainCmd->add_option("--out", trainOptions.train.out, "Run directory: log.jsonl, config.json, checkpoint/")->required();
 
   cli::EvalCliOptions evalOptions;
   auto* evalCmd = app.add_subcommand("eval", "Validation loss of a trained run at multiples of its training length");
-  evalCmd->add_option("--ckpt", evalOptions.checkpoint, "A run directory of attn train")->required();
-  evalCmd->add_option("--attn", evalOptions.attn, "Evaluate with another program (default: the trained one)");
-  evalCmd->add_option("--name", evalOptions.name, "Which attention of --attn");
-  evalCmd->add_option("--set", evalOptions.sets, "Override a param of --attn: NAME=VALUE")->allow_extra_args(false);
-  evalCmd->add_option("--backend", evalOptions.backend, "reference, cpu or cuda")->capture_default_str();
-  evalCmd->add_option("--device", evalOptions.device, "cpu or cuda")->capture_default_str();
+  evalCmd->add_option("--ckpt", evalOptions.eval.checkpoint, "A run directory of attn train")->required();
+  evalCmd->add_option("--attn", evalOptions.eval.attnFile, "Evaluate with another program (default: the trained one)");
+  evalCmd->add_option("--name", evalOptions.eval.attnName, "Which attention of --attn");
+  evalCmd->add_option("--set", evalOptions.eval.sets, "Override a param of --attn: NAME=VALUE")->allow_extra_args(false);
+  evalCmd->add_option("--backend", evalOptions.eval.backend, "reference, cpu or cuda")->capture_default_str();
+  evalCmd->add_option("--device", evalOptions.eval.device, "cpu or cuda")->capture_default_str();
   evalCmd->add_option("--data", evalOptions.data, "Directory of token shards (default: the built-in corpus)");
-  evalCmd->add_option("--lengths", evalOptions.lengths, "Multiples of the training length")->capture_default_str();
-  evalCmd->add_option("--rope", evalOptions.rope, "RoPE scaling: ntk (static), ntk-dynamic or none")
+  evalCmd->add_option("--lengths", evalOptions.eval.lengths, "Multiples of the training length")
+      ->delimiter(',')
       ->capture_default_str();
-  evalCmd->add_option("--max-docs", evalOptions.maxDocuments,
+  evalCmd->add_option("--rope", evalOptions.eval.rope, "RoPE scaling: ntk (static), ntk-dynamic or none")
+      ->capture_default_str();
+  evalCmd->add_option("--max-docs", evalOptions.eval.maxDocuments,
                       "Validation documents per length (their first L tokens; 0: all long enough)")
       ->capture_default_str();
-  evalCmd->add_option("--out", evalOptions.out, "JSON file: {\"1x\": loss, ...}");
+  evalCmd->add_option("--out", evalOptions.eval.out, "JSON file: {\"1x\": loss, ...}");
   evalCmd->add_option("--plot", evalOptions.plot, "PNG of loss against length (gnuplot)");
   evalCmd->add_option("--threads", evalOptions.threads, "CPU threads (default: all)");
 

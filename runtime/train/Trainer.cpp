@@ -1,7 +1,6 @@
 #include "runtime/train/Trainer.h"
 
 #include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <torch/nn/module.h>
@@ -12,6 +11,7 @@
 #include <ATen/autocast_mode.h>
 
 #include <chrono>
+#include <filesystem>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -21,6 +21,7 @@
 #include <sstream>
 
 #include "compiler/Pipeline.h"
+#include "runtime/data/Shards.h"
 
 namespace attn::train {
 
@@ -28,22 +29,12 @@ namespace {
 
 using nlohmann::json;
 
-bool exists(const std::string& path) {
-  struct stat st {};
-  return ::stat(path.c_str(), &st) == 0;
-}
+bool exists(const std::string& path) { return std::filesystem::exists(path); }
 
 void makeDirectories(const std::string& dir) {
-  std::string partial;
-  std::stringstream parts(dir);
-  std::string part;
-  if (!dir.empty() && dir[0] == '/') partial = "/";
-  while (std::getline(parts, part, '/')) {
-    if (part.empty()) continue;
-    partial += part + "/";
-    ::mkdir(partial.c_str(), 0755);
-  }
-  if (!exists(dir)) throw UserError("cannot create directory '" + dir + "'");
+  std::error_code error;
+  std::filesystem::create_directories(dir, error);
+  if (!std::filesystem::is_directory(dir)) throw UserError("cannot create directory '" + dir + "'");
 }
 
 std::string readText(const std::string& path) {
@@ -54,22 +45,15 @@ std::string readText(const std::string& path) {
   return ss.str();
 }
 
-// Written to a temporary file beside `path`, then renamed over it.
+// Written beside `path`, flushed to disk, then renamed over it (runtime/data/Shards.h).
 void writeTextAtomically(const std::string& path, const std::string& text) {
-  std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << text;
-    out.flush();
-    if (!out) throw UserError("cannot write '" + tmp + "'");
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) throw UserError("cannot rename '" + tmp + "' to '" + path + "'");
+  data::writeFileAtomically(path, {{text.data(), text.size()}});
 }
 
 void removeTree(const std::string& dir) {
-  if (!exists(dir)) return;
-  std::string command = "rm -rf '" + dir + "'";
-  if (std::system(command.c_str()) != 0) throw UserError("cannot remove '" + dir + "'");
+  std::error_code error;
+  std::filesystem::remove_all(dir, error);
+  if (error) throw UserError("cannot remove '" + dir + "': " + error.message());
 }
 
 Program compileProgram(const std::string& file, const std::string& name, const std::vector<std::string>& sets) {

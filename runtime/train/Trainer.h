@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "runtime/model/Gpt2.h"
+#include "runtime/train/TrainOptions.h"
 
 namespace attn::train {
 
@@ -30,30 +31,6 @@ struct TokenData {
   std::string description;                         ///< for the log: where it came from
 };
 
-struct TrainOptions {
-  std::string config = "tiny";
-  std::string attnFile;                 ///< the attention program
-  std::string attnName;                 ///< --name
-  std::vector<std::string> sets;        ///< --set K=V
-  std::string backend = "cpu";
-  std::string device = "cpu";           ///< where the model lives: cpu, or cuda (bf16 autocast)
-  int64_t steps = 0;                    ///< 0: the config's default
-  int64_t seqLen = 0;                   ///< 0: the config's training length
-  int64_t vocab = 0;                    ///< 0: the config's (GPT-2's, padded); smaller for tests on toy data
-  int64_t microBatch = 0;               ///< sequences per forward; 0: the config's default
-  int64_t batchTokens = 0;              ///< tokens per optimiser step (accumulation); 0: one micro-batch
-  double lr = 0;                        ///< 0: the config's default
-  double minLrRatio = 0.1;
-  int64_t warmup = -1;                  ///< -1: the config's default
-  double weightDecay = 0.1;
-  double clip = 1.0;
-  uint64_t seed = 1;
-  int64_t checkpointEvery = 0;          ///< 0: only at the end
-  int64_t stopAfter = 0;                ///< stop (with a checkpoint) after this many steps; 0: run to `steps`
-  std::string out;                      ///< the run directory
-  bool resume = false;                  ///< continue from out/checkpoint
-  bool quiet = false;                   ///< no progress line
-};
 
 /// The defaults a config implies for the fields left 0 above (also the llm.c recipe for 124m:
 /// 524,288 tokens a step as 8 × 64 × 1024, lr 6e-4, warmup 700, 18,865 steps).
@@ -65,19 +42,6 @@ double learningRate(const TrainOptions& o, int64_t step);
 
 /// Runs (or resumes) training; returns the last step's loss. Throws UserError for bad input.
 double train(const TrainOptions& options, const TokenData& data);
-
-struct EvalOptions {
-  std::string checkpoint;           ///< a run directory
-  std::string attnFile;             ///< another program than the one trained (empty: the trained one)
-  std::string attnName;
-  std::vector<std::string> sets;
-  std::string backend = "cpu";
-  std::string device = "cpu";
-  std::vector<std::string> lengths = {"1x", "2x", "4x", "8x", "16x"};
-  std::string rope = "ntk";         ///< none, ntk (static, α = L / L_train), ntk-dynamic
-  int64_t maxDocuments = 0;         ///< per length; 0: all that are long enough
-  std::string out;                  ///< JSON file {"1x": loss, ...}
-};
 
 /// Validation loss at each length (the mean over every window of that length taken from a
 /// validation document at least that long). Lengths with no long-enough document are left
