@@ -8,6 +8,7 @@
 #include <regex>
 #include <vector>
 
+#include "codegen/cuda/Skeleton.h"
 #include "compiler/Diagnostics.h"
 
 #ifndef ATTN_CUDA_INCLUDE_DIR
@@ -46,6 +47,24 @@ void parseResources(CompiledKernel& k) {
   }
   static const std::regex spill(R"((\d+) bytes spill stores, (\d+) bytes spill loads)");
   if (std::regex_search(k.log, m, spill)) k.spillBytes = std::stoi(m[1]) + std::stoi(m[2]);
+  // Per kernel: "Function properties for NAME" then its frame line, then "Used N registers".
+  static const std::regex props(R"(Function properties for (\S+)\s*\n[^\n]*?(\d+) bytes stack frame, (\d+) bytes spill stores, (\d+) bytes spill loads)");
+  for (auto it = std::sregex_iterator(k.log.begin(), k.log.end(), props); it != std::sregex_iterator(); ++it) {
+    KernelResources r;
+    r.name = (*it)[1];
+    r.stackBytes = std::stoi((*it)[2]);
+    r.spillBytes = std::stoi((*it)[3]) + std::stoi((*it)[4]);
+    std::string after = k.log.substr(static_cast<size_t>(it->position(0) + it->length(0)));
+    std::smatch u;
+    if (std::regex_search(after, u, used)) {
+      r.registers = std::stoi(u[1]);
+      std::string rest = u[2];
+      std::smatch sm;
+      static const std::regex smem(R"((\d+) bytes smem)");
+      r.sharedBytes = std::regex_search(rest, sm, smem) ? std::stoi(sm[1]) : 0;
+    }
+    k.kernels.push_back(r);
+  }
 }
 
 }  // namespace
@@ -59,7 +78,14 @@ CompiledKernel compile(const std::string& source, const std::string& name, int a
   auto start = std::chrono::steady_clock::now();
 
   nvrtcProgram raw = nullptr;
-  check(nvrtcCreateProgram(&raw, source.c_str(), name.c_str(), 0, nullptr, nullptr), "create program", name);
+  std::vector<const char*> headerTexts, headerNames;
+  for (const SkeletonFile& f : skeletonFiles()) {
+    headerTexts.push_back(f.text);
+    headerNames.push_back(f.name);
+  }
+  check(nvrtcCreateProgram(&raw, source.c_str(), name.c_str(), static_cast<int>(headerTexts.size()),
+                           headerTexts.data(), headerNames.data()),
+        "create program", name);
   Program program(raw);
 
   const std::string archOption = "--gpu-architecture=sm_" + std::to_string(arch);

@@ -118,11 +118,16 @@ std::string TextFunction::icmp(const std::string& pred, const std::string& a, co
   return t;
 }
 
-std::string TextFunction::imin(const std::string& a, const std::string& b) {
-  return select(icmp("slt", a, b), a, b, "i64");
+std::string TextFunction::andBool(const std::string& a, const std::string& b) {
+  std::string t = tmp();
+  emit(t + " = and i1 " + a + ", " + b);
+  return t;
 }
-std::string TextFunction::imax(const std::string& a, const std::string& b) {
-  return select(icmp("sgt", a, b), a, b, "i64");
+
+std::string TextFunction::orBool(const std::string& a, const std::string& b) {
+  std::string t = tmp();
+  emit(t + " = or i1 " + a + ", " + b);
+  return t;
 }
 
 std::string TextFunction::gep(const std::string& type, const std::string& base, const std::string& index) {

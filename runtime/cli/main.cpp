@@ -4,7 +4,8 @@
 //   attn check FILE...                      validate; diagnostics and exit 1 on any error
 //   attn fmt FILE... [-i | --check]         canonical formatting
 //   attn explain FILE [--name N] [--set K=V]...
-//   attn emit FILE --target ast|checked|ir|plan|llvm [--optimised] [--f64] [--name N] [--set K=V]...
+//   attn emit FILE --target ast|checked|ir|plan|llvm|cuda|ptx [--optimised] [--f64] [--arch sm_XX]
+//             [--dtype f32|f16|bf16] [--head-dim D] [--name N] [--set K=V]...
 //   attn run FILE --backend B --q Q.npy --k K.npy --v V.npy [--dout DO.npy] --out DIR
 //   attn train --config tiny|small|124m --attn FILE [--set K=V] [--backend B] [--steps N] ... --out DIR
 //   attn eval --ckpt DIR [--attn FILE --set K=V] [--lengths 1x,2x,..] [--out FILE.json] [--plot FILE.png]
@@ -47,6 +48,10 @@
 #ifdef ATTN_HAVE_LLVM
 #include "codegen/llvm/CpuBackend.h"
 #endif
+#ifdef ATTN_HAVE_CUDA
+#include "codegen/cuda/CudaCodegen.h"
+#include "codegen/cuda/Nvrtc.h"
+#endif
 
 namespace {
 
@@ -66,6 +71,8 @@ struct Options {
   bool f64 = false;        // emit --target llvm --f64
   int64_t headDim = 0;     // emit --target llvm --head-dim D: kernels specialised for d = D
   int64_t valueDim = 0;    // ... and dv (default: D)
+  std::string arch = "sm_90";  // emit --target cuda|ptx
+  std::string dtype = "bf16";  // emit --target cuda|ptx: the input dtype
   bool inPlace = false;
   bool checkOnly = false;
 };
@@ -159,8 +166,35 @@ int runExplain(const Options& o) {
 int runEmit(const Options& o) {
   DiagnosticEngine diags;
   if (o.target == "cuda" || o.target == "ptx") {
-    auto& d = diags.error("--target " + o.target + ": the CUDA backend is not built yet");
-    d.hint = "the stages that exist: --target ast, checked, ir, plan, llvm";
+#ifdef ATTN_HAVE_CUDA
+    int arch = 0;
+    if (o.arch.rfind("sm_", 0) == 0) arch = std::atoi(o.arch.c_str() + 3);
+    if (!cuda::supportedArch(arch)) {
+      auto& d = diags.error("--arch " + o.arch + ": not an architecture attn compiles for");
+      d.hint = "use sm_80, sm_86, sm_89 or sm_90";
+      return finish(diags);
+    }
+    cuda::CudaOptions cudaOptions;
+    try {
+      cudaOptions.dtype = cuda::parseDtype(o.dtype);
+    } catch (const std::invalid_argument& e) {
+      diags.error(std::string("--dtype: ") + e.what());
+      return finish(diags);
+    }
+    cudaOptions.headDim = static_cast<int>(o.headDim > 0 ? o.headDim : 64);
+    cudaOptions.valueDim = static_cast<int>(o.valueDim > 0 ? o.valueDim : cudaOptions.headDim);
+    auto options = compileOptions(o, diags);
+    if (!options) return finish(diags);
+    auto plan = compileToPlan(o.files.at(0), *options, diags);
+    if (plan) {
+      cuda::CudaKernelSource src = cuda::generateCudaKernels(*plan, differentiate(*plan), cudaOptions);
+      if (o.target == "cuda") std::cout << src.source;
+      else std::cout << cuda::compile(src.source, plan->graph.name + ".cu", arch).ptx;
+    }
+#else
+    auto& d = diags.error("--target " + o.target + ": this attn was built without the CUDA toolkit (NVRTC)");
+    d.hint = "install the CUDA toolkit (nvrtc) and rebuild; the stages that exist: --target ast, checked, ir, plan, llvm";
+#endif
     return finish(diags);
   }
   if (o.target == "llvm") {
@@ -424,6 +458,8 @@ int main(int argc, char** argv) {
   emit->add_flag("--f64", o.f64, "--target llvm: kernels for float64 inputs (default: float32)");
   emit->add_option("--head-dim", o.headDim, "--target llvm: specialise for this head dimension of q, k");
   emit->add_option("--value-dim", o.valueDim, "--target llvm: ... and of v (default: --head-dim)");
+  emit->add_option("--arch", o.arch, "--target cuda|ptx: sm_80, sm_86, sm_89 or sm_90 (default sm_90)");
+  emit->add_option("--dtype", o.dtype, "--target cuda|ptx: input dtype f32, f16 or bf16 (default bf16)");
 
   cli::RunOptions runOptions;
   auto* run = app.add_subcommand("run", "Run a program on .npy tensors; write o.npy (and gradients with --dout)");

@@ -1,0 +1,67 @@
+// KernelPlan (+ its BackwardPlan) -> one CUDA C++ source for the CUDA backend, compiled at
+// run time by NVRTC (Nvrtc.h), cached (KernelCache.h), launched by CudaBackend.
+//
+// Two paths, both generated from the same plan:
+//   - float32 ("scalar") kernels: the scalar generator's loops (codegen/scalar/) written
+//     as CUDA C++ by CudaWriter, wrapped as one GPU thread per query row (forward, backward
+//     row passes, dq) or per key (dk, dv). Any head dimension; slow but exact — the
+//     fallback, and the backward of every dtype for now.
+//   - tensor-core kernels (fp16/bf16 inputs, head dims multiples of 16 up to 256): the
+//     FlashAttention-2-style forward skeleton (skeleton/tc_forward.cuh) filled with the
+//     program's hooks (the statistics' and the output's per-element operands), with the
+//     tile configuration a parameter.
+// The fixed code lives in real .cuh files (skeleton/), embedded at build time.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "codegen/scalar/ScalarKernels.h"
+#include "compiler/Differentiate.h"
+#include "compiler/Schedule.h"
+
+namespace attn::cuda {
+
+enum class Dtype { F32, F16, BF16 };
+const char* dtypeName(Dtype dtype);  ///< "f32", "f16", "bf16"
+/// "f32"/"float32", "f16"/"float16"/"half", "bf16"/"bfloat16"; throws std::invalid_argument otherwise.
+Dtype parseDtype(const std::string& text);
+
+/// The tensor-core kernels' tiling: a parameter of code generation (autotuning picks it).
+struct TileConfig {
+  int blockM = 64;  ///< query rows per CTA (16 per warp)
+  int blockN = 64;  ///< keys per tile
+  int warps = 4;
+  int stages = 2;   ///< cp.async pipeline depth
+  std::string name() const;  ///< "m64n64w4s2"
+};
+
+struct CudaOptions {
+  Dtype dtype = Dtype::F32;
+  int headDim = 64;
+  int valueDim = 64;
+  TileConfig tile;
+};
+
+/// A kernel of the module and how the host launches it.
+struct CudaEntry {
+  std::string name;  ///< the extern "C" __global__ function
+  std::string role;  ///< forward, rows_N, dq, dkdv
+  std::string grid;  ///< what one thread or CTA does, for humans
+};
+
+struct CudaKernelSource {
+  std::string source;                ///< the whole CUDA C++ text
+  std::vector<CudaEntry> entries;    ///< its kernels, forward first
+  bool tensorCoreForward = false;    ///< the forward is the tensor-core kernel
+  int sharedBytes = 0;               ///< dynamic shared memory of the tensor-core forward
+  kernels::ScalarKernels scalar;     ///< the float32 kernels' layout (stats/adjoint slots ...)
+  CudaOptions options;
+};
+
+/// Whether the tensor-core forward serves these options (fp16/bf16, dims multiple of 16, <= 256).
+bool tensorCoresApply(const CudaOptions& options);
+
+CudaKernelSource generateCudaKernels(const KernelPlan& plan, const BackwardPlan& backward, const CudaOptions& options);
+
+}  // namespace attn::cuda
