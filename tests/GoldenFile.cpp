@@ -1,6 +1,7 @@
 #include "GoldenFile.h"
 
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -10,8 +11,10 @@ std::string compareWithGolden(const std::string& relativePath, const std::string
   std::string path = std::string(ATTN_TEST_DATA) + "/golden/" + relativePath;
   const char* update = std::getenv("UPDATE_GOLDEN");
   if (update && std::string(update) == "1") {
-    std::ofstream(path, std::ios::binary) << actual;
-    return "";
+    std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+    std::ofstream out(path, std::ios::binary);
+    out << actual;
+    return out ? "" : "could not write golden file " + path;
   }
   std::ifstream in(path, std::ios::binary);
   if (!in) return "missing golden file " + path + " (run with UPDATE_GOLDEN=1 to create it)";

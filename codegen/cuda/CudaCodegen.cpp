@@ -64,12 +64,18 @@ bool tensorCoresApply(const CudaOptions& o) {
          o.headDim <= 256 && o.valueDim <= 256;
 }
 
+kernels::ScalarKernels generateScalarCuda(const KernelPlan& plan, const BackwardPlan& backward, const std::string& real) {
+  return generateScalarKernels(plan, backward, real, {}, [](const std::string& name, const std::string& type) {
+    return std::make_unique<CudaWriter>(name, type);
+  });
+}
+
+std::string scalarPreamble() { return argEnum() + "#include \"scalar_prelude.cuh\"\n\n"; }
+
 CudaKernelSource generateCudaKernels(const KernelPlan& plan, const BackwardPlan& backward, const CudaOptions& options) {
   CudaKernelSource out;
   out.options = options;
-  out.scalar = generateScalarKernels(plan, backward, "float", {}, [](const std::string& name, const std::string& real) {
-    return std::make_unique<CudaWriter>(name, real);
-  });
+  out.scalar = generateScalarCuda(plan, backward, "float");
   const ScalarKernels& k = out.scalar;
 
   std::string s;
@@ -77,8 +83,7 @@ CudaKernelSource generateCudaKernels(const KernelPlan& plan, const BackwardPlan&
   s += "// inputs " + std::string(dtypeName(options.dtype)) + ", d = " + std::to_string(options.headDim) +
        ", dv = " + std::to_string(options.valueDim) + "; stats: " + std::to_string(k.statSlots) +
        " reals per row, adjoints: " + std::to_string(k.adjointSlots) + " per row\n";
-  s += argEnum();
-  s += "#include \"scalar_prelude.cuh\"\n\n";
+  s += scalarPreamble();
   for (const KernelFunction& f : k.functions) s += f.text + "\n";
   s += "#ifdef __CUDACC__\n";
   s += rowWrapper(k.forward + "_f32", k.forward);

@@ -64,4 +64,11 @@ bool tensorCoresApply(const CudaOptions& options);
 
 CudaKernelSource generateCudaKernels(const KernelPlan& plan, const BackwardPlan& backward, const CudaOptions& options);
 
+/// The scalar kernels alone, as CUDA C++ device functions in `real` ("float" or "double")
+/// arithmetic, after scalarPreamble() (the argument indices and the prelude's #include) —
+/// what the float32 path of generateCudaKernels holds. The tests compile it as host C++
+/// (float64 too) and compare it with the CPU backend.
+kernels::ScalarKernels generateScalarCuda(const KernelPlan& plan, const BackwardPlan& backward, const std::string& real);
+std::string scalarPreamble();
+
 }  // namespace attn::cuda

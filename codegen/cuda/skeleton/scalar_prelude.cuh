@@ -8,7 +8,7 @@
 // key (dk, dv), one grid row (blockIdx.y) per batch·head.
 //
 // The same text compiles as host C++ (no __CUDACC__): the device functions become plain
-// inline functions and the tests run the generated CUDA C++ on the CPU against the
+// C functions and the tests run the generated CUDA C++ on the CPU against the
 // reference. This file is not the tensor-core path (tc_forward.cuh).
 #pragma once
 
@@ -16,18 +16,21 @@
 // The generator names every intermediate value; some go unused in a given kernel.
 #pragma nv_diag_suppress 177
 #define ATTN_DEVICE __device__ __forceinline__
+#define ATTN_INLINE __device__ __forceinline__
 #define ATTN_INF_F __int_as_float(0x7f800000)
 #define ATTN_INF_D __longlong_as_double(0x7ff0000000000000LL)
 #else
 #include <math.h>
-#define ATTN_DEVICE static inline
+// On the host (the tests), the kernels are C functions a test loads from a shared object.
+#define ATTN_DEVICE extern "C"
+#define ATTN_INLINE static inline
 #define ATTN_INF_F (__builtin_inff())
 #define ATTN_INF_D (__builtin_inf())
 #endif
 
 /// x^n for an integer n, by repeated squaring (n is a literal: the loop unrolls).
 template <typename T>
-ATTN_DEVICE T attn_powi(T x, int n) {
+ATTN_INLINE T attn_powi(T x, int n) {
   T result = 1, base = x;
   unsigned m = n < 0 ? static_cast<unsigned>(-n) : static_cast<unsigned>(n);
   while (m) {
@@ -48,7 +51,7 @@ struct AttnScalarParams {
 
 #ifdef __CUDACC__
 /// The head blockIdx.y's view of p's arguments (every pointer moved to that head's rows).
-ATTN_DEVICE void attn_head_args(const AttnScalarParams& p, long long h, long long* a) {
+ATTN_INLINE void attn_head_args(const AttnScalarParams& p, long long h, long long* a) {
   for (int s = 0; s < kArgCount; ++s) a[s] = p.args[s];
   const long long lq = a[kLq], lk = a[kLk], d = a[kD], dv = a[kDvDim];
   const long long bytes = static_cast<long long>(sizeof(float));
@@ -62,7 +65,7 @@ ATTN_DEVICE void attn_head_args(const AttnScalarParams& p, long long h, long lon
 }
 
 /// This thread's index along x, and whether it is below `count`.
-ATTN_DEVICE bool attn_thread(long long count, long long* index) {
+ATTN_INLINE bool attn_thread(long long count, long long* index) {
   *index = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;
   return *index < count;
 }
