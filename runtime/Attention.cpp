@@ -7,6 +7,7 @@
 #include "codegen/reference/ReferenceBackend.h"
 #include "compiler/Parser.h"
 #include "runtime/CpuOp.h"
+#include "runtime/CudaOp.h"
 
 namespace attn {
 
@@ -39,7 +40,8 @@ std::string shapeOf(const at::Tensor& t) {
 }  // namespace
 
 Program::Program(ir::Graph graph)
-    : graph_(std::make_shared<const ir::Graph>(std::move(graph))), cpu_(makeCpuProgramState(graph_)) {}
+    : graph_(std::make_shared<const ir::Graph>(std::move(graph))), cpu_(makeCpuProgramState(graph_)),
+      cuda_(makeCudaProgramState(graph_)) {}
 
 Program Program::fromFile(const std::string& path, const CompileOptions& options) {
   DiagnosticEngine diags;
@@ -115,8 +117,8 @@ at::Tensor Program::operator()(const at::Tensor& q, const at::Tensor& k, const a
       o = cpuAttention(*cpu_, in.q, in.k, in.v);
       break;
     case Backend::Cuda:
-      throw UserError(std::string("the ") + backendName(backend) +
-                      " backend is not built yet; use --backend reference");
+      o = cudaAttention(*cuda_, in.q, in.k, in.v);
+      break;
   }
   o = o.to(q.scalar_type());
   if (in.wasTwoDimensional) o = o.view({o.size(2), o.size(3)});

@@ -56,6 +56,7 @@ class Program {
   explicit Program(ir::Graph graph);
   std::shared_ptr<const ir::Graph> graph_;
   std::shared_ptr<struct CpuProgramState> cpu_;  ///< the CPU backend's kernels, compiled on first use
+  std::shared_ptr<struct CudaProgramState> cuda_;  ///< the CUDA backend's kernels, compiled on first use
 };
 
 /// Checks q, k, v as the header describes; throws UserError naming the tensor and the

@@ -1,11 +1,14 @@
 // The library API (runtime/Attention.h): input validation and its messages, shapes and
-// dtypes of the result, compile errors as attn::UserError, backends not built yet.
+// dtypes of the result, compile errors as attn::UserError, the cuda backend without a GPU.
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <functional>
 #include <string>
 
+#ifdef ATTN_HAVE_CUDA
+#include "codegen/cuda/CudaDriver.h"
+#endif
 #include "runtime/Attention.h"
 
 // LibTorch brings glog, whose CHECK(cond) aborts the process on failure: doctest's CHECK must
@@ -187,7 +190,7 @@ TEST_SUITE("api") {
     CHECK_FALSE(at::allclose(a(q, k, v), b(q, k, v)));
   }
 
-  TEST_CASE("backends: cpu computes what reference computes; cuda is a clear UserError for now") {
+  TEST_CASE("backends: cpu computes what reference computes; cuda without a GPU (or on CPU tensors) is a clear UserError") {
     at::Tensor f = rnd({1, 1, 3, 4});
     at::Tensor q = rnd({2, 3, 37, 16}), k = rnd({2, 3, 37, 16}), v = rnd({2, 3, 37, 16});
     at::Tensor ref = softmaxProgram()(q, k, v, Backend::Reference), cpu = softmaxProgram()(q, k, v, Backend::Cpu);
@@ -195,9 +198,15 @@ TEST_SUITE("api") {
     CHECK((cpu.scalar_type() == at::kFloat));
     CHECK((cpu - ref).abs().max().item<double>() < 1e-5);
     std::string err = userErrorOf([&] { softmaxProgram()(f, f, f, Backend::Cuda); });
-    CHECK(err == "the cuda backend is not built yet; use --backend reference");
-    err = userErrorOf([&] { softmaxProgram()(f, f, f, Backend::Cuda); });
-    CHECK(err == "the cuda backend is not built yet; use --backend reference");
+#ifdef ATTN_HAVE_CUDA
+    if (!cuda::Driver::get().available())  // this machine: no driver, said once, clearly
+      CHECK(err == "the cuda backend needs an NVIDIA GPU: " + cuda::Driver::get().whyNot() +
+                       "; use --backend cpu or reference");
+    else
+      CHECK(err == "the cuda backend takes tensors on a CUDA device; q is on cpu (move q, k and v with .cuda())");
+#else
+    CHECK(contains(err, "built without the CUDA toolkit"));
+#endif
     // Invalid inputs are reported before the backend.
     err = userErrorOf([&] { softmaxProgram()(f.to(at::kInt), f, f, Backend::Cpu); });
     CHECK(contains(err, "q has dtype Int"));

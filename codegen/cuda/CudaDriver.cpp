@@ -11,6 +11,12 @@ struct Driver::Api {
   decltype(&::cuDeviceGetCount) deviceGetCount = nullptr;
   decltype(&::cuDeviceGet) deviceGet = nullptr;
   decltype(&::cuDeviceGetAttribute) deviceGetAttribute = nullptr;
+  decltype(&::cuDevicePrimaryCtxRetain) primaryCtxRetain = nullptr;
+  decltype(&::cuCtxSetCurrent) ctxSetCurrent = nullptr;
+  decltype(&::cuModuleLoadData) moduleLoadData = nullptr;
+  decltype(&::cuModuleGetFunction) moduleGetFunction = nullptr;
+  decltype(&::cuFuncSetAttribute) funcSetAttribute = nullptr;
+  decltype(&::cuLaunchKernel) launchKernel = nullptr;
   decltype(&::cuGetErrorName) getErrorName = nullptr;
   decltype(&::cuGetErrorString) getErrorString = nullptr;
 
@@ -58,10 +64,15 @@ Driver::Driver() {
   bool ok = resolve(handle, "cuInit", api->init) && resolve(handle, "cuDeviceGetCount", api->deviceGetCount) &&
             resolve(handle, "cuDeviceGet", api->deviceGet) &&
             resolve(handle, "cuDeviceGetAttribute", api->deviceGetAttribute);
+  ok = ok && resolve(handle, "cuDevicePrimaryCtxRetain", api->primaryCtxRetain) &&
+       resolve(handle, "cuCtxSetCurrent", api->ctxSetCurrent) && resolve(handle, "cuModuleLoadData", api->moduleLoadData) &&
+       resolve(handle, "cuModuleGetFunction", api->moduleGetFunction) &&
+       resolve(handle, "cuFuncSetAttribute", api->funcSetAttribute) && resolve(handle, "cuLaunchKernel", api->launchKernel);
   resolve(handle, "cuGetErrorName", api->getErrorName);  // optional: only for messages
   resolve(handle, "cuGetErrorString", api->getErrorString);
   if (!ok) {
-    whyNot_ = "no usable CUDA driver: libcuda.so.1 lacks cuInit/cuDeviceGet* (too old?)";
+    whyNot_ = "no usable CUDA driver: libcuda.so.1 lacks an entry point attn needs (cuInit, cuDeviceGet*, "
+              "cuModule*, cuLaunchKernel ...; too old?)";
     delete api;
     return;
   }
@@ -109,6 +120,57 @@ int Driver::computeCapability(int device) const {
     throw CudaError("cuDeviceGetAttribute(compute capability) failed: " +
                     api_->describe(r1 != CUDA_SUCCESS ? r1 : r2));
   return major * 10 + minor;
+}
+
+void Driver::makeCurrent(int device) const {
+  requireAvailable();
+  if (device < 0 || device >= deviceCount_)
+    throw CudaError("no CUDA device " + std::to_string(device) + ": this machine has " + std::to_string(deviceCount_));
+  CUdevice dev = 0;
+  if (CUresult r = api_->deviceGet(&dev, device); r != CUDA_SUCCESS)
+    throw CudaError("cuDeviceGet(" + std::to_string(device) + ") failed: " + api_->describe(r));
+  CUcontext ctx = nullptr;
+  if (CUresult r = api_->primaryCtxRetain(&ctx, dev); r != CUDA_SUCCESS)
+    throw CudaError("cuDevicePrimaryCtxRetain failed: " + api_->describe(r));
+  if (CUresult r = api_->ctxSetCurrent(ctx); r != CUDA_SUCCESS)
+    throw CudaError("cuCtxSetCurrent failed: " + api_->describe(r));
+}
+
+void* Driver::loadModule(const std::string& cubin) const {
+  requireAvailable();
+  CUmodule module = nullptr;
+  if (CUresult r = api_->moduleLoadData(&module, cubin.data()); r != CUDA_SUCCESS)
+    throw CudaError("cuModuleLoadData failed: " + api_->describe(r) +
+                    " (a kernel compiled for another GPU architecture? remove the kernel cache entry)");
+  return module;
+}
+
+void* Driver::function(void* module, const std::string& name) const {
+  requireAvailable();
+  CUfunction f = nullptr;
+  if (CUresult r = api_->moduleGetFunction(&f, static_cast<CUmodule>(module), name.c_str()); r != CUDA_SUCCESS)
+    throw CudaError("cuModuleGetFunction(" + name + ") failed: " + api_->describe(r));
+  return f;
+}
+
+void Driver::setDynamicSharedBytes(void* function, int bytes) const {
+  requireAvailable();
+  if (CUresult r = api_->funcSetAttribute(static_cast<CUfunction>(function),
+                                          CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, bytes);
+      r != CUDA_SUCCESS)
+    throw CudaError("cuFuncSetAttribute(max dynamic shared memory = " + std::to_string(bytes) +
+                    " bytes) failed: " + api_->describe(r));
+}
+
+void Driver::launch(void* function, unsigned gridX, unsigned gridY, unsigned blockX, int sharedBytes, void* stream,
+                    void** params, const std::string& what) const {
+  requireAvailable();
+  if (gridX == 0 || gridY == 0) return;  // nothing to do
+  if (CUresult r = api_->launchKernel(static_cast<CUfunction>(function), gridX, gridY, 1, blockX, 1, 1,
+                                      static_cast<unsigned>(sharedBytes), static_cast<CUstream>(stream), params, nullptr);
+      r != CUDA_SUCCESS)
+    throw CudaError("launching " + what + " (grid " + std::to_string(gridX) + "x" + std::to_string(gridY) +
+                    ", block " + std::to_string(blockX) + ") failed: " + api_->describe(r));
 }
 
 }  // namespace attn::cuda

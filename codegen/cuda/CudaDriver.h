@@ -3,9 +3,9 @@
 // stub, which would make a linked binary fail to start). attn must build, start and run
 // its CPU paths there, and say clearly why the GPU path is not available.
 //
-// Only the entry points in use are resolved (initialisation and device queries, for now);
-// module loading and launches join as the backend needs them. <cuda.h> is used for types
-// only, inside CudaDriver.cpp.
+// Only the entry points in use are resolved: initialisation, device queries, the primary
+// context, module loading and kernel launches. <cuda.h> is used for types only, inside
+// CudaDriver.cpp; handles cross this header as void*.
 #pragma once
 
 #include <stdexcept>
@@ -38,6 +38,19 @@ class Driver {
   /// major * 10 + minor (90 for an H100). Throws CudaError when unavailable or when
   /// `device` is not in [0, deviceCount()).
   int computeCapability(int device) const;
+
+  /// Makes device `device`'s primary context current on this thread (the one PyTorch uses).
+  void makeCurrent(int device) const;
+  /// Loads a CUBIN into the current context (CUmodule); throws CudaError.
+  void* loadModule(const std::string& cubin) const;
+  /// The kernel `name` of a loaded module (CUfunction); throws CudaError naming it.
+  void* function(void* module, const std::string& name) const;
+  /// Lets `function` use `bytes` of dynamic shared memory (needed above 48 KB).
+  void setDynamicSharedBytes(void* function, int bytes) const;
+  /// cuLaunchKernel on `stream` (nullptr: the legacy default stream); `params` as CUDA
+  /// wants them (an array of pointers to each argument). Throws CudaError naming `what`.
+  void launch(void* function, unsigned gridX, unsigned gridY, unsigned blockX, int sharedBytes, void* stream,
+              void** params, const std::string& what) const;
 
   Driver(const Driver&) = delete;
   Driver& operator=(const Driver&) = delete;

@@ -25,6 +25,7 @@
 #include <iostream>
 
 #include "runtime/Attention.h"
+#include "runtime/CudaOp.h"
 #include "runtime/data/Bpe.h"
 #include "runtime/data/Corpus.h"
 #include "runtime/data/DataDir.h"
@@ -102,8 +103,15 @@ int run(const RunOptions& o) {
   const at::ScalarType dtype = q.scalar_type();
   const bool backward = !o.dout.empty();
   at::Tensor dout;
+  if (backward) dout = readTensor(o.dout);
+  if (backend == Backend::Cuda) {  // the tensors go to the GPU (a clear error when there is none)
+    requireCudaBackend();
+    q = q.to(at::kCUDA);
+    k = k.to(at::kCUDA);
+    v = v.to(at::kCUDA);
+    if (backward) dout = dout.to(at::kCUDA);
+  }
   if (backward) {
-    dout = readTensor(o.dout);
     q.requires_grad_(true);
     k.requires_grad_(true);
     v.requires_grad_(true);

@@ -1,0 +1,217 @@
+// The CUDA backend's host side. See CudaBackend.h.
+#include "codegen/cuda/CudaBackend.h"
+
+#include <chrono>
+#include <cstdio>
+#include <mutex>
+
+#include "codegen/cuda/CudaDriver.h"
+#include "codegen/cuda/Nvrtc.h"
+#include "compiler/Diagnostics.h"
+
+namespace attn::cuda {
+
+namespace {
+
+constexpr unsigned kThreads = 128;  // threads per block of the float32 kernels
+
+std::mutex& cacheMutex() {
+  static std::mutex m;
+  return m;
+}
+std::map<std::string, std::shared_ptr<const CudaModule>>& memoryCache() {
+  static std::map<std::string, std::shared_ptr<const CudaModule>> cache;
+  return cache;
+}
+
+unsigned blocksFor(int64_t n) { return static_cast<unsigned>((n + kThreads - 1) / kThreads); }
+
+// The kernel arguments of the float32 path: the scalar kernels' argument array for head 0
+// (attn_head_args moves it to each head), as AttnScalarParams in scalar_prelude.cuh.
+struct ScalarParams {
+  int64_t args[kernels::kArgCount] = {};
+  int64_t heads = 0, statSlots = 0, adjointSlots = 0;
+};
+
+ScalarParams scalarParams(const CudaModule& m, const Shape& s, const DeviceBuffers& b) {
+  using namespace kernels;
+  ScalarParams p;
+  const ScalarKernels& k = m.source.scalar;
+  auto ptr = [](uint64_t x) { return static_cast<int64_t>(x); };
+  p.args[kQ] = ptr(b.q);
+  p.args[kK] = ptr(b.k);
+  p.args[kV] = ptr(b.v);
+  p.args[kO] = ptr(b.o);
+  p.args[kStats] = ptr(b.stats);
+  p.args[kRq] = k.needsQueryNorm ? ptr(b.rq) : 0;
+  p.args[kRk] = k.needsKeyNorm ? ptr(b.rk) : 0;
+  p.args[kDout] = ptr(b.dout);
+  p.args[kAdj] = ptr(b.adj);
+  p.args[kDq] = ptr(b.dq);
+  p.args[kDk] = ptr(b.dk);
+  p.args[kDv] = ptr(b.dv);
+  p.args[kRqBar] = k.needsQueryNorm ? ptr(b.rqBar) : 0;
+  p.args[kRkBar] = k.needsKeyNorm ? ptr(b.rkBar) : 0;
+  p.args[kLq] = s.lq;
+  p.args[kLk] = s.lk;
+  p.args[kD] = s.d;
+  p.args[kDvDim] = s.dv;
+  p.heads = s.heads;
+  p.statSlots = k.statSlots;
+  p.adjointSlots = std::max(1, k.adjointSlots);
+  return p;
+}
+
+void* fn(const LoadedModule& m, const std::string& role) {
+  auto it = m.functions.find(role);
+  ATTN_INTERNAL_ASSERT(it != m.functions.end(), "cuda backend: the module has no kernel for " + role);
+  return it->second;
+}
+
+// 1/|x| per row of x [rows, d] into out.
+void inverseNorms(const LoadedModule& m, uint64_t x, uint64_t out, int64_t rows, int64_t d, void* stream) {
+  long long r = rows, dd = d;
+  void* params[] = {&x, &out, &r, &dd};
+  Driver::get().launch(fn(m, "norms"), blocksFor(rows), 1, kThreads, 0, stream, params, "attn_inverse_norms");
+}
+
+}  // namespace
+
+KernelKey moduleKey(const KernelPlan& plan, const CudaOptions& options, int arch, const std::string& source) {
+  KernelKey key;
+  key.program = plan.graph.name;
+  key.sourceHash = hashHex(source);
+  key.dtype = dtypeName(options.dtype);
+  key.headDim = options.headDim;
+  key.valueDim = options.valueDim;
+  key.config = tensorCoresApply(options) ? options.tile.name() : "scalar";
+  key.arch = arch;
+  key.nvrtc = nvrtcVersion();
+  return key;
+}
+
+void clearModuleCache() {
+  std::lock_guard<std::mutex> lock(cacheMutex());
+  memoryCache().clear();
+}
+
+std::shared_ptr<const CudaModule> compileModule(const KernelPlan& plan, const CudaOptions& options, int arch) {
+  const auto start = std::chrono::steady_clock::now();
+  auto elapsed = [&] {
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  };
+  auto module = std::make_shared<CudaModule>();
+  module->source = generateCudaKernels(plan, differentiate(plan), options);
+  module->key = moduleKey(plan, options, arch, module->source.source);
+  const std::string id = module->key.text();
+  {
+    std::lock_guard<std::mutex> lock(cacheMutex());
+    if (auto it = memoryCache().find(id); it != memoryCache().end()) return it->second;
+  }
+  KernelCache cache(KernelCache::defaultDirectory());
+  std::string warning;
+  if (auto hit = cache.load(module->key, &warning)) {
+    module->binary = std::move(*hit);
+    module->origin = "disk";
+  } else {
+    if (!warning.empty()) std::fprintf(stderr, "attn: warning: %s; rebuilding it\n", warning.c_str());
+    CompiledKernel k = compile(module->source.source, plan.graph.name + ".cu", arch);
+    module->binary.cubin = std::move(k.cubin);
+    module->binary.ptx = std::move(k.ptx);
+    module->binary.log = std::move(k.log);
+    module->binary.registers = k.registers;
+    module->binary.spillBytes = k.spillBytes;
+    module->binary.sharedBytes = k.sharedBytes;
+    module->origin = "compiled";
+    cache.store(module->key, module->binary);  // an unwritable cache is not an error
+  }
+  module->milliseconds = elapsed();
+  std::lock_guard<std::mutex> lock(cacheMutex());
+  auto [it, inserted] = memoryCache().emplace(id, module);
+  return it->second;
+}
+
+std::shared_ptr<const LoadedModule> load(const std::shared_ptr<const CudaModule>& module, int device) {
+  static std::mutex mutex;
+  static std::map<std::pair<const CudaModule*, int>, std::shared_ptr<const LoadedModule>> loaded;
+  std::lock_guard<std::mutex> lock(mutex);
+  auto key = std::make_pair(module.get(), device);
+  if (auto it = loaded.find(key); it != loaded.end()) return it->second;
+  const Driver& driver = Driver::get();
+  driver.makeCurrent(device);
+  auto m = std::make_shared<LoadedModule>();
+  m->module = module;
+  m->device = device;
+  void* handle = driver.loadModule(module->binary.cubin);
+  for (const CudaEntry& e : module->source.entries) m->functions[e.role] = driver.function(handle, e.name);
+  m->functions["norms"] = driver.function(handle, "attn_inverse_norms");
+  m->functions["identity"] = driver.function(handle, "attn_identity_adjoint");
+  m->functions["finish_norm"] = driver.function(handle, "attn_finish_norm");
+  if (module->source.tensorCoreForward && module->source.sharedBytes > 48 * 1024)
+    driver.setDynamicSharedBytes(m->functions.at("forward"), module->source.sharedBytes);
+  loaded[key] = m;
+  return m;
+}
+
+void forward(const LoadedModule& m, const Shape& s, const DeviceBuffers& b, void* stream) {
+  const Driver& driver = Driver::get();
+  driver.makeCurrent(m.device);
+  const CudaModule& mod = *m.module;
+  const kernels::ScalarKernels& k = mod.source.scalar;
+  if (k.needsQueryNorm) inverseNorms(m, b.q, b.rq, s.heads * s.lq, s.d, stream);
+  if (k.needsKeyNorm) inverseNorms(m, b.k, b.rk, s.heads * s.lk, s.d, stream);
+  if (mod.source.tensorCoreForward) {
+    struct {
+      uint64_t q, k, v, o;
+      uint64_t stats, rq, rk;
+      long long lq, lk;
+      int heads;
+    } p{b.q, b.k, b.v, b.o, b.stats, k.needsQueryNorm ? b.rq : 0, k.needsKeyNorm ? b.rk : 0, s.lq, s.lk,
+        static_cast<int>(s.heads)};
+    void* params[] = {&p};
+    const TileConfig& t = mod.source.options.tile;
+    driver.launch(fn(m, "forward"), static_cast<unsigned>((s.lq + t.blockM - 1) / t.blockM),
+                  static_cast<unsigned>(s.heads), static_cast<unsigned>(32 * t.warps), mod.source.sharedBytes, stream,
+                  params, mod.source.entries.front().name);
+    return;
+  }
+  ScalarParams p = scalarParams(mod, s, b);
+  void* params[] = {&p};
+  driver.launch(fn(m, "forward"), blocksFor(s.lq), static_cast<unsigned>(s.heads), kThreads, 0, stream, params,
+                mod.source.entries.front().name);
+}
+
+void backward(const LoadedModule& m, const Shape& s, const DeviceBuffers& b, void* stream) {
+  const Driver& driver = Driver::get();
+  driver.makeCurrent(m.device);
+  const CudaModule& mod = *m.module;
+  const kernels::ScalarKernels& k = mod.source.scalar;
+  if (!k.backwardUnsupported.empty()) ATTN_INTERNAL_ERROR("backward requested of a program without one");
+  if (k.needsQueryNorm) inverseNorms(m, b.q, b.rq, s.heads * s.lq, s.d, stream);
+  if (k.needsKeyNorm) inverseNorms(m, b.k, b.rk, s.heads * s.lk, s.d, stream);
+  const long long rows = s.heads * s.lq, dv = s.dv, slots = std::max(1, k.adjointSlots);
+  for (int slot : k.identitySlots) {
+    uint64_t dout = b.dout, o = b.o, adj = b.adj;
+    long long r = rows, c = dv, n = slots, which = slot;
+    void* params[] = {&dout, &o, &adj, &r, &c, &n, &which};
+    driver.launch(fn(m, "identity"), blocksFor(rows), 1, kThreads, 0, stream, params, "attn_identity_adjoint");
+  }
+  ScalarParams p = scalarParams(mod, s, b);
+  void* params[] = {&p};
+  for (size_t pass = 0; pass < k.rowPasses.size(); ++pass)
+    driver.launch(fn(m, "rows_" + std::to_string(pass + 1)), blocksFor(s.lq), static_cast<unsigned>(s.heads),
+                  kThreads, 0, stream, params, k.rowPasses[pass]);
+  driver.launch(fn(m, "dkdv"), blocksFor(s.lk), static_cast<unsigned>(s.heads), kThreads, 0, stream, params,
+                "attn_backward_dkdv_f32");
+  driver.launch(fn(m, "dq"), blocksFor(s.lq), static_cast<unsigned>(s.heads), kThreads, 0, stream, params,
+                "attn_backward_dq_f32");
+  auto finish = [&](uint64_t rinv, uint64_t bar, uint64_t x, uint64_t dx, int64_t n) {
+    long long r = n, d = s.d;
+    void* fp[] = {&rinv, &bar, &x, &dx, &r, &d};
+    driver.launch(fn(m, "finish_norm"), blocksFor(n), 1, kThreads, 0, stream, fp, "attn_finish_norm");
+  };
+  if (k.needsQueryNorm) finish(b.rq, b.rqBar, b.q, b.dq, s.heads * s.lq);
+  if (k.needsKeyNorm) finish(b.rk, b.rkBar, b.k, b.dk, s.heads * s.lk);
+}
+
+}  // namespace attn::cuda

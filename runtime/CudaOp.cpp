@@ -1,0 +1,199 @@
+#include "runtime/CudaOp.h"
+
+#include <ATen/ATen.h>
+
+#include <map>
+#include <mutex>
+#include <optional>
+#include <tuple>
+
+#include "runtime/Attention.h"
+
+#ifdef ATTN_HAVE_CUDA
+#include <torch/csrc/autograd/custom_function.h>
+
+#include "codegen/cuda/CudaBackend.h"
+#include "codegen/cuda/CudaDriver.h"
+#include "codegen/cuda/Nvrtc.h"
+#endif
+
+namespace attn {
+
+#ifdef ATTN_HAVE_CUDA
+
+void requireCudaBackend() {
+  const cuda::Driver& driver = cuda::Driver::get();
+  if (!driver.available())
+    throw UserError("the cuda backend needs an NVIDIA GPU: " + driver.whyNot() + "; use --backend cpu or reference");
+}
+
+struct CudaProgramState {
+  std::shared_ptr<const ir::Graph> graph;
+  std::mutex mutex;
+  std::optional<KernelPlan> plan;
+  std::map<std::tuple<int, int, int, int>, std::shared_ptr<const cuda::LoadedModule>> modules;
+
+  // The loaded module for (dtype, d, dv) on `device`.
+  const cuda::LoadedModule& get(cuda::Dtype dtype, int64_t d, int64_t dv, int device) {
+    std::lock_guard<std::mutex> lock(mutex);
+    if (!plan) plan = schedule(*graph);
+    auto& m = modules[{static_cast<int>(dtype), static_cast<int>(d), static_cast<int>(dv), device}];
+    if (!m) {
+      const int arch = cuda::Driver::get().computeCapability(device);
+      const int target = arch >= 90 ? 90 : arch >= 89 ? 89 : arch >= 86 ? 86 : arch >= 80 ? 80 : 0;
+      if (!cuda::supportedArch(target))
+        throw UserError("the cuda backend needs a GPU of compute capability 8.0 or newer (Ampere, Ada, Hopper); "
+                        "device " + std::to_string(device) + " is " + std::to_string(arch / 10) + "." +
+                        std::to_string(arch % 10));
+      cuda::CudaOptions options;
+      options.dtype = dtype;
+      options.headDim = static_cast<int>(d);
+      options.valueDim = static_cast<int>(dv);
+      m = cuda::load(cuda::compileModule(*plan, options, target), device);
+    }
+    return *m;
+  }
+};
+
+std::shared_ptr<CudaProgramState> makeCudaProgramState(std::shared_ptr<const ir::Graph> graph) {
+  auto state = std::make_shared<CudaProgramState>();
+  state->graph = std::move(graph);
+  return state;
+}
+
+namespace {
+
+cuda::Shape shapeOf(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {
+  cuda::Shape s;
+  s.heads = q.size(0) * q.size(1);
+  s.lq = q.size(2);
+  s.lk = k.size(2);
+  s.d = q.size(3);
+  s.dv = v.size(3);
+  return s;
+}
+
+uint64_t devicePtr(const at::Tensor& t) {
+  return t.defined() ? static_cast<uint64_t>(reinterpret_cast<uintptr_t>(t.data_ptr())) : 0;
+}
+
+cuda::Dtype dtypeOf(const at::Tensor& t) {
+  switch (t.scalar_type()) {
+    case at::kHalf: return cuda::Dtype::F16;
+    case at::kBFloat16: return cuda::Dtype::BF16;
+    default: return cuda::Dtype::F32;
+  }
+}
+
+class CudaAttentionFunction : public torch::autograd::Function<CudaAttentionFunction> {
+ public:
+  // q, k, v: contiguous, on one CUDA device, float16/bfloat16 (tensor cores) or float32.
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& q, const at::Tensor& k,
+                            const at::Tensor& v, CudaProgramState* state) {
+    const cuda::Shape s = shapeOf(q, k, v);
+    const int device = q.device().index();
+    const cuda::LoadedModule& m = state->get(dtypeOf(q), s.d, s.dv, device);
+    const auto& src = m.module->source;
+    // The float32 kernels take float32 inputs; the tensor-core forward the inputs' own type.
+    at::Tensor qc = q, kc = k, vc = v;
+    if (!src.tensorCoreForward) {
+      qc = q.to(at::kFloat).contiguous();
+      kc = k.to(at::kFloat).contiguous();
+      vc = v.to(at::kFloat).contiguous();
+    }
+    auto f32 = q.options().dtype(at::kFloat);
+    at::Tensor o = at::empty({q.size(0), q.size(1), s.lq, s.dv}, qc.options());
+    at::Tensor stats = at::empty({q.size(0), q.size(1), s.lq, std::max(src.scalar.statSlots, 1)}, f32);
+    at::Tensor rq = src.scalar.needsQueryNorm ? at::empty({s.heads * s.lq}, f32) : at::Tensor();
+    at::Tensor rk = src.scalar.needsKeyNorm ? at::empty({s.heads * s.lk}, f32) : at::Tensor();
+    cuda::DeviceBuffers b;
+    b.q = devicePtr(qc);
+    b.k = devicePtr(kc);
+    b.v = devicePtr(vc);
+    b.o = devicePtr(o);
+    b.stats = devicePtr(stats);
+    b.rq = devicePtr(rq);
+    b.rk = devicePtr(rk);
+    cuda::forward(m, s, b, nullptr);
+    ctx->save_for_backward({q, k, v, o, stats});
+    ctx->saved_data["state"] = reinterpret_cast<int64_t>(state);
+    return o.to(q.scalar_type());
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    auto saved = ctx->get_saved_variables();
+    const at::Tensor &q = saved[0], &k = saved[1], &v = saved[2], &o = saved[3], &stats = saved[4];
+    auto* state = reinterpret_cast<CudaProgramState*>(ctx->saved_data["state"].toInt());
+    const cuda::Shape s = shapeOf(q, k, v);
+    // Backward runs the float32 kernels whatever the inputs' type.
+    const cuda::LoadedModule& m = state->get(cuda::Dtype::F32, s.d, s.dv, q.device().index());
+    const auto& src = m.module->source.scalar;
+    if (!src.backwardUnsupported.empty())
+      throw UserError("the cuda backend cannot differentiate '" + state->graph->name + "': " + src.backwardUnsupported +
+                      "; use --backend reference for gradients");
+    auto f32 = q.options().dtype(at::kFloat);
+    at::Tensor qc = q.to(at::kFloat).contiguous(), kc = k.to(at::kFloat).contiguous(), vc = v.to(at::kFloat).contiguous();
+    at::Tensor oc = o.to(at::kFloat).contiguous(), dout = grads[0].to(at::kFloat).contiguous();
+    at::Tensor dq = at::zeros_like(qc), dk = at::zeros_like(kc), dv = at::zeros_like(vc);
+    at::Tensor adj = at::zeros({s.heads * s.lq * std::max(src.adjointSlots, 1)}, f32);
+    at::Tensor rq, rk, rqBar, rkBar;
+    if (src.needsQueryNorm) {
+      rq = at::empty({s.heads * s.lq}, f32);
+      rqBar = at::zeros({s.heads * s.lq}, f32);
+    }
+    if (src.needsKeyNorm) {
+      rk = at::empty({s.heads * s.lk}, f32);
+      rkBar = at::zeros({s.heads * s.lk}, f32);
+    }
+    cuda::DeviceBuffers b;
+    b.q = devicePtr(qc);
+    b.k = devicePtr(kc);
+    b.v = devicePtr(vc);
+    b.o = devicePtr(oc);
+    b.stats = devicePtr(stats);
+    b.rq = devicePtr(rq);
+    b.rk = devicePtr(rk);
+    b.dout = devicePtr(dout);
+    b.adj = devicePtr(adj);
+    b.dq = devicePtr(dq);
+    b.dk = devicePtr(dk);
+    b.dv = devicePtr(dv);
+    b.rqBar = devicePtr(rqBar);
+    b.rkBar = devicePtr(rkBar);
+    cuda::backward(m, s, b, nullptr);
+    return {dq.to(q.scalar_type()), dk.to(k.scalar_type()), dv.to(v.scalar_type()), at::Tensor()};
+  }
+};
+
+}  // namespace
+
+at::Tensor cudaAttention(CudaProgramState& state, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {
+  requireCudaBackend();
+  if (!q.is_cuda())
+    throw UserError("the cuda backend takes tensors on a CUDA device; q is on " + q.device().str() +
+                    " (move q, k and v with .cuda())");
+  if (q.scalar_type() == at::kDouble)
+    throw UserError("the cuda backend computes in float32 and takes float16, bfloat16 or float32 tensors; "
+                    "q is float64 (float64 runs on --backend cpu or reference)");
+  return CudaAttentionFunction::apply(q.contiguous(), k.contiguous(), v.contiguous(), &state);
+}
+
+#else
+
+void requireCudaBackend() {
+  throw UserError("this attn was built without the CUDA toolkit (NVRTC): the cuda backend is unavailable; "
+                  "use --backend cpu or reference");
+}
+struct CudaProgramState {};
+std::shared_ptr<CudaProgramState> makeCudaProgramState(std::shared_ptr<const ir::Graph>) {
+  return std::make_shared<CudaProgramState>();
+}
+at::Tensor cudaAttention(CudaProgramState&, const at::Tensor&, const at::Tensor&, const at::Tensor&) {
+  requireCudaBackend();
+  return {};
+}
+
+#endif
+
+}  // namespace attn
