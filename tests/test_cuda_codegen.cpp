@@ -9,6 +9,7 @@
 //   - an NVRTC error names the generated source and its line.
 #include <doctest/doctest.h>
 #include <dlfcn.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -20,7 +21,9 @@
 #include "GoldenFile.h"
 #include "RandomProgram.h"
 #include "TestUtil.h"
+#include "codegen/cuda/CudaBackend.h"
 #include "codegen/cuda/CudaCodegen.h"
+#include "codegen/cuda/CudaDriver.h"
 #include "codegen/cuda/Nvrtc.h"
 #include "codegen/cuda/Skeleton.h"
 #include "compiler/Diagnostics.h"
@@ -243,4 +246,89 @@ TEST_SUITE("cuda") {
     }
   }
 #endif
+}
+
+namespace {
+
+// Runs fn with stderr going to a file; returns what was written there.
+template <typename Fn>
+std::string stderrOf(const Fn& fn) {
+  std::string path = test::tempDir() + "/cuda-stderr.txt";
+  std::fflush(stderr);
+  int saved = ::dup(2);
+  FILE* f = std::fopen(path.c_str(), "w");
+  ::dup2(::fileno(f), 2);
+  fn();
+  std::fflush(stderr);
+  ::dup2(saved, 2);
+  ::close(saved);
+  std::fclose(f);
+  return test::readFile(path);
+}
+
+}  // namespace
+
+TEST_SUITE("cuda") {
+  TEST_CASE("compiled modules: disk cache hit in a new process, damaged entries warned about and rebuilt") {
+    const std::string dir = test::tempDir() + "/cuda-cache";
+    const char* old = std::getenv("ATTN_CACHE_DIR");
+    const std::string saved = old ? old : "";
+    ::setenv("ATTN_CACHE_DIR", dir.c_str(), 1);
+    KernelPlan plan = planOfFile(std::string(ATTN_STDLIB) + "/lssa.attn");
+    cuda::CudaOptions options;
+    options.dtype = cuda::Dtype::F32;
+    options.headDim = options.valueDim = 32;
+    cuda::clearModuleCache();
+    auto first = cuda::compileModule(plan, options, 90);
+    CHECK(first->origin == "compiled");
+    CHECK(first->binary.cubin.size() > 1000);
+    const std::string path = cuda::KernelCache(dir + "/cuda").path(first->key);
+    INFO(path);
+    CHECK(path.find("lssa-f32-d32-dv32-scalar-sm90-nvrtc") != std::string::npos);
+    REQUIRE(std::ifstream(path).good());
+    CHECK(cuda::compileModule(plan, options, 90)->origin == "memory");
+    cuda::clearModuleCache();
+    auto second = cuda::compileModule(plan, options, 90);
+    CHECK(second->origin == "disk");
+    CHECK(second->binary.cubin == first->binary.cubin);
+    MESSAGE("lssa module (", first->source.entries.size(), " kernels): NVRTC cold ", first->milliseconds,
+            " ms, disk hit ", second->milliseconds, " ms");
+    // Truncated, then one byte flipped: each warned about, rebuilt, and whole again.
+    for (int damage = 0; damage < 2; ++damage) {
+      std::string bytes = test::readFile(path);
+      if (damage == 0) bytes.resize(bytes.size() / 2);
+      else bytes[bytes.size() - 10] ^= 0x5a;
+      std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+      cuda::clearModuleCache();
+      std::shared_ptr<const cuda::CudaModule> again;
+      std::string err = stderrOf([&] { again = cuda::compileModule(plan, options, 90); });
+      INFO(err);
+      CHECK(again->origin == "compiled");
+      CHECK(err.find("attn: warning: the CUDA kernel cache entry " + path) != std::string::npos);
+      CHECK(err.find("rebuilding it") != std::string::npos);
+      cuda::clearModuleCache();
+      CHECK(cuda::compileModule(plan, options, 90)->origin == "disk");
+    }
+    // Another configuration is another entry.
+    cuda::CudaOptions other = options;
+    other.headDim = 48;
+    CHECK(cuda::compileModule(plan, other, 90)->key.fileName() != first->key.fileName());
+    ::setenv("ATTN_CACHE_DIR", saved.c_str(), 1);
+    if (!old) ::unsetenv("ATTN_CACHE_DIR");
+    cuda::clearModuleCache();
+  }
+
+  TEST_CASE("without a GPU, loading a module is a CudaError saying why") {
+    if (cuda::Driver::get().available()) return;  // a GPU machine: nothing to check here
+    KernelPlan plan = planOfFile(std::string(ATTN_STDLIB) + "/softmax.attn");
+    auto module = cuda::compileModule(plan, {}, 90);  // compiling needs no GPU
+    CHECK(!module->binary.cubin.empty());
+    try {
+      cuda::load(module, 0);
+      FAIL("loaded a module without a GPU");
+    } catch (const cuda::CudaError& e) {
+      CHECK(std::string(e.what()) == cuda::Driver::get().whyNot());
+      CHECK(std::string(e.what()).find("no CUDA driver") != std::string::npos);
+    }
+  }
 }

@@ -106,7 +106,12 @@ std::shared_ptr<const CudaModule> compileModule(const KernelPlan& plan, const Cu
   const std::string id = module->key.text();
   {
     std::lock_guard<std::mutex> lock(cacheMutex());
-    if (auto it = memoryCache().find(id); it != memoryCache().end()) return it->second;
+    if (auto it = memoryCache().find(id); it != memoryCache().end()) {
+      auto hit = std::make_shared<CudaModule>(*it->second);
+      hit->origin = "memory";
+      hit->milliseconds = elapsed();
+      return hit;
+    }
   }
   KernelCache cache(KernelCache::defaultDirectory());
   std::string warning;
@@ -133,9 +138,9 @@ std::shared_ptr<const CudaModule> compileModule(const KernelPlan& plan, const Cu
 
 std::shared_ptr<const LoadedModule> load(const std::shared_ptr<const CudaModule>& module, int device) {
   static std::mutex mutex;
-  static std::map<std::pair<const CudaModule*, int>, std::shared_ptr<const LoadedModule>> loaded;
+  static std::map<std::pair<std::string, int>, std::shared_ptr<const LoadedModule>> loaded;
   std::lock_guard<std::mutex> lock(mutex);
-  auto key = std::make_pair(module.get(), device);
+  auto key = std::make_pair(module->key.text(), device);
   if (auto it = loaded.find(key); it != loaded.end()) return it->second;
   const Driver& driver = Driver::get();
   driver.makeCurrent(device);
