@@ -1,6 +1,8 @@
 // The CUDA backend's code generator. See CudaCodegen.h.
 #include "codegen/cuda/CudaCodegen.h"
 
+#include <cmath>
+#include <cstdio>
 #include <stdexcept>
 
 #include "codegen/cuda/CudaWriter.h"
@@ -36,6 +38,127 @@ std::string rowWrapper(const std::string& entry, const std::string& body, const 
          "  " + body + "(a);\n}\n";
 }
 
+
+// A float literal for the generated source (shortest exact decimal; infinities by name).
+std::string floatLiteral(double v) {
+  if (std::isinf(v)) return v < 0 ? "(-ATTN_INF_F)" : "ATTN_INF_F";
+  const float f = static_cast<float>(v);
+  char text[40];
+  for (int p = 1; p <= 9; ++p) {
+    std::snprintf(text, sizeof text, "%.*g", p, static_cast<double>(f));
+    if (std::strtof(text, nullptr) == f) break;
+  }
+  std::string s = text;
+  if (s.find_first_of(".e") == std::string::npos) s += ".0";
+  return s + "f";
+}
+
+const char* statName(RowStatistic::Kind k) {
+  using K = RowStatistic::Kind;
+  switch (k) {
+    case K::Sum: return "Sum";
+    case K::Mean: return "Mean";
+    case K::Max: return "Max";
+    case K::Min: return "Min";
+    case K::Count: return "Count";
+    case K::OnlineExp: return "OnlineExp";
+    case K::OnlinePower: return "OnlinePower";
+    case K::Normaliser: return "Normaliser";
+  }
+  return "?";
+}
+
+// `return s == 0 ? a : s == 1 ? b : ... ;` over a per-statistic table.
+std::string table(const std::vector<std::string>& values, const std::string& otherwise) {
+  std::string s;
+  for (size_t k = 0; k < values.size(); ++k) s += "s == " + std::to_string(k) + " ? " + values[k] + " : ";
+  return s + otherwise;
+}
+
+double constantOf(const ir::Graph& g, ir::NodeId id) {
+  ATTN_INTERNAL_ASSERT(id >= 0 && g.node(id).op == ir::Op::Const, "cuda codegen: expected a constant");
+  return g.node(id).value;
+}
+
+// The tensor-core forward: the skeleton's Config and Variant for this program, its hooks,
+// and the __global__ entry (plus an Elem-typed inverse-norm kernel for l2norm programs).
+std::string tensorCoreForward(const KernelPlan& plan, const BackwardPlan& backward, const CudaOptions& o,
+                              const kernels::ScalarKernels& layout, int sharedBytes) {
+  const ir::Graph& g = plan.graph;
+  const char* elem = o.dtype == Dtype::F16 ? "__half" : "__nv_bfloat16";
+  const TileConfig& t = o.tile;
+  std::string s;
+  s += "#include \"tc_forward.cuh\"\n#include \"attn_math.cuh\"\n\n";
+  s += "struct Config {\n  static constexpr int kBlockM = " + std::to_string(t.blockM) +
+       ", kBlockN = " + std::to_string(t.blockN) + ", kWarps = " + std::to_string(t.warps) +
+       ", kStages = " + std::to_string(t.stages) + ";\n  using Elem = " + elem +
+       ";\n  static constexpr int kD = " + std::to_string(o.headDim) + ", kDv = " + std::to_string(o.valueDim) +
+       ";\n};\n";
+  s += "static_assert(attn_tc::forwardSharedBytes<Config>() == " + std::to_string(sharedBytes) +
+       ", \"the host's shared-memory size (CudaCodegen.cpp) disagrees with tc_forward.cuh\");\n\n";
+  // The hooks: the scalar generator's per-element code for each forward pass.
+  kernels::KernelSizes sizes{o.headDim, o.valueDim};
+  for (const kernels::KernelFunction& f : kernels::generateElementHooks(
+           plan, backward, "float", sizes,
+           [](const std::string& name, const std::string& real) { return std::make_unique<CudaWriter>(name, real); }))
+    s += f.text + "\n";
+  // The Variant: the plan as data.
+  const size_t n = plan.statistics.size();
+  std::vector<std::string> kinds, passes, powers;
+  int outStat = -1;
+  for (size_t k = 0; k < n; ++k) {
+    const RowStatistic& st = plan.statistics[k];
+    kinds.push_back(std::string("attn_tc::Stat::") + statName(st.kind));
+    passes.push_back(std::to_string(st.pass));
+    double p = 0;
+    if (st.kind == RowStatistic::Kind::OnlinePower) p = constantOf(g, normalizeForm(g, st.node).power);
+    powers.push_back(floatLiteral(p));
+    if (st.kind == RowStatistic::Kind::Normaliser) outStat = static_cast<int>(k);
+  }
+  const OutputAccumulation& out = plan.output;
+  const char* form = out.form == OutputAccumulation::Form::Direct             ? "Direct"
+                     : out.form == OutputAccumulation::Form::DeferredDivision ? "DeferredDivision"
+                     : out.form == OutputAccumulation::Form::OnlineExp        ? "OnlineExp"
+                                                                              : "OnlinePower";
+  const char* mask = g.mask == ir::MaskKind::Full ? "Full" : g.mask == ir::MaskKind::Causal ? "Causal"
+                   : g.mask == ir::MaskKind::Window ? "Window" : "Expr";
+  long long windowLow = 0;
+  if (g.mask == ir::MaskKind::Window) windowLow = static_cast<long long>(std::ceil(constantOf(g, g.maskExpr))) - 1;
+  const double outPower = out.form == OutputAccumulation::Form::OnlinePower ? constantOf(g, out.power) : 0;
+  const std::string ns = std::to_string(n);
+  s += "struct Variant {\n";
+  s += "  static constexpr int kPasses = " + std::to_string(plan.passes.size()) + ";\n";
+  s += "  static constexpr int kStats = " + ns + ";\n";
+  s += "  static __host__ __device__ constexpr attn_tc::Stat kind(int s) { return " +
+       table(kinds, "attn_tc::Stat::Sum") + "; }\n";
+  s += "  static __host__ __device__ constexpr int pass(int s) { return " + table(passes, "0") + "; }\n";
+  s += "  static __host__ __device__ constexpr float power(int s) { return " + table(powers, "0.0f") + "; }\n";
+  s += std::string("  static constexpr attn_tc::OutForm kOutForm = attn_tc::OutForm::") + form + ";\n";
+  s += "  static constexpr int kOutStat = " + std::to_string(outStat) + ";\n";
+  s += "  static constexpr float kOutScale = " + floatLiteral(out.scale) + ";\n";
+  s += "  static constexpr float kOutPower = " + floatLiteral(outPower) + ";\n";
+  s += std::string("  static constexpr attn_tc::Mask kMask = attn_tc::Mask::") + mask + ";\n";
+  s += "  static constexpr long long kWindowLow = " + std::to_string(windowLow) + ";\n";
+  s += std::string("  static constexpr bool kQueryNorm = ") + (layout.needsQueryNorm ? "true" : "false") + ";\n";
+  s += std::string("  static constexpr bool kKeyNorm = ") + (layout.needsKeyNorm ? "true" : "false") + ";\n";
+  s += "  template <int P>\n  static __device__ __forceinline__ bool operands(const attn_tc::Row& row, float s, "
+       "long long j, float rk, float* x) {\n";
+  s += "    float y[kStats + 2] = {};\n";
+  for (size_t p = 1; p <= plan.passes.size(); ++p)
+    s += "    " + std::string(p == 1 ? "if" : "else if") + " constexpr (P == " + std::to_string(p) + ") attn_hook_" +
+         std::to_string(p) + "(const_cast<float*>(row.stats), row.i, row.n, row.lk, row.rq, s, j, rk, y);\n";
+  s += "#pragma unroll\n    for (int k = 0; k <= kStats; ++k) x[k] = y[k];\n";
+  s += "    return y[kStats + 1] != 0.0f;\n  }\n};\n\n";
+  s += "extern \"C\" __global__ void __launch_bounds__(Config::kWarps * 32, 1) attn_forward_tc(attn_tc::FwdParams p) {\n"
+       "  attn_tc::forward<Variant, Config>(p);\n}\n\n";
+  s += "// 1/|x_r| (0 for a zero row), for l2norm: rows = heads * L.\n"
+       "extern \"C\" __global__ void attn_inverse_norms(const Config::Elem* x, float* out, long long rows, long long d) {\n"
+       "  const long long r = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;\n"
+       "  if (r >= rows) return;\n  float s = 0.f;\n"
+       "  for (long long c = 0; c < d; ++c) {\n    const float e = static_cast<float>(x[r * d + c]);\n    s += e * e;\n  }\n"
+       "  out[r] = s == 0.f ? 0.f : 1.f / sqrtf(s);\n}\n";
+  return s;
+}
 }  // namespace
 
 const char* dtypeName(Dtype dtype) {
@@ -59,6 +182,12 @@ std::string TileConfig::name() const {
          std::to_string(stages);
 }
 
+int tensorCoreSharedBytes(const CudaOptions& o) {
+  auto width = [](int c) { return c % 64 == 0 ? c : c + 8; };  // tc_forward.cuh's SmemTile rows
+  const TileConfig& t = o.tile;
+  return 2 * (t.blockM * width(std::max(o.headDim, o.valueDim)) + t.stages * t.blockN * (width(o.headDim) + width(o.valueDim)));
+}
+
 bool tensorCoresApply(const CudaOptions& o) {
   return o.dtype != Dtype::F32 && o.headDim % 16 == 0 && o.valueDim % 16 == 0 && o.headDim > 0 && o.valueDim > 0 &&
          o.headDim <= 256 && o.valueDim <= 256;
@@ -79,6 +208,18 @@ CudaKernelSource generateCudaKernels(const KernelPlan& plan, const BackwardPlan&
   const ScalarKernels& k = out.scalar;
 
   std::string s;
+  if (tensorCoresApply(options)) {
+    out.tensorCoreForward = true;
+    out.sharedBytes = tensorCoreSharedBytes(options);
+    s += "// attn CUDA kernels for '" + plan.graph.name + "': tensor-core forward, " + dtypeName(options.dtype) +
+         " inputs, d = " + std::to_string(options.headDim) + ", dv = " + std::to_string(options.valueDim) +
+         ", tile " + options.tile.name() + ", " + std::to_string(out.sharedBytes) + " bytes of shared memory\n";
+    s += "// (backward: the float32 kernels of the same program)\n";
+    s += tensorCoreForward(plan, backward, options, k, out.sharedBytes);
+    out.entries.push_back({"attn_forward_tc", "forward", "CTA per (head, " + std::to_string(options.tile.blockM) + " query rows)"});
+    out.source = s;
+    return out;
+  }
   s += "// attn CUDA kernels for '" + plan.graph.name + "': float32 path (one thread per query row or key)\n";
   s += "// inputs " + std::string(dtypeName(options.dtype)) + ", d = " + std::to_string(options.headDim) +
        ", dv = " + std::to_string(options.valueDim) + "; stats: " + std::to_string(k.statSlots) +

@@ -62,6 +62,10 @@ struct CudaKernelSource {
 /// Whether the tensor-core forward serves these options (fp16/bf16, dims multiple of 16, <= 256).
 bool tensorCoresApply(const CudaOptions& options);
 
+/// Dynamic shared memory of the tensor-core forward for these options (tc_forward.cuh's
+/// layout; the generated source static_asserts that the two agree).
+int tensorCoreSharedBytes(const CudaOptions& options);
+
 CudaKernelSource generateCudaKernels(const KernelPlan& plan, const BackwardPlan& backward, const CudaOptions& options);
 
 /// The scalar kernels alone, as CUDA C++ device functions in `real` ("float" or "double")

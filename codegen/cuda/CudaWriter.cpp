@@ -63,6 +63,11 @@ std::string CudaWriter::arg(int slot, const std::string& type) {
   return let(field);
 }
 
+std::string CudaWriter::param(const std::string& type, const std::string& name) {
+  params_ += (params_.empty() ? "" : ", ") + cType(type) + " " + name;
+  return name;
+}
+
 std::string CudaWriter::fop(const std::string& op, const std::string& a, const std::string& b) {
   const char* sym = op == "fadd" ? "+" : op == "fsub" ? "-" : op == "fmul" ? "*" : op == "fdiv" ? "/" : nullptr;
   ATTN_INTERNAL_ASSERT(sym, "cuda writer: float op " + op);
@@ -161,7 +166,8 @@ void CudaWriter::ifThen(const std::string& cond, const std::function<void()>& th
 }
 
 std::string CudaWriter::finish() {
-  return "ATTN_DEVICE void " + name_ + "(long long* args) {\n" + entry_ + body_ + "}\n";
+  const std::string signature = params_.empty() ? "long long* args" : params_;
+  return "ATTN_DEVICE void " + name_ + "(" + signature + ") {\n" + entry_ + body_ + "}\n";
 }
 
 }  // namespace attn::cuda

@@ -23,6 +23,7 @@ class CudaWriter final : public kernels::KernelWriter {
 
   std::string constant(double value) const override;
   std::string arg(int slot, const std::string& type) override;
+  std::string param(const std::string& type, const std::string& name) override;
   std::string fop(const std::string& op, const std::string& a, const std::string& b) override;
   std::string fneg(const std::string& a) override;
   std::string fcmp(const std::string& pred, const std::string& a, const std::string& b) override;
@@ -56,6 +57,7 @@ class CudaWriter final : public kernels::KernelWriter {
   std::set<std::string> declarations_;
   int next_ = 0;
   int depth_ = 1;
+  std::string params_;  ///< "float* stats, long long i, ..." when the function has named parameters
   std::string let(const std::string& expression);  ///< const auto tN = expression; -> tN
   void line(const std::string& text);
   std::string cType(const std::string& type) const;  ///< "i64" -> long long, "ptr" -> real*

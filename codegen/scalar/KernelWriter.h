@@ -14,6 +14,7 @@
 
 #include <functional>
 #include <set>
+#include <stdexcept>
 #include <string>
 
 namespace attn::kernels {
@@ -30,6 +31,10 @@ class KernelWriter {
   static std::string i64(long long value) { return std::to_string(value); }
   /// The slot-th 8-byte field of the kernel's argument array, as "ptr" or "i64".
   virtual std::string arg(int slot, const std::string& type) = 0;
+  /// A named parameter of the function ("ptr", "i64" or the element type), for functions
+  /// that are not kernels (the tensor-core kernels' hooks); a function with parameters has
+  /// no argument array. Targets without such functions need not implement it.
+  virtual std::string param(const std::string& type, const std::string& name);
 
   // --- arithmetic on the element type
   /// op: fadd, fsub, fmul, fdiv.
@@ -85,5 +90,9 @@ class KernelWriter {
   /// What the function needs declared at module level (LLVM: the intrinsics it calls).
   virtual const std::set<std::string>& declarations() const = 0;
 };
+
+inline std::string KernelWriter::param(const std::string&, const std::string& name) {
+  throw std::logic_error("attn internal error: this code generation target has no function parameters (" + name + ")");
+}
 
 }  // namespace attn::kernels

@@ -66,6 +66,72 @@ class Generator {
     }
   }
 
+  // The per-element hooks of forward pass `pass` (see generateElementHooks).
+  KernelFunction elementHook(const WriterFactory& makeWriter, int pass) {
+    const std::string name = "attn_hook_" + std::to_string(pass);
+    auto writer = makeWriter(name, real_);
+    KernelWriter& f = *writer;
+    f_ = &f;
+    pass_ = pass;
+    level_ = 0;
+    stats_ = f.param("ptr", "stats");
+    row_ = RowContext{};
+    row_.r = "0";
+    row_.i = f.param("i64", "i");
+    row_.n = f.param(real_, "n");
+    lk_ = f.param("i64", "lk");
+    lq_ = "";
+    const std::string rq = f.param(real_, "rq");
+    const std::string s = f.param(real_, "s");
+    const std::string j = f.param("i64", "j");
+    const std::string rk = f.param(real_, "rk");
+    const std::string x = f.param("ptr", "x");
+    d_ = KernelWriter::i64(sizes_.d);
+    dv_ = KernelWriter::i64(sizes_.dv);
+    if (src_.needsQueryNorm) row_.memo[-2] = rq;
+    prefetchRow();
+    el_ = ElementContext{};
+    el_.active = true;
+    el_.j = j;
+    el_.s = s;
+    if (src_.needsKeyNorm) el_.memo[-3] = rk;
+    if (g_.mask == ir::MaskKind::Expr) el_.vis = f.real2bool(value(g_.maskExpr));
+    const KeyPass& kp = plan_.passes.at(static_cast<size_t>(pass - 1));
+    const OutputAccumulation& out = plan_.output;
+    const int outSlot = static_cast<int>(plan_.statistics.size());
+    auto put = [&](int slot, const std::string& v) { f.storeReal(v, f.realAt(x, KernelWriter::i64(slot))); };
+    for (const RowStatistic& st : kp.produces) {
+      const int index = statOf_.at(st.node);
+      switch (st.kind) {
+        case Kind::Normaliser: break;  // fed by the output operand
+        case Kind::Count: break;       // counted by the skeleton
+        case Kind::OnlineExp: {
+          std::string e = value(st.operand);
+          put(index, isExp2(st.node) ? mul(e, c(M_LN2)) : e);
+          break;
+        }
+        case Kind::Sum: {
+          std::string v = value(st.operand);
+          put(index, g_.node(st.node).op == Op::Normalize ? f.intrinsic("fabs", v) : v);
+          break;
+        }
+        default: put(index, value(st.operand)); break;  // Mean, Max, Min, OnlinePower
+      }
+    }
+    if (kp.accumulatesOutput) {
+      std::string y = value(out.value);
+      if (out.form == OutputAccumulation::Form::OnlineExp) {
+        for (const RowStatistic& st : plan_.statistics)
+          if (st.kind == Kind::Normaliser && isExp2(st.node)) y = mul(y, c(M_LN2));
+      }
+      put(outSlot, y);
+    }
+    put(outSlot + 1, el_.vis.empty() ? c(1) : f.bool2real(el_.vis));
+    el_ = ElementContext{};
+    pass_ = 0;
+    return {name, f.finish()};
+  }
+
   ScalarKernels run(const WriterFactory& makeWriter) {
     auto add = [&](KernelWriter& f, const std::string& name) {
       src_.functions.push_back({name, f.finish()});
@@ -265,7 +331,7 @@ class Generator {
       for (size_t k = 0; k < bwd_.adjoints.size(); ++k)
         if (bwd_.adjoints[k].level < level_)
           row_.adjoints[static_cast<int>(k)] = f_->loadReal(adjSlot(row_.r, static_cast<int>(k)));
-    if (src_.needsQueryNorm) row_.memo[-2] = f_->loadReal(f_->realAt(rq_, row_.r));
+    if (src_.needsQueryNorm && !row_.memo.count(-2)) row_.memo[-2] = f_->loadReal(f_->realAt(rq_, row_.r));
     for (NodeId id : live_) {
       const Node& n = g_.node(id);
       if ((n.kind == ValueKind::Row || n.kind == ValueKind::Constant) && evaluable(id)) value(id);
@@ -1115,6 +1181,16 @@ class Generator {
 };
 
 }  // namespace
+
+std::vector<KernelFunction> generateElementHooks(const KernelPlan& plan, const BackwardPlan& backward,
+                                                const std::string& real, const KernelSizes& sizes,
+                                                const WriterFactory& makeWriter) {
+  ATTN_INTERNAL_ASSERT(sizes.d > 0 && sizes.dv > 0, "element hooks need the head dimensions");
+  Generator g(plan, backward, real, sizes);
+  std::vector<KernelFunction> hooks;
+  for (const KeyPass& kp : plan.passes) hooks.push_back(g.elementHook(makeWriter, kp.index));
+  return hooks;
+}
 
 ScalarKernels generateScalarKernels(const KernelPlan& plan, const BackwardPlan& backward, const std::string& real,
                                     const KernelSizes& sizes, const WriterFactory& makeWriter) {

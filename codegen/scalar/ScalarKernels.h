@@ -82,4 +82,21 @@ using WriterFactory = std::function<std::unique_ptr<KernelWriter>(const std::str
 ScalarKernels generateScalarKernels(const KernelPlan& plan, const BackwardPlan& backward, const std::string& real,
                                     const KernelSizes& sizes, const WriterFactory& makeWriter);
 
+/// The per-element hooks of a tiled (tensor-core) forward kernel, one function per forward
+/// pass P, `attn_hook_P(stats, i, n, lk, rq, s, j, rk, x)`: for query row i (absolute
+/// position; n = its visible key count, lk = the key count, rq = 1/|q_i|) whose finished
+/// statistics are stats[2*kStats] (those of passes before P), and key j with raw dot s =
+/// q_i·k_j (rk = 1/|k_j|), it writes
+///   x[s]          the operand of each statistic s produced in pass P: the term summed
+///                 (Sum; |x| for a normaliser's sum), averaged (Mean), compared (Max, Min),
+///                 the exponent (OnlineExp, natural-log units) or the base (OnlinePower);
+///                 nothing for Count and the output's Normaliser
+///   x[kStats]     in the last pass, the output operand: the weight (Direct), the value
+///                 normalised (DeferredDivision), the exponent (OnlineExp) or base (OnlinePower)
+///   x[kStats + 1] 1 when the element is visible under an expression mask, else 0
+/// where kStats = plan.statistics.size(). The skeleton does the accumulating.
+std::vector<KernelFunction> generateElementHooks(const KernelPlan& plan, const BackwardPlan& backward,
+                                                const std::string& real, const KernelSizes& sizes,
+                                                const WriterFactory& makeWriter);
+
 }  // namespace attn::kernels

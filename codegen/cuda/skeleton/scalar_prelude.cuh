@@ -12,34 +12,7 @@
 // reference. This file is not the tensor-core path (tc_forward.cuh).
 #pragma once
 
-#ifdef __CUDACC__
-// The generator names every intermediate value; some go unused in a given kernel.
-#pragma nv_diag_suppress 177
-#define ATTN_DEVICE __device__ __forceinline__
-#define ATTN_INLINE __device__ __forceinline__
-#define ATTN_INF_F __int_as_float(0x7f800000)
-#define ATTN_INF_D __longlong_as_double(0x7ff0000000000000LL)
-#else
-#include <math.h>
-// On the host (the tests), the kernels are C functions a test loads from a shared object.
-#define ATTN_DEVICE extern "C"
-#define ATTN_INLINE static inline
-#define ATTN_INF_F (__builtin_inff())
-#define ATTN_INF_D (__builtin_inf())
-#endif
-
-/// x^n for an integer n, by repeated squaring (n is a literal: the loop unrolls).
-template <typename T>
-ATTN_INLINE T attn_powi(T x, int n) {
-  T result = 1, base = x;
-  unsigned m = n < 0 ? static_cast<unsigned>(-n) : static_cast<unsigned>(n);
-  while (m) {
-    if (m & 1u) result *= base;
-    base *= base;
-    m >>= 1;
-  }
-  return n < 0 ? T(1) / result : result;
-}
+#include "attn_math.cuh"
 
 /// The kernels' argument array for a whole batch: pointers to head 0, sizes, and how many
 /// reals per row `stats` and `adj` hold (set by the host, see CudaBackend).
