@@ -24,6 +24,7 @@
 #include "codegen/cuda/CudaBackend.h"
 #include "codegen/cuda/CudaCodegen.h"
 #include "codegen/cuda/CudaDriver.h"
+#include "codegen/cuda/CudaWriter.h"
 #include "codegen/cuda/Nvrtc.h"
 #include "codegen/cuda/Skeleton.h"
 #include "compiler/Diagnostics.h"
@@ -74,7 +75,7 @@ void checkCompiles(const KernelPlan& plan, const cuda::CudaOptions& options, con
 }  // namespace
 
 TEST_SUITE("cuda") {
-  TEST_CASE("every stdlib program compiles with NVRTC for sm_80 and sm_90 without spills (float32 path)") {
+  TEST_CASE("every stdlib program compiles with NVRTC for sm_80 and sm_90 without spills (float32 kernels)") {
     auto files = test::attnFilesIn(ATTN_STDLIB);
     REQUIRE(files.size() >= 10);
     cuda::CudaOptions options;
@@ -82,33 +83,91 @@ TEST_SUITE("cuda") {
     for (const std::string& f : files) checkCompiles(planOfFile(f), options, f);
   }
 
-  TEST_CASE("random programs compile with NVRTC for sm_80 and sm_90 without spills") {
-    std::mt19937_64 rng(20261125);
+  TEST_CASE("every stdlib program's tensor-core forward compiles for sm_80 and sm_90 without spills (bf16, d = 64)") {
+    auto files = test::attnFilesIn(ATTN_STDLIB);
     cuda::CudaOptions options;
-    options.dtype = cuda::Dtype::F32;
-    options.headDim = 24;
-    options.valueDim = 40;
-    for (int p = 0; p < 12; ++p) {
-      std::string text = test::randomProgram(rng);
-      checkCompiles(planOfSource(text), options, text);
+    options.dtype = cuda::Dtype::BF16;
+    REQUIRE(cuda::tensorCoresApply(options));
+    for (const std::string& f : files) checkCompiles(planOfFile(f), options, f);
+  }
+
+  TEST_CASE("the tensor-core forward at d = 128 (fp16) and with another tile configuration") {
+    for (const char* name : {"softmax", "lssa", "lssar"}) {
+      KernelPlan plan = planOfFile(std::string(ATTN_STDLIB) + "/" + name + ".attn");
+      cuda::CudaOptions options;
+      options.dtype = cuda::Dtype::F16;
+      options.headDim = options.valueDim = 128;
+      checkCompiles(plan, options, std::string(name) + " f16 d=128");
+      options.headDim = options.valueDim = 64;
+      options.tile.blockN = 128;
+      options.tile.warps = 8;
+      options.tile.blockM = 128;
+      checkCompiles(plan, options, std::string(name) + " f16 m128n128w8s2");
     }
   }
 
-  TEST_CASE("golden CUDA source for softmax, LSSA and LSSAR (forward and backward kernels)") {
+  TEST_CASE("which inputs take the tensor cores") {
+    cuda::CudaOptions o;
+    o.dtype = cuda::Dtype::BF16;
+    CHECK(cuda::tensorCoresApply(o));
+    o.headDim = 37;
+    CHECK_FALSE(cuda::tensorCoresApply(o));
+    o.headDim = 48;
+    o.valueDim = 272;
+    CHECK_FALSE(cuda::tensorCoresApply(o));
+    o.valueDim = 80;
+    CHECK(cuda::tensorCoresApply(o));
+    o.dtype = cuda::Dtype::F32;
+    CHECK_FALSE(cuda::tensorCoresApply(o));
+    // The host's shared-memory size (tc_forward.cuh's layout), as the kernel's launch needs it.
+    cuda::CudaOptions d64;
+    CHECK(cuda::tensorCoreSharedBytes(d64) == 2 * (64 * 64 + 2 * 64 * (64 + 64)));
+    d64.headDim = d64.valueDim = 80;  // rows padded by 8 elements
+    CHECK(cuda::tensorCoreSharedBytes(d64) == 2 * (64 * 88 + 2 * 64 * (88 + 88)));
+  }
+
+  TEST_CASE("random programs compile with NVRTC for sm_80 and sm_90 without spills") {
+    std::mt19937_64 rng(20261125);
+    cuda::CudaOptions f32;
+    f32.dtype = cuda::Dtype::F32;
+    f32.headDim = 24;
+    f32.valueDim = 40;
+    cuda::CudaOptions bf16;
+    bf16.dtype = cuda::Dtype::BF16;
+    bf16.headDim = 32;
+    bf16.valueDim = 48;
+    for (int p = 0; p < 12; ++p) {
+      std::string text = test::randomProgram(rng);
+      KernelPlan plan = planOfSource(text);
+      checkCompiles(plan, f32, text);
+      checkCompiles(plan, bf16, text);
+    }
+  }
+
+  TEST_CASE("golden CUDA source for softmax, LSSA and LSSAR (tensor-core forward; float32 forward and backward)") {
     for (const char* name : {"softmax", "lssa", "lssar"}) {
       KernelPlan plan = planOfFile(std::string(ATTN_STDLIB) + "/" + name + ".attn");
       cuda::CudaOptions options;
       options.dtype = cuda::Dtype::BF16;
-      auto src = cuda::generateCudaKernels(plan, differentiate(plan), options);
-      CHECK(src.source.find("attn_backward_gradient") != std::string::npos);
-      std::string diff = test::compareWithGolden(std::string("cuda/") + name + ".cu", src.source);
+      auto tc = cuda::generateCudaKernels(plan, differentiate(plan), options);
+      CHECK(tc.tensorCoreForward);
+      CHECK(tc.source.find("attn_tc::forward<Variant, Config>(p)") != std::string::npos);
+      std::string diff = test::compareWithGolden(std::string("cuda/") + name + ".bf16.cu", tc.source);
+      CHECK_MESSAGE(diff.empty(), diff);
+      options.dtype = cuda::Dtype::F32;
+      auto f32 = cuda::generateCudaKernels(plan, differentiate(plan), options);
+      CHECK_FALSE(f32.tensorCoreForward);
+      CHECK(f32.source.find("attn_backward_gradient") != std::string::npos);
+      diff = test::compareWithGolden(std::string("cuda/") + name + ".f32.cu", f32.source);
       CHECK_MESSAGE(diff.empty(), diff);
     }
   }
 
   TEST_CASE("an NVRTC error is an internal error naming the generated source and its line") {
     KernelPlan plan = planOfFile(std::string(ATTN_STDLIB) + "/lssar.attn");
-    auto src = cuda::generateCudaKernels(plan, differentiate(plan), {});
+    cuda::CudaOptions f32;
+    f32.dtype = cuda::Dtype::F32;
+    auto src = cuda::generateCudaKernels(plan, differentiate(plan), f32);
     // Break the source at a known line: the one after the argument enum.
     std::string broken = src.source;
     size_t at = broken.find("#include \"scalar_prelude.cuh\"");
@@ -233,6 +292,181 @@ TEST_SUITE("cuda") {
       for (const cpu::Shape& s : kShapes) compareWithCpu<double>(plan, m64, s, static_cast<uint64_t>(seed++), 1e-9, name);
       HostModule m32 = buildOnHost(plan, "float", std::string(name) + "-f32");
       for (const cpu::Shape& s : kShapes) compareWithCpu<float>(plan, m32, s, static_cast<uint64_t>(seed++), 1e-4, name);
+    }
+  }
+
+  // ---- The tensor-core forward's hooks and Variant, checked on the host: the hooks compiled
+  // as C++, driven by an emulation of tc_forward.cuh's contract (its statistics, masks and
+  // output forms, element by element in double), must give the CPU backend's output and
+  // statistics. What this leaves to a GPU is the skeleton's own machinery (tiles, mma, pipeline).
+  using HookFn = void (*)(float*, long long, float, long long, float, float, long long, float, float*);
+
+  struct HostHooks {
+    std::vector<HookFn> passes;
+  };
+
+  HostHooks buildHooksOnHost(const KernelPlan& plan, int d, int dv, const std::string& tag) {
+    kernels::KernelSizes sizes{d, dv};
+    std::string source = "#include \"attn_math.cuh\"\n";
+    for (const auto& f : kernels::generateElementHooks(plan, differentiate(plan), "float", sizes,
+                                                       [](const std::string& n, const std::string& r) {
+                                                         return std::make_unique<cuda::CudaWriter>(n, r);
+                                                       }))
+      source += f.text + "\n";
+    const std::string dir = test::tempDir() + "/hooks-" + tag;
+    REQUIRE(std::system(("mkdir -p '" + dir + "'").c_str()) == 0);
+    for (const auto& f : cuda::skeletonFiles()) std::ofstream(dir + "/" + f.name) << f.text;
+    std::ofstream(dir + "/hooks.cpp") << source;
+    const std::string cmd = std::string(ATTN_HOST_CXX) + " -std=c++17 -O1 -shared -fPIC -w -I'" + dir + "' -o '" + dir +
+                            "/hooks.so' '" + dir + "/hooks.cpp' 2> '" + dir + "/log.txt'";
+    REQUIRE_MESSAGE(std::system(cmd.c_str()) == 0, "host compile failed: ", test::readFile(dir + "/log.txt"));
+    void* handle = ::dlopen((dir + "/hooks.so").c_str(), RTLD_NOW | RTLD_LOCAL);
+    REQUIRE(handle);
+    HostHooks h;
+    for (size_t p = 1; p <= plan.passes.size(); ++p) {
+      void* f = ::dlsym(handle, ("attn_hook_" + std::to_string(p)).c_str());
+      REQUIRE(f != nullptr);
+      h.passes.push_back(reinterpret_cast<HookFn>(f));
+    }
+    return h;
+  }
+
+  // tc_forward.cuh's semantics for one head, in double, per element (no tiles).
+  void emulateTensorCoreForward(const KernelPlan& plan, const HostHooks& hooks, const cpu::Shape& s, const float* q,
+                                const float* k, const float* v, float* o, float* stats) {
+    using K = RowStatistic::Kind;
+    using F = OutputAccumulation::Form;
+    const ir::Graph& g = plan.graph;
+    const int S = static_cast<int>(plan.statistics.size());
+    const OutputAccumulation& out = plan.output;
+    int outStat = -1;
+    for (int t = 0; t < S; ++t)
+      if (plan.statistics[static_cast<size_t>(t)].kind == K::Normaliser) outStat = t;
+    auto constant = [&](ir::NodeId id) { return g.node(id).value; };
+    auto invNorm = [](const float* x, int64_t n) {
+      double a = 0;
+      for (int64_t c = 0; c < n; ++c) a += static_cast<double>(x[c]) * x[c];
+      return a == 0 ? 0.0 : 1 / std::sqrt(a);
+    };
+    for (int64_t r = 0; r < s.lq; ++r) {
+      const long long i = s.lk - s.lq + r;
+      long long lo = 0, hi = s.lk;
+      if (g.mask == ir::MaskKind::Causal || g.mask == ir::MaskKind::Window) hi = std::min<long long>(i + 1, s.lk);
+      if (g.mask == ir::MaskKind::Window)
+        lo = std::max<long long>(0, i - (static_cast<long long>(std::ceil(constant(g.maskExpr))) - 1));
+      std::vector<double> st(static_cast<size_t>(2 * S), 0.0);
+      for (int t = 0; t < S; ++t) {
+        K kind = plan.statistics[static_cast<size_t>(t)].kind;
+        if (kind == K::Max) st[2 * t] = -INFINITY;
+        if (kind == K::Min) st[2 * t] = INFINITY;
+        if (kind == K::OnlineExp || (kind == K::Normaliser && out.form == F::OnlineExp)) st[2 * t + 1] = -INFINITY;
+      }
+      std::vector<double> acc(static_cast<size_t>(s.dv), 0.0);
+      const float rq = static_cast<float>(invNorm(q + r * s.d, s.d));
+      for (size_t pass = 1; pass <= plan.passes.size(); ++pass) {
+        std::vector<float> finished(st.begin(), st.end());
+        for (long long j = lo; j < hi; ++j) {
+          double dot = 0;
+          for (int64_t c = 0; c < s.d; ++c) dot += static_cast<double>(q[r * s.d + c]) * k[j * s.d + c];
+          std::vector<float> x(static_cast<size_t>(S + 2), 0.f);
+          hooks.passes[pass - 1](finished.data(), i, static_cast<float>(std::max<long long>(0, hi - lo)), s.lk, rq,
+                                 static_cast<float>(dot), j, static_cast<float>(invNorm(k + j * s.d, s.d)), x.data());
+          if (x[static_cast<size_t>(S + 1)] == 0.f) continue;  // the expression mask
+          for (int t = 0; t < S; ++t) {
+            const RowStatistic& rs = plan.statistics[static_cast<size_t>(t)];
+            if (rs.pass != static_cast<int>(pass) || rs.kind == K::Normaliser) continue;
+            double& a = st[2 * t];
+            double& b = st[2 * t + 1];
+            const double xv = x[static_cast<size_t>(t)];
+            switch (rs.kind) {
+              case K::Sum: a += xv; break;
+              case K::Mean: a += xv; b += 1; break;
+              case K::Count: a += 1; break;
+              case K::Max: a = std::max(a, xv); break;
+              case K::Min: a = std::min(a, xv); break;
+              case K::OnlineExp: {
+                double m = std::max(b, xv);
+                a = (b == -INFINITY ? 0 : a * std::exp(b - m)) + std::exp(xv - m);
+                b = m;
+                break;
+              }
+              case K::OnlinePower: {
+                const double p = constant(normalizeForm(g, rs.node).power);
+                double m = std::max(b, std::fabs(xv));
+                a = (b > 0 ? a * std::pow(b / m, p) : 0) + (m > 0 ? std::fabs(std::pow(xv / m, p)) : 0);
+                b = m;
+                break;
+              }
+              default: break;
+            }
+          }
+          if (pass != plan.passes.size()) continue;
+          const double y = x[static_cast<size_t>(S)];
+          double w = y, factor = 1;
+          if (out.form == F::DeferredDivision) st[2 * outStat] += std::fabs(y);
+          if (out.form == F::OnlineExp) {
+            double& m = st[2 * outStat + 1];
+            const double mNew = std::max(m, y);
+            factor = m == -INFINITY ? 0 : std::exp(m - mNew);
+            w = std::exp(y - mNew);
+            st[2 * outStat] = st[2 * outStat] * factor + w;
+            m = mNew;
+          }
+          if (out.form == F::OnlinePower) {
+            const double p = constant(out.power);
+            double& m = st[2 * outStat + 1];
+            const double mNew = std::max(m, std::fabs(y));
+            factor = m > 0 ? std::pow(m / mNew, p) : 0;
+            w = mNew > 0 ? std::pow(y / mNew, p) : 0;
+            st[2 * outStat] = st[2 * outStat] * factor + std::fabs(w);
+            m = mNew;
+          }
+          for (int64_t c = 0; c < s.dv; ++c) acc[static_cast<size_t>(c)] = acc[static_cast<size_t>(c)] * factor + w * v[j * s.dv + c];
+        }
+      }
+      double scale = out.scale;
+      if (out.form != F::Direct) scale = st[2 * outStat] == 0 ? 0 : out.scale / st[2 * outStat];
+      for (int64_t c = 0; c < s.dv; ++c) o[r * s.dv + c] = static_cast<float>(acc[static_cast<size_t>(c)] * scale);
+      for (int t = 0; t < 2 * S; ++t) stats[r * 2 * S + t] = static_cast<float>(st[static_cast<size_t>(t)]);
+    }
+  }
+
+  void compareHooksWithCpu(const KernelPlan& plan, const std::string& what, const std::string& tag) {
+    const cpu::Shape shapes[] = {{1, 37, 37, 16, 8}, {1, 5, 70, 24, 16}, {1, 1, 1, 8, 8}, {1, 64, 130, 8, 12}};
+    auto cpuKernels = cpu::compile(plan, false);
+    uint64_t seed = 7;
+    for (const cpu::Shape& s : shapes) {
+      HostHooks hooks = buildHooksOnHost(plan, static_cast<int>(s.d), static_cast<int>(s.dv),
+                                         tag + "-" + std::to_string(s.d) + "-" + std::to_string(s.dv));
+      std::mt19937_64 rng(seed++);
+      std::normal_distribution<float> normal;
+      auto randn = [&](int64_t n) {
+        std::vector<float> x(static_cast<size_t>(n));
+        for (auto& e : x) e = normal(rng);
+        return x;
+      };
+      auto q = randn(s.lq * s.d), k = randn(s.lk * s.d), v = randn(s.lk * s.dv);
+      const size_t slots = static_cast<size_t>(std::max<int>(1, cpuKernels->source.statSlots));
+      std::vector<float> o1(static_cast<size_t>(s.lq * s.dv)), o2 = o1, st1(static_cast<size_t>(s.lq) * slots), st2 = st1;
+      emulateTensorCoreForward(plan, hooks, s, q.data(), k.data(), v.data(), o1.data(), st1.data());
+      cpu::forward<float>(*cpuKernels, s, q.data(), k.data(), v.data(), o2.data(), st2.data());
+      INFO(what, " Lq=", s.lq, " Lk=", s.lk, " d=", s.d, " dv=", s.dv);
+      CHECK(relativeError(o1, o2) <= 1e-4);
+      if (cpuKernels->source.statSlots > 0) CHECK(relativeError(st1, st2) <= 1e-4);
+    }
+  }
+
+  TEST_CASE("the tensor-core forward's hooks and Variant, run on the host under the skeleton's contract, equal the CPU backend") {
+    for (const char* name : {"softmax", "lssa", "lssar", "recentred", "alibi", "sliding_window", "softcap", "ssmax",
+                             "sigmoid_l1_rw", "exp_nonorm", "relu_li"}) {
+      const std::string path = std::string(ATTN_STDLIB) + "/" + name + ".attn";
+      if (!std::ifstream(path)) continue;
+      compareHooksWithCpu(planOfFile(path), name, name);
+    }
+    std::mt19937_64 rng(20261128);
+    for (int p = 0; p < 6; ++p) {
+      std::string text = test::randomProgram(rng);
+      compareHooksWithCpu(planOfSource(text), text, "random" + std::to_string(p));
     }
   }
 

@@ -1,5 +1,5 @@
 // attn CUDA kernels for 'lssar': float32 path (one thread per query row or key)
-// inputs bf16, d = 64, dv = 64; stats: 4 reals per row, adjoints: 2 per row
+// inputs f32, d = 64, dv = 64; stats: 4 reals per row, adjoints: 2 per row
 enum AttnArg : int {
   kQ = 0, kK = 1, kV = 2, kO = 3, kStats = 4, kRq = 5, kRk = 6, kDout = 7,
   kAdj = 8, kDq = 9, kDk = 10, kDv = 11, kRqBar = 12, kRkBar = 13, kR0 = 14, kR1 = 15,
