@@ -470,6 +470,167 @@ TEST_SUITE("cuda") {
     }
   }
 
+  // ---- The tensor-core backward's hooks, the same way: an emulation of the backward
+  // kernels' contract (row passes summing the hooks' terms, the row finish, the gradient
+  // pass's dS, w and l2norm terms) must give the CPU backend's dq, dk, dv.
+  using BwdHookFn = void (*)(float*, float*, long long, float, long long, float, float, float, long long, float, float*);
+  using FinishFn = void (*)(float*, float*, long long, float, long long, float);
+
+  void* compileHooksOnHost(const std::vector<kernels::KernelFunction>& functions, const std::string& tag) {
+    std::string source = "#include \"attn_math.cuh\"\n";
+    for (const auto& f : functions) source += f.text + "\n";
+    const std::string dir = test::tempDir() + "/bwdhooks-" + tag;
+    REQUIRE(std::system(("mkdir -p '" + dir + "'").c_str()) == 0);
+    for (const auto& f : cuda::skeletonFiles()) std::ofstream(dir + "/" + f.name) << f.text;
+    std::ofstream(dir + "/hooks.cpp") << source;
+    const std::string cmd = std::string(ATTN_HOST_CXX) + " -std=c++17 -O1 -shared -fPIC -w -I'" + dir + "' -o '" + dir +
+                            "/hooks.so' '" + dir + "/hooks.cpp' 2> '" + dir + "/log.txt'";
+    REQUIRE_MESSAGE(std::system(cmd.c_str()) == 0, "host compile failed: ", test::readFile(dir + "/log.txt"));
+    void* handle = ::dlopen((dir + "/hooks.so").c_str(), RTLD_NOW | RTLD_LOCAL);
+    REQUIRE(handle);
+    return handle;
+  }
+
+  void compareBackwardHooksWithCpu(const KernelPlan& plan, const std::string& what, const std::string& tag) {
+    const BackwardPlan bwd = differentiate(plan);
+    if (!bwd.unsupported.empty()) return;
+    auto cpuKernels = cpu::compile(plan, false);
+    const auto& layout = cpuKernels->source;
+    const cpu::Shape shapes[] = {{1, 37, 37, 16, 8}, {1, 5, 70, 24, 16}, {1, 1, 1, 8, 8}};
+    uint64_t seed = 11;
+    for (const cpu::Shape& s : shapes) {
+      kernels::KernelSizes sizes{s.d, s.dv};
+      void* h = compileHooksOnHost(
+          kernels::generateBackwardHooks(plan, bwd, "float", sizes,
+                                         [](const std::string& n, const std::string& r) {
+                                           return std::make_unique<cuda::CudaWriter>(n, r);
+                                         }),
+          tag + "-" + std::to_string(s.d) + "-" + std::to_string(s.dv));
+      std::vector<BwdHookFn> rows;
+      std::vector<FinishFn> finishes;
+      for (int p = 1; p <= bwd.rowPasses; ++p) {
+        rows.push_back(reinterpret_cast<BwdHookFn>(::dlsym(h, ("attn_bwd_rows_" + std::to_string(p)).c_str())));
+        finishes.push_back(reinterpret_cast<FinishFn>(::dlsym(h, ("attn_bwd_rowfinish_" + std::to_string(p)).c_str())));
+        REQUIRE(reinterpret_cast<void*>(rows.back()) != nullptr);
+        REQUIRE(reinterpret_cast<void*>(finishes.back()) != nullptr);
+      }
+      void* gradSymbol = ::dlsym(h, "attn_bwd_grad");
+      REQUIRE(gradSymbol != nullptr);
+      auto grad = reinterpret_cast<BwdHookFn>(gradSymbol);
+
+      std::mt19937_64 rng(seed++);
+      std::normal_distribution<float> normal;
+      auto randn = [&](int64_t n) {
+        std::vector<float> x(static_cast<size_t>(n));
+        for (auto& e : x) e = normal(rng);
+        return x;
+      };
+      auto q = randn(s.lq * s.d), k = randn(s.lk * s.d), v = randn(s.lk * s.dv), dout = randn(s.lq * s.dv);
+      const int S2 = std::max(1, layout.statSlots), A = layout.adjointSlots;
+      std::vector<float> o(static_cast<size_t>(s.lq * s.dv)), stats(static_cast<size_t>(s.lq * S2));
+      cpu::forward<float>(*cpuKernels, s, q.data(), k.data(), v.data(), o.data(), stats.data());
+      std::vector<float> dq(q.size()), dk(k.size()), dv(v.size()), dq2 = dq, dk2 = dk, dv2 = dv;
+      cpu::backward<float>(*cpuKernels, s, q.data(), k.data(), v.data(), o.data(), stats.data(), dout.data(), dq2.data(),
+                           dk2.data(), dv2.data());
+
+      const ir::Graph& g = plan.graph;
+      auto dot = [](const float* a, const float* b, int64_t n) {
+        double t = 0;
+        for (int64_t c = 0; c < n; ++c) t += static_cast<double>(a[c]) * b[c];
+        return t;
+      };
+      auto invNorm = [&](const float* x, int64_t n) {
+        double a = dot(x, x, n);
+        return a == 0 ? 0.0 : 1 / std::sqrt(a);
+      };
+      auto range = [&](int64_t r) {
+        const long long i = s.lk - s.lq + r;
+        long long lo = 0, hi = s.lk;
+        if (g.mask == ir::MaskKind::Causal || g.mask == ir::MaskKind::Window) hi = std::min<long long>(i + 1, s.lk);
+        if (g.mask == ir::MaskKind::Window)
+          lo = std::max<long long>(0, i - (static_cast<long long>(std::ceil(g.node(g.maskExpr).value)) - 1));
+        return std::make_tuple(i, lo, hi);
+      };
+      std::vector<float> adj(static_cast<size_t>(s.lq * std::max(1, A)), 0.f);
+      for (int64_t r = 0; r < s.lq; ++r)
+        for (int slot : layout.identitySlots)
+          adj[static_cast<size_t>(r * A + slot)] = static_cast<float>(dot(dout.data() + r * s.dv, o.data() + r * s.dv, s.dv));
+      std::vector<float> x(static_cast<size_t>(std::max(A, 4) + 1));
+      for (int p = 1; p <= bwd.rowPasses; ++p) {
+        for (int64_t r = 0; r < s.lq; ++r) {
+          auto [i, lo, hi] = range(r);
+          float* ar = adj.data() + r * A;
+          std::vector<double> sums(static_cast<size_t>(A), 0.0);
+          const float rq = static_cast<float>(invNorm(q.data() + r * s.d, s.d));
+          for (long long j = lo; j < hi; ++j) {
+            std::fill(x.begin(), x.end(), 0.f);
+            rows[static_cast<size_t>(p - 1)](stats.data() + r * S2, ar, i, static_cast<float>(hi - lo), s.lk, rq,
+                                             static_cast<float>(dot(q.data() + r * s.d, k.data() + j * s.d, s.d)),
+                                             static_cast<float>(dot(dout.data() + r * s.dv, v.data() + j * s.dv, s.dv)),
+                                             j, static_cast<float>(invNorm(k.data() + j * s.d, s.d)), x.data());
+            if (x[static_cast<size_t>(A)] == 0.f) continue;
+            for (int a = 0; a < A; ++a)
+              if (bwd.adjoints[static_cast<size_t>(a)].level == p) sums[static_cast<size_t>(a)] += x[static_cast<size_t>(a)];
+          }
+          for (int a = 0; a < A; ++a) ar[a] += static_cast<float>(sums[static_cast<size_t>(a)]);
+          finishes[static_cast<size_t>(p - 1)](stats.data() + r * S2, ar, i, static_cast<float>(hi - lo), s.lk, rq);
+        }
+      }
+      std::vector<double> rqBar(static_cast<size_t>(s.lq), 0.0), rkBar(static_cast<size_t>(s.lk), 0.0);
+      std::vector<double> dqd(dq.size(), 0.0), dkd(dk.size(), 0.0), dvd(dv.size(), 0.0);
+      for (int64_t r = 0; r < s.lq; ++r) {
+        auto [i, lo, hi] = range(r);
+        const float rq = static_cast<float>(invNorm(q.data() + r * s.d, s.d));
+        for (long long j = lo; j < hi; ++j) {
+          std::fill(x.begin(), x.end(), 0.f);
+          grad(stats.data() + r * S2, adj.data() + r * A, i, static_cast<float>(hi - lo), s.lk, rq,
+               static_cast<float>(dot(q.data() + r * s.d, k.data() + j * s.d, s.d)),
+               static_cast<float>(dot(dout.data() + r * s.dv, v.data() + j * s.dv, s.dv)), j,
+               static_cast<float>(invNorm(k.data() + j * s.d, s.d)), x.data());
+          if (x[4] == 0.f) continue;
+          for (int64_t c = 0; c < s.d; ++c) {
+            dqd[static_cast<size_t>(r * s.d + c)] += static_cast<double>(x[0]) * k[static_cast<size_t>(j * s.d + c)];
+            dkd[static_cast<size_t>(j * s.d + c)] += static_cast<double>(x[0]) * q[static_cast<size_t>(r * s.d + c)];
+          }
+          for (int64_t c = 0; c < s.dv; ++c)
+            dvd[static_cast<size_t>(j * s.dv + c)] += static_cast<double>(x[1]) * dout[static_cast<size_t>(r * s.dv + c)];
+          rqBar[static_cast<size_t>(r)] += x[2];
+          rkBar[static_cast<size_t>(j)] += x[3];
+        }
+      }
+      // The l2norm's share: d(1/|x|)/dx = -(1/|x|)^3 x.
+      for (int64_t r = 0; r < s.lq && layout.needsQueryNorm; ++r) {
+        const double ri = invNorm(q.data() + r * s.d, s.d);
+        for (int64_t c = 0; c < s.d; ++c) dqd[static_cast<size_t>(r * s.d + c)] -= rqBar[static_cast<size_t>(r)] * ri * ri * ri * q[static_cast<size_t>(r * s.d + c)];
+      }
+      for (int64_t j = 0; j < s.lk && layout.needsKeyNorm; ++j) {
+        const double rj = invNorm(k.data() + j * s.d, s.d);
+        for (int64_t c = 0; c < s.d; ++c) dkd[static_cast<size_t>(j * s.d + c)] -= rkBar[static_cast<size_t>(j)] * rj * rj * rj * k[static_cast<size_t>(j * s.d + c)];
+      }
+      for (size_t e = 0; e < dq.size(); ++e) dq[e] = static_cast<float>(dqd[e]);
+      for (size_t e = 0; e < dk.size(); ++e) dk[e] = static_cast<float>(dkd[e]);
+      for (size_t e = 0; e < dv.size(); ++e) dv[e] = static_cast<float>(dvd[e]);
+      INFO(what, " Lq=", s.lq, " Lk=", s.lk, " d=", s.d, " dv=", s.dv);
+      CHECK(relativeError(dq, dq2) <= 1e-4);
+      CHECK(relativeError(dk, dk2) <= 1e-4);
+      CHECK(relativeError(dv, dv2) <= 1e-4);
+    }
+  }
+
+  TEST_CASE("the tensor-core backward's hooks, run on the host under the kernels' contract, equal the CPU backend") {
+    for (const char* name : {"softmax", "lssa", "lssar", "recentred", "alibi", "sliding_window", "softcap", "ssmax",
+                             "sigmoid_l1_rw", "relu_li"}) {
+      const std::string path = std::string(ATTN_STDLIB) + "/" + name + ".attn";
+      if (!std::ifstream(path)) continue;
+      compareBackwardHooksWithCpu(planOfFile(path), name, name);
+    }
+    std::mt19937_64 rng(20261129);
+    for (int p = 0; p < 6; ++p) {
+      std::string text = test::randomProgram(rng);
+      compareBackwardHooksWithCpu(planOfSource(text), text, "random" + std::to_string(p));
+    }
+  }
+
   TEST_CASE("random programs: the generated CUDA C++ on the host equals the CPU backend in float64") {
     std::mt19937_64 rng(20261127);
     for (int p = 0; p < 10; ++p) {

@@ -132,6 +132,119 @@ class Generator {
     return {name, f.finish()};
   }
 
+  // Sets up a backward hook's row and element from its parameters:
+  //   (float* stats, float* adj, long long i, float n, long long lk, float rq,
+  //    [float s, float g, long long j, float rk,] float* x)
+  // and returns x (and g, when `element`).
+  std::pair<std::string, std::string> enterBackwardHook(KernelWriter& f, int level, bool element) {
+    f_ = &f;
+    pass_ = 0;
+    level_ = level;
+    stats_ = f.param("ptr", "stats");
+    adj_ = f.param("ptr", "adj");
+    row_ = RowContext{};
+    row_.r = "0";
+    row_.i = f.param("i64", "i");
+    row_.n = f.param(real_, "n");
+    lk_ = f.param("i64", "lk");
+    lq_ = "";
+    const std::string rq = f.param(real_, "rq");
+    std::string s, g, j, rk;
+    if (element) {
+      s = f.param(real_, "s");
+      g = f.param(real_, "g");
+      j = f.param("i64", "j");
+      rk = f.param(real_, "rk");
+    }
+    const std::string x = element ? f.param("ptr", "x") : "";
+    d_ = KernelWriter::i64(sizes_.d);
+    dv_ = KernelWriter::i64(sizes_.dv);
+    if (src_.needsQueryNorm) row_.memo[-2] = rq;
+    prefetchRow();
+    if (element) {
+      el_ = ElementContext{};
+      el_.active = true;
+      el_.j = j;
+      el_.s = s;
+      if (src_.needsKeyNorm) el_.memo[-3] = rk;
+      if (g_.mask == ir::MaskKind::Expr) el_.vis = f.real2bool(value(g_.maskExpr));
+    }
+    return {x, g};
+  }
+
+  // Backward row pass `pass`, per element: x[a] = the element's term of each row adjoint a
+  // of that level, x[adjoints] = visibility.
+  KernelFunction rowPassHook(const WriterFactory& makeWriter, int pass) {
+    const std::string name = "attn_bwd_rows_" + std::to_string(pass);
+    auto writer = makeWriter(name, real_);
+    KernelWriter& f = *writer;
+    auto [x, g] = enterBackwardHook(f, pass, true);
+    WalkSinks sinks;
+    for (size_t k = 0; k < bwd_.adjoints.size(); ++k)
+      if (bwd_.adjoints[k].level == pass) {
+        std::string var = f.variable(real_);
+        f.storeReal(c(0), var);
+        sinks.accumulators[static_cast<int>(k)] = var;
+      }
+    reverseWalk(pass, g, sinks);
+    for (auto& [k, var] : sinks.accumulators) f.storeReal(f.loadReal(var), f.realAt(x, KernelWriter::i64(k)));
+    const auto count = static_cast<long long>(bwd_.adjoints.size());
+    f.storeReal(el_.vis.empty() ? c(1) : f.bool2real(el_.vis), f.realAt(x, KernelWriter::i64(count)));
+    el_ = ElementContext{};
+    level_ = 0;
+    return {name, f.finish()};
+  }
+
+  // After row pass `pass` has summed its adjoints: the row users' shares, R_r += R_u du/dr,
+  // on the row's adj in place (emitRowPass's second loop, for one row).
+  KernelFunction rowFinishHook(const WriterFactory& makeWriter, int pass) {
+    const std::string name = "attn_bwd_rowfinish_" + std::to_string(pass);
+    auto writer = makeWriter(name, real_);
+    KernelWriter& f = *writer;
+    level_ = pass + 1;  // the adjoints of this level are summed now: prefetch them too
+    enterBackwardHook(f, pass + 1, false);
+    level_ = pass;
+    std::map<NodeId, std::string> finished;
+    for (auto it = bwd_.adjoints.rbegin(); it != bwd_.adjoints.rend(); ++it) {
+      if (it->level != pass || it->kind != RowAdjoint::Kind::RowValue) continue;
+      const int k = bwd_.adjointOf.at(it->node);
+      std::string R = f.loadReal(adjSlot(row_.r, k));
+      for (NodeId u : users_[static_cast<size_t>(it->node)]) {
+        const Node& un = g_.node(u);
+        if (un.kind != ValueKind::Row || !bwd_.adjointOf.count(u)) continue;
+        auto done = finished.find(u);
+        std::string Ru = done != finished.end() ? done->second : rowAdjoint(bwd_.adjointOf.at(u));
+        for (auto& [opIndex, contribution] : partials(u, Ru))
+          if (un.operands[static_cast<size_t>(opIndex)] == it->node) R = add(R, contribution);
+      }
+      f.storeReal(R, adjSlot(row_.r, k));
+      finished[it->node] = R;
+    }
+    level_ = 0;
+    return {name, f.finish()};
+  }
+
+  // The gradient pass, per element: x[0] = dS, x[1] = w, x[2] = rqBar term, x[3] = rkBar
+  // term, x[4] = visibility.
+  KernelFunction gradientHook(const WriterFactory& makeWriter) {
+    const std::string name = "attn_bwd_grad";
+    auto writer = makeWriter(name, real_);
+    KernelWriter& f = *writer;
+    const int level = bwd_.rowPasses + 1;
+    auto [x, g] = enterBackwardHook(f, level, true);
+    WalkSinks sinks;
+    reverseWalk(level, g, sinks);
+    auto put = [&](int slot, const std::string& v) { f.storeReal(v, f.realAt(x, KernelWriter::i64(slot))); };
+    put(0, sinks.dS);
+    put(1, whereVisible(value(g_.out), c(0)));
+    put(2, sinks.rqBar);
+    put(3, sinks.rkBar);
+    put(4, el_.vis.empty() ? c(1) : f.bool2real(el_.vis));
+    el_ = ElementContext{};
+    level_ = 0;
+    return {name, f.finish()};
+  }
+
   ScalarKernels run(const WriterFactory& makeWriter) {
     auto add = [&](KernelWriter& f, const std::string& name) {
       src_.functions.push_back({name, f.finish()});
@@ -1189,6 +1302,20 @@ std::vector<KernelFunction> generateElementHooks(const KernelPlan& plan, const B
   Generator g(plan, backward, real, sizes);
   std::vector<KernelFunction> hooks;
   for (const KeyPass& kp : plan.passes) hooks.push_back(g.elementHook(makeWriter, kp.index));
+  return hooks;
+}
+
+std::vector<KernelFunction> generateBackwardHooks(const KernelPlan& plan, const BackwardPlan& backward,
+                                                 const std::string& real, const KernelSizes& sizes,
+                                                 const WriterFactory& makeWriter) {
+  ATTN_INTERNAL_ASSERT(sizes.d > 0 && sizes.dv > 0, "backward hooks need the head dimensions");
+  ATTN_INTERNAL_ASSERT(backward.unsupported.empty(), "backward hooks of a program without a backward");
+  std::vector<KernelFunction> hooks;
+  for (int p = 1; p <= backward.rowPasses; ++p) {
+    hooks.push_back(Generator(plan, backward, real, sizes).rowPassHook(makeWriter, p));
+    hooks.push_back(Generator(plan, backward, real, sizes).rowFinishHook(makeWriter, p));
+  }
+  hooks.push_back(Generator(plan, backward, real, sizes).gradientHook(makeWriter));
   return hooks;
 }
 

@@ -99,4 +99,19 @@ std::vector<KernelFunction> generateElementHooks(const KernelPlan& plan, const B
                                                 const std::string& real, const KernelSizes& sizes,
                                                 const WriterFactory& makeWriter);
 
+/// The per-element hooks of tiled (tensor-core) backward kernels, in this order:
+///   attn_bwd_rows_P(stats, adj, i, n, lk, rq, s, g, j, rk, x)  for each row pass P:
+///       x[a] = the element's term of each row adjoint a of level P (the kernel sums them
+///       over the row's keys and adds them to adj[a]); x[A] = visibility (A = adjoints)
+///   attn_bwd_rowfinish_P(stats, adj, i, n, lk, rq)  after row pass P, once per row: the
+///       row users' shares of that level's row-value adjoints, on adj in place
+///   attn_bwd_grad(stats, adj, i, n, lk, rq, s, g, j, rk, x)  the gradient pass:
+///       x[0] = dS (dq_i += dS k_j, dk_j += dS q_i), x[1] = w (dv_j += w dO_i),
+///       x[2] = the term of rqBar_i, x[3] = of rkBar_j, x[4] = visibility
+/// with g = dO_i·v_j and the rest as for generateElementHooks; adj holds the row's
+/// adjoints (BackwardPlan order; identity ones filled with dO_i·o_i by the caller).
+std::vector<KernelFunction> generateBackwardHooks(const KernelPlan& plan, const BackwardPlan& backward,
+                                                 const std::string& real, const KernelSizes& sizes,
+                                                 const WriterFactory& makeWriter);
+
 }  // namespace attn::kernels
