@@ -165,8 +165,10 @@ TEST_SUITE("cli") {
     requireClean(cuda, "emit cuda");
 #ifdef ATTN_HAVE_CUDA
     CHECK(cuda.status == 0);
-    CHECK(cuda.out.find("#include \"scalar_prelude.cuh\"") != std::string::npos);
-    CHECK(cuda.out.find("extern \"C\" __global__ void attn_forward_f32(AttnScalarParams p)") != std::string::npos);
+    CHECK(cuda.out.find("#include \"tc_forward.cuh\"") != std::string::npos);
+    CHECK(cuda.out.find("attn_tc::forward<Variant, Config>(p)") != std::string::npos);  // bf16 by default
+    CommandResult f32 = runAttn({"emit", path, "--target", "cuda", "--dtype", "f32"});
+    CHECK(f32.out.find("extern \"C\" __global__ void attn_forward_f32(AttnScalarParams p)") != std::string::npos);
     CommandResult ptx = runAttn({"emit", path, "--target", "ptx", "--arch", "sm_80", "--dtype", "f32"});
     CHECK(ptx.status == 0);
     CHECK(ptx.out.find(".target sm_80") != std::string::npos);
@@ -176,6 +178,13 @@ TEST_SUITE("cli") {
     CHECK(badArch.status == 1);
     CHECK(badArch.err.find("--arch sm_75: not an architecture attn compiles for") != std::string::npos);
     CHECK(badArch.err.find("sm_80, sm_86, sm_89 or sm_90") != std::string::npos);
+    CommandResult tile = runAttn({"emit", path, "--target", "cuda", "--tile", "m128n32w8s3", "--head-dim", "128"});
+    CHECK(tile.status == 0);
+    CHECK(tile.out.find("kBlockM = 128, kBlockN = 32, kWarps = 8, kStages = 3") != std::string::npos);
+    CHECK(tile.out.find("kD = 128, kDv = 128") != std::string::npos);
+    CommandResult badTile = runAttn({"emit", path, "--target", "cuda", "--tile", "m64n64w8s2"});
+    CHECK(badTile.status == 1);
+    CHECK(badTile.err.find("blockM must be 16 x warps (128)") != std::string::npos);
     CommandResult badDtype = runAttn({"emit", path, "--target", "cuda", "--dtype", "f8"});
     CHECK(badDtype.status == 1);
     CHECK(badDtype.err.find("unknown dtype 'f8'") != std::string::npos);

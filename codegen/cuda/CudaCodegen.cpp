@@ -188,6 +188,20 @@ int tensorCoreSharedBytes(const CudaOptions& o) {
   return 2 * (t.blockM * width(std::max(o.headDim, o.valueDim)) + t.stages * t.blockN * (width(o.headDim) + width(o.valueDim)));
 }
 
+TileConfig TileConfig::parse(const std::string& text) {
+  TileConfig t;
+  char tail = 0;
+  if (std::sscanf(text.c_str(), "m%dn%dw%ds%d%c", &t.blockM, &t.blockN, &t.warps, &t.stages, &tail) != 4)
+    throw std::invalid_argument("tile '" + text + "' is not of the form mMnNwWsS (e.g. m64n64w4s2)");
+  if (t.warps != 4 && t.warps != 8) throw std::invalid_argument("tile '" + text + "': warps must be 4 or 8");
+  if (t.blockM != 16 * t.warps)
+    throw std::invalid_argument("tile '" + text + "': blockM must be 16 x warps (" + std::to_string(16 * t.warps) + ")");
+  if (t.blockN < 16 || t.blockN > 128 || t.blockN % 16 != 0)
+    throw std::invalid_argument("tile '" + text + "': blockN must be a multiple of 16 from 16 to 128");
+  if (t.stages < 1 || t.stages > 3) throw std::invalid_argument("tile '" + text + "': stages must be 1, 2 or 3");
+  return t;
+}
+
 bool tensorCoresApply(const CudaOptions& o) {
   return o.dtype != Dtype::F32 && o.headDim % 16 == 0 && o.valueDim % 16 == 0 && o.headDim > 0 && o.valueDim > 0 &&
          o.headDim <= 256 && o.valueDim <= 256;

@@ -34,6 +34,9 @@ struct TileConfig {
   int warps = 4;
   int stages = 2;   ///< cp.async pipeline depth
   std::string name() const;  ///< "m64n64w4s2"
+  /// Parses name()'s form; throws std::invalid_argument saying what is wrong (blockM must be
+  /// 16 * warps, blockN a multiple of 16 up to 128, warps 4 or 8, stages 1 to 3).
+  static TileConfig parse(const std::string& text);
 };
 
 struct CudaOptions {

@@ -47,14 +47,22 @@ void parseResources(CompiledKernel& k) {
   }
   static const std::regex spill(R"((\d+) bytes spill stores, (\d+) bytes spill loads)");
   if (std::regex_search(k.log, m, spill)) k.spillBytes = std::stoi(m[1]) + std::stoi(m[2]);
+  k.kernels = kernelResources(k.log);
+}
+
+}  // namespace
+
+std::vector<KernelResources> kernelResources(const std::string& log) {
+  std::vector<KernelResources> out;
+  static const std::regex used(R"(Used (\d+) registers([^\n]*))");
   // Per kernel: "Function properties for NAME" then its frame line, then "Used N registers".
   static const std::regex props(R"(Function properties for (\S+)\s*\n[^\n]*?(\d+) bytes stack frame, (\d+) bytes spill stores, (\d+) bytes spill loads)");
-  for (auto it = std::sregex_iterator(k.log.begin(), k.log.end(), props); it != std::sregex_iterator(); ++it) {
+  for (auto it = std::sregex_iterator(log.begin(), log.end(), props); it != std::sregex_iterator(); ++it) {
     KernelResources r;
     r.name = (*it)[1];
     r.stackBytes = std::stoi((*it)[2]);
     r.spillBytes = std::stoi((*it)[3]) + std::stoi((*it)[4]);
-    std::string after = k.log.substr(static_cast<size_t>(it->position(0) + it->length(0)));
+    std::string after = log.substr(static_cast<size_t>(it->position(0) + it->length(0)));
     std::smatch u;
     if (std::regex_search(after, u, used)) {
       r.registers = std::stoi(u[1]);
@@ -63,11 +71,10 @@ void parseResources(CompiledKernel& k) {
       static const std::regex smem(R"((\d+) bytes smem)");
       r.sharedBytes = std::regex_search(rest, sm, smem) ? std::stoi(sm[1]) : 0;
     }
-    k.kernels.push_back(r);
+    out.push_back(r);
   }
+  return out;
 }
-
-}  // namespace
 
 bool supportedArch(int arch) { return arch == 80 || arch == 86 || arch == 89 || arch == 90; }
 

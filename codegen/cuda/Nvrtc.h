@@ -37,6 +37,9 @@ struct CompiledKernel {
   double milliseconds = 0;  ///< wall time of the whole compile (NVRTC + ptxas)
 };
 
+/// Every kernel's resources in an NVRTC log with ptxas -v's report (CompiledKernel::log).
+std::vector<KernelResources> kernelResources(const std::string& log);
+
 /// True for the architectures compile() accepts: 80, 86, 89, 90 (Ampere, Ada, Hopper).
 bool supportedArch(int arch);
 

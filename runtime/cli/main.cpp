@@ -5,7 +5,7 @@
 //   attn fmt FILE... [-i | --check]         canonical formatting
 //   attn explain FILE [--name N] [--set K=V]...
 //   attn emit FILE --target ast|checked|ir|plan|llvm|cuda|ptx [--optimised] [--f64] [--arch sm_XX]
-//             [--dtype f32|f16|bf16] [--head-dim D] [--name N] [--set K=V]...
+//             [--dtype f32|f16|bf16] [--tile m64n64w4s2] [--head-dim D] [--name N] [--set K=V]...
 //   attn run FILE --backend B --q Q.npy --k K.npy --v V.npy [--dout DO.npy] --out DIR
 //   attn train --config tiny|small|124m --attn FILE [--set K=V] [--backend B] [--steps N] ... --out DIR
 //   attn eval --ckpt DIR [--attn FILE --set K=V] [--lengths 1x,2x,..] [--out FILE.json] [--plot FILE.png]
@@ -73,6 +73,7 @@ struct Options {
   int64_t valueDim = 0;    // ... and dv (default: D)
   std::string arch = "sm_90";  // emit --target cuda|ptx
   std::string dtype = "bf16";  // emit --target cuda|ptx: the input dtype
+  std::string tile = "m64n64w4s2";  // emit --target cuda|ptx: the tensor-core tile
   bool inPlace = false;
   bool checkOnly = false;
 };
@@ -179,6 +180,12 @@ int runEmit(const Options& o) {
       cudaOptions.dtype = cuda::parseDtype(o.dtype);
     } catch (const std::invalid_argument& e) {
       diags.error(std::string("--dtype: ") + e.what());
+      return finish(diags);
+    }
+    try {
+      cudaOptions.tile = cuda::TileConfig::parse(o.tile);
+    } catch (const std::invalid_argument& e) {
+      diags.error(std::string("--tile: ") + e.what());
       return finish(diags);
     }
     cudaOptions.headDim = static_cast<int>(o.headDim > 0 ? o.headDim : 64);
@@ -460,6 +467,7 @@ int main(int argc, char** argv) {
   emit->add_option("--value-dim", o.valueDim, "--target llvm: ... and of v (default: --head-dim)");
   emit->add_option("--arch", o.arch, "--target cuda|ptx: sm_80, sm_86, sm_89 or sm_90 (default sm_90)");
   emit->add_option("--dtype", o.dtype, "--target cuda|ptx: input dtype f32, f16 or bf16 (default bf16)");
+  emit->add_option("--tile", o.tile, "--target cuda|ptx: tensor-core tile mMnNwWsS (default m64n64w4s2)");
 
   cli::RunOptions runOptions;
   auto* run = app.add_subcommand("run", "Run a program on .npy tensors; write o.npy (and gradients with --dout)");
