@@ -201,6 +201,40 @@ TEST_SUITE("cuda") {
 #ifdef ATTN_HAVE_LLVM
   // The generated CUDA C++ run on the host: compiled by the C++ compiler that built the
   // tests, loaded, and driven by the CPU backend's own loops (cpu::forward, cpu::backward).
+  // Compiles generated CUDA C++ `source` as host C++ (the skeleton headers beside it) into a
+  // shared object and loads it; `tag` names its directory.
+  void* compileOnHost(const std::string& source, const std::string& tag) {
+    const std::string dir = test::tempDir() + "/host-" + tag;
+    REQUIRE(std::system(("mkdir -p '" + dir + "'").c_str()) == 0);
+    for (const auto& f : cuda::skeletonFiles()) std::ofstream(dir + "/" + f.name) << f.text;
+    std::ofstream(dir + "/kernels.cpp") << source;
+    const std::string cmd = std::string(ATTN_HOST_CXX) + " -std=c++17 -O1 -shared -fPIC -w -I'" + dir + "' -o '" + dir +
+                            "/kernels.so' '" + dir + "/kernels.cpp' 2> '" + dir + "/log.txt'";
+    REQUIRE_MESSAGE(std::system(cmd.c_str()) == 0, "host compile failed: ", test::readFile(dir + "/log.txt"));
+    void* handle = ::dlopen((dir + "/kernels.so").c_str(), RTLD_NOW | RTLD_LOCAL);
+    REQUIRE(handle != nullptr);
+    return handle;
+  }
+
+  // A function of a loaded shared object, as type F.
+  template <typename F>
+  F symbol(void* handle, const std::string& name) {
+    void* p = ::dlsym(handle, name.c_str());
+    REQUIRE_MESSAGE(p != nullptr, "missing ", name);
+    return reinterpret_cast<F>(p);
+  }
+
+  // Hook functions (generateElementHooks, generateBackwardHooks) as one host source.
+  std::string hookSource(const std::vector<kernels::KernelFunction>& functions) {
+    std::string source = "#include \"attn_math.cuh\"\n";
+    for (const auto& f : functions) source += f.text + "\n";
+    return source;
+  }
+
+  std::unique_ptr<kernels::KernelWriter> cudaWriter(const std::string& name, const std::string& real) {
+    return std::make_unique<cuda::CudaWriter>(name, real);
+  }
+
   struct HostModule {
     void* handle = nullptr;
     cpu::CpuKernels kernels;
@@ -210,22 +244,9 @@ TEST_SUITE("cuda") {
     kernels::ScalarKernels k = cuda::generateScalarCuda(plan, differentiate(plan), real);
     std::string source = cuda::scalarPreamble();
     for (const auto& f : k.functions) source += f.text + "\n";
-    const std::string dir = test::tempDir() + "/host-" + tag;
-    REQUIRE(std::system(("mkdir -p '" + dir + "'").c_str()) == 0);
-    for (const auto& f : cuda::skeletonFiles()) std::ofstream(dir + "/" + f.name) << f.text;
-    std::ofstream(dir + "/kernels.cpp") << source;
-    const std::string cmd = std::string(ATTN_HOST_CXX) + " -std=c++17 -O1 -shared -fPIC -w -I'" + dir + "' -o '" + dir +
-                            "/kernels.so' '" + dir + "/kernels.cpp' 2> '" + dir + "/log.txt'";
-    INFO(test::readFile(dir + "/log.txt"));
-    REQUIRE_MESSAGE(std::system(cmd.c_str()) == 0, "host compile failed: ", test::readFile(dir + "/log.txt"));
     HostModule m;
-    m.handle = ::dlopen((dir + "/kernels.so").c_str(), RTLD_NOW | RTLD_LOCAL);
-    REQUIRE(m.handle);
-    auto sym = [&](const std::string& n) {
-      void* p = ::dlsym(m.handle, n.c_str());
-      REQUIRE_MESSAGE(p != nullptr, "missing ", n);
-      return reinterpret_cast<cpu::KernelFn>(p);
-    };
+    m.handle = compileOnHost(source, tag);
+    auto sym = [&](const std::string& n) { return symbol<cpu::KernelFn>(m.handle, n); };
     static_cast<kernels::ScalarKernels&>(m.kernels.source) = k;
     m.kernels.f64 = real == "double";
     m.kernels.forward = sym(k.forward);
@@ -307,27 +328,10 @@ TEST_SUITE("cuda") {
 
   HostHooks buildHooksOnHost(const KernelPlan& plan, int d, int dv, const std::string& tag) {
     kernels::KernelSizes sizes{d, dv};
-    std::string source = "#include \"attn_math.cuh\"\n";
-    for (const auto& f : kernels::generateElementHooks(plan, differentiate(plan), "float", sizes,
-                                                       [](const std::string& n, const std::string& r) {
-                                                         return std::make_unique<cuda::CudaWriter>(n, r);
-                                                       }))
-      source += f.text + "\n";
-    const std::string dir = test::tempDir() + "/hooks-" + tag;
-    REQUIRE(std::system(("mkdir -p '" + dir + "'").c_str()) == 0);
-    for (const auto& f : cuda::skeletonFiles()) std::ofstream(dir + "/" + f.name) << f.text;
-    std::ofstream(dir + "/hooks.cpp") << source;
-    const std::string cmd = std::string(ATTN_HOST_CXX) + " -std=c++17 -O1 -shared -fPIC -w -I'" + dir + "' -o '" + dir +
-                            "/hooks.so' '" + dir + "/hooks.cpp' 2> '" + dir + "/log.txt'";
-    REQUIRE_MESSAGE(std::system(cmd.c_str()) == 0, "host compile failed: ", test::readFile(dir + "/log.txt"));
-    void* handle = ::dlopen((dir + "/hooks.so").c_str(), RTLD_NOW | RTLD_LOCAL);
-    REQUIRE(handle);
+    void* handle = compileOnHost(hookSource(kernels::generateElementHooks(plan, differentiate(plan), "float", sizes, cudaWriter)),
+                                 "hooks-" + tag);
     HostHooks h;
-    for (size_t p = 1; p <= plan.passes.size(); ++p) {
-      void* f = ::dlsym(handle, ("attn_hook_" + std::to_string(p)).c_str());
-      REQUIRE(f != nullptr);
-      h.passes.push_back(reinterpret_cast<HookFn>(f));
-    }
+    for (size_t p = 1; p <= plan.passes.size(); ++p) h.passes.push_back(symbol<HookFn>(handle, "attn_hook_" + std::to_string(p)));
     return h;
   }
 
@@ -476,21 +480,6 @@ TEST_SUITE("cuda") {
   using BwdHookFn = void (*)(float*, float*, long long, float, long long, float, float, float, long long, float, float*);
   using FinishFn = void (*)(float*, float*, long long, float, long long, float);
 
-  void* compileHooksOnHost(const std::vector<kernels::KernelFunction>& functions, const std::string& tag) {
-    std::string source = "#include \"attn_math.cuh\"\n";
-    for (const auto& f : functions) source += f.text + "\n";
-    const std::string dir = test::tempDir() + "/bwdhooks-" + tag;
-    REQUIRE(std::system(("mkdir -p '" + dir + "'").c_str()) == 0);
-    for (const auto& f : cuda::skeletonFiles()) std::ofstream(dir + "/" + f.name) << f.text;
-    std::ofstream(dir + "/hooks.cpp") << source;
-    const std::string cmd = std::string(ATTN_HOST_CXX) + " -std=c++17 -O1 -shared -fPIC -w -I'" + dir + "' -o '" + dir +
-                            "/hooks.so' '" + dir + "/hooks.cpp' 2> '" + dir + "/log.txt'";
-    REQUIRE_MESSAGE(std::system(cmd.c_str()) == 0, "host compile failed: ", test::readFile(dir + "/log.txt"));
-    void* handle = ::dlopen((dir + "/hooks.so").c_str(), RTLD_NOW | RTLD_LOCAL);
-    REQUIRE(handle);
-    return handle;
-  }
-
   void compareBackwardHooksWithCpu(const KernelPlan& plan, const std::string& what, const std::string& tag) {
     const BackwardPlan bwd = differentiate(plan);
     if (!bwd.unsupported.empty()) return;
@@ -500,24 +489,15 @@ TEST_SUITE("cuda") {
     uint64_t seed = 11;
     for (const cpu::Shape& s : shapes) {
       kernels::KernelSizes sizes{s.d, s.dv};
-      void* h = compileHooksOnHost(
-          kernels::generateBackwardHooks(plan, bwd, "float", sizes,
-                                         [](const std::string& n, const std::string& r) {
-                                           return std::make_unique<cuda::CudaWriter>(n, r);
-                                         }),
-          tag + "-" + std::to_string(s.d) + "-" + std::to_string(s.dv));
+      void* h = compileOnHost(hookSource(kernels::generateBackwardHooks(plan, bwd, "float", sizes, cudaWriter)),
+                              "bwdhooks-" + tag + "-" + std::to_string(s.d) + "-" + std::to_string(s.dv));
       std::vector<BwdHookFn> rows;
       std::vector<FinishFn> finishes;
       for (int p = 1; p <= bwd.rowPasses; ++p) {
-        rows.push_back(reinterpret_cast<BwdHookFn>(::dlsym(h, ("attn_bwd_rows_" + std::to_string(p)).c_str())));
-        finishes.push_back(reinterpret_cast<FinishFn>(::dlsym(h, ("attn_bwd_rowfinish_" + std::to_string(p)).c_str())));
-        REQUIRE(reinterpret_cast<void*>(rows.back()) != nullptr);
-        REQUIRE(reinterpret_cast<void*>(finishes.back()) != nullptr);
+        rows.push_back(symbol<BwdHookFn>(h, "attn_bwd_rows_" + std::to_string(p)));
+        finishes.push_back(symbol<FinishFn>(h, "attn_bwd_rowfinish_" + std::to_string(p)));
       }
-      void* gradSymbol = ::dlsym(h, "attn_bwd_grad");
-      REQUIRE(gradSymbol != nullptr);
-      auto grad = reinterpret_cast<BwdHookFn>(gradSymbol);
-
+      auto grad = symbol<BwdHookFn>(h, "attn_bwd_grad");
       std::mt19937_64 rng(seed++);
       std::normal_distribution<float> normal;
       auto randn = [&](int64_t n) {
