@@ -81,8 +81,8 @@ int main(int argc, char** argv) {
         bool first = true;
         for (const auto& r : attn::cuda::kernelResources(cold->binary.log)) {
           std::string smem = std::to_string(r.sharedBytes);
-          if (cold->source.tensorCoreForward && r.name.find("_tc") != std::string::npos)
-            smem += "+" + std::to_string(cold->source.sharedBytes) + "dyn";
+          for (const auto& e : cold->source.entries)
+            if (e.name == r.name && e.sharedBytes > 0) smem += "+" + std::to_string(e.sharedBytes) + "dyn";
           char coldText[32] = "", hitText[32] = "";
           if (first) {
             std::snprintf(coldText, sizeof coldText, "%.0f", cold->milliseconds);

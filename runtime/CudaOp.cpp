@@ -126,16 +126,21 @@ class CudaAttentionFunction : public torch::autograd::Function<CudaAttentionFunc
     const at::Tensor &q = saved[0], &k = saved[1], &v = saved[2], &o = saved[3], &stats = saved[4];
     auto* state = reinterpret_cast<CudaProgramState*>(ctx->saved_data["state"].toInt());
     const cuda::Shape s = shapeOf(q, k, v);
-    // Backward runs the float32 kernels whatever the inputs' type.
-    const cuda::LoadedModule& m = state->get(cuda::Dtype::F32, s.d, s.dv, q.device().index());
-    const auto& src = m.module->source.scalar;
+    const int device = q.device().index();
+    // The tensor-core backward on fp16/bf16 inputs where the forward had tensor cores; the
+    // float32 kernels otherwise.
+    const cuda::LoadedModule* m = &state->get(dtypeOf(q), s.d, s.dv, device);
+    const bool tensorCores = m->module->source.tensorCoreBackward;
+    if (!tensorCores) m = &state->get(cuda::Dtype::F32, s.d, s.dv, device);
+    const auto& src = m->module->source.scalar;
     if (!src.backwardUnsupported.empty())
       throw UserError("the cuda backend cannot differentiate '" + state->graph->name + "': " + src.backwardUnsupported +
                       "; use --backend reference for gradients");
     auto f32 = q.options().dtype(at::kFloat);
-    at::Tensor qc = q.to(at::kFloat).contiguous(), kc = k.to(at::kFloat).contiguous(), vc = v.to(at::kFloat).contiguous();
-    at::Tensor oc = o.to(at::kFloat).contiguous(), dout = grads[0].to(at::kFloat).contiguous();
-    at::Tensor dq = at::zeros_like(qc), dk = at::zeros_like(kc), dv = at::zeros_like(vc);
+    const auto inputType = tensorCores ? q.scalar_type() : at::kFloat;
+    at::Tensor qc = q.to(inputType).contiguous(), kc = k.to(inputType).contiguous(), vc = v.to(inputType).contiguous();
+    at::Tensor oc = o.to(inputType).contiguous(), dout = grads[0].to(inputType).contiguous();
+    at::Tensor dq = at::zeros(qc.sizes(), f32), dk = at::zeros(kc.sizes(), f32), dv = at::zeros(vc.sizes(), f32);
     at::Tensor adj = at::zeros({s.heads * s.lq * std::max(src.adjointSlots, 1)}, f32);
     at::Tensor rq, rk, rqBar, rkBar;
     if (src.needsQueryNorm) {
@@ -161,7 +166,7 @@ class CudaAttentionFunction : public torch::autograd::Function<CudaAttentionFunc
     b.dv = devicePtr(dv);
     b.rqBar = devicePtr(rqBar);
     b.rkBar = devicePtr(rkBar);
-    cuda::backward(m, s, b, nullptr);
+    cuda::backward(*m, s, b, nullptr);
     return {dq.to(q.scalar_type()), dk.to(k.scalar_type()), dv.to(v.scalar_type()), at::Tensor()};
   }
 };

@@ -1,7 +1,7 @@
 // The CUDA backend as a LibTorch autograd op: forward runs the program's generated CUDA
 // kernels (the tensor-core forward for fp16/bf16 inputs with head dims multiple of 16, the
-// float32 kernels otherwise) and saves o and the row statistics; backward runs the float32
-// backward kernels. Built with the CUDA toolkit (ATTN_HAVE_CUDA); the GPU itself is needed
+// float32 kernels otherwise) and saves o and the row statistics; backward runs the same
+// path's backward kernels. Built with the CUDA toolkit (ATTN_HAVE_CUDA); the GPU itself is needed
 // only when called, and its absence is a clear UserError.
 #pragma once
 

@@ -165,7 +165,8 @@ TEST_SUITE("cli") {
     requireClean(cuda, "emit cuda");
 #ifdef ATTN_HAVE_CUDA
     CHECK(cuda.status == 0);
-    CHECK(cuda.out.find("#include \"tc_forward.cuh\"") != std::string::npos);
+    CHECK(cuda.out.find("#include \"tc_backward.cuh\"") != std::string::npos);
+    CHECK(cuda.out.find("attn_tc::backwardGradient<Variant, Config>(p)") != std::string::npos);
     CHECK(cuda.out.find("attn_tc::forward<Variant, Config>(p)") != std::string::npos);  // bf16 by default
     CommandResult f32 = runAttn({"emit", path, "--target", "cuda", "--dtype", "f32"});
     CHECK(f32.out.find("extern \"C\" __global__ void attn_forward_f32(AttnScalarParams p)") != std::string::npos);

@@ -148,12 +148,11 @@ std::shared_ptr<const LoadedModule> load(const std::shared_ptr<const CudaModule>
   m->module = module;
   m->device = device;
   void* handle = driver.loadModule(module->binary.cubin);
-  for (const CudaEntry& e : module->source.entries) m->functions[e.role] = driver.function(handle, e.name);
-  m->functions["norms"] = driver.function(handle, "attn_inverse_norms");
-  m->functions["identity"] = driver.function(handle, "attn_identity_adjoint");
-  m->functions["finish_norm"] = driver.function(handle, "attn_finish_norm");
-  if (module->source.tensorCoreForward && module->source.sharedBytes > 48 * 1024)
-    driver.setDynamicSharedBytes(m->functions.at("forward"), module->source.sharedBytes);
+  for (const CudaEntry& e : module->source.entries) {
+    void* f = driver.function(handle, e.name);
+    if (e.sharedBytes > 48 * 1024) driver.setDynamicSharedBytes(f, e.sharedBytes);
+    m->functions[e.role] = f;
+  }
   loaded[key] = m;
   return m;
 }
@@ -175,9 +174,9 @@ void forward(const LoadedModule& m, const Shape& s, const DeviceBuffers& b, void
         static_cast<int>(s.heads)};
     void* params[] = {&p};
     const TileConfig& t = mod.source.options.tile;
+    const CudaEntry& e = mod.source.entry("forward");
     driver.launch(fn(m, "forward"), static_cast<unsigned>((s.lq + t.blockM - 1) / t.blockM),
-                  static_cast<unsigned>(s.heads), static_cast<unsigned>(32 * t.warps), mod.source.sharedBytes, stream,
-                  params, mod.source.entries.front().name);
+                  static_cast<unsigned>(s.heads), static_cast<unsigned>(e.threads), e.sharedBytes, stream, params, e.name);
     return;
   }
   ScalarParams p = scalarParams(mod, s, b);
@@ -199,7 +198,38 @@ void backward(const LoadedModule& m, const Shape& s, const DeviceBuffers& b, voi
     uint64_t dout = b.dout, o = b.o, adj = b.adj;
     long long r = rows, c = dv, n = slots, which = slot;
     void* params[] = {&dout, &o, &adj, &r, &c, &n, &which};
-    driver.launch(fn(m, "identity"), blocksFor(rows), 1, kThreads, 0, stream, params, "attn_identity_adjoint");
+    driver.launch(fn(m, "identity"), blocksFor(rows), 1, kThreads, 0, stream, params, "identity adjoints");
+  }
+  auto finish = [&](uint64_t rinv, uint64_t bar, uint64_t x, uint64_t dx, int64_t n) {
+    long long r = n, d = s.d;
+    void* fp[] = {&rinv, &bar, &x, &dx, &r, &d};
+    driver.launch(fn(m, "finish_norm"), blocksFor(n), 1, kThreads, 0, stream, fp, "the l2norm's gradient");
+  };
+  if (mod.source.tensorCoreBackward) {
+    // tc_backward.cuh's BwdParams.
+    struct {
+      uint64_t q, k, v, dout;
+      uint64_t stats, adj, dq, dk, dv, rq, rk, rqBar, rkBar;
+      long long lq, lk;
+      int heads;
+    } p{b.q, b.k, b.v, b.dout, b.stats, b.adj, b.dq, b.dk, b.dv,
+        k.needsQueryNorm ? b.rq : 0, k.needsKeyNorm ? b.rk : 0, k.needsQueryNorm ? b.rqBar : 0,
+        k.needsKeyNorm ? b.rkBar : 0, s.lq, s.lk, static_cast<int>(s.heads)};
+    void* params[] = {&p};
+    const TileConfig& t = mod.source.options.tile;
+    const unsigned queryTiles = static_cast<unsigned>((s.lq + t.blockM - 1) / t.blockM);
+    const unsigned keyTiles = static_cast<unsigned>((s.lk + t.blockN - 1) / t.blockN);
+    for (size_t pass = 0; pass < k.rowPasses.size(); ++pass) {
+      const CudaEntry& e = mod.source.entry("rows_" + std::to_string(pass + 1));
+      driver.launch(fn(m, e.role), queryTiles, static_cast<unsigned>(s.heads), static_cast<unsigned>(e.threads),
+                    e.sharedBytes, stream, params, e.name);
+    }
+    const CudaEntry& e = mod.source.entry("grad");
+    driver.launch(fn(m, "grad"), keyTiles, static_cast<unsigned>(s.heads), static_cast<unsigned>(e.threads),
+                  e.sharedBytes, stream, params, e.name);
+    if (k.needsQueryNorm) finish(b.rq, b.rqBar, b.q, b.dq, s.heads * s.lq);
+    if (k.needsKeyNorm) finish(b.rk, b.rkBar, b.k, b.dk, s.heads * s.lk);
+    return;
   }
   ScalarParams p = scalarParams(mod, s, b);
   void* params[] = {&p};
@@ -210,11 +240,6 @@ void backward(const LoadedModule& m, const Shape& s, const DeviceBuffers& b, voi
                 "attn_backward_dkdv_f32");
   driver.launch(fn(m, "dq"), blocksFor(s.lq), static_cast<unsigned>(s.heads), kThreads, 0, stream, params,
                 "attn_backward_dq_f32");
-  auto finish = [&](uint64_t rinv, uint64_t bar, uint64_t x, uint64_t dx, int64_t n) {
-    long long r = n, d = s.d;
-    void* fp[] = {&rinv, &bar, &x, &dx, &r, &d};
-    driver.launch(fn(m, "finish_norm"), blocksFor(n), 1, kThreads, 0, stream, fp, "attn_finish_norm");
-  };
   if (k.needsQueryNorm) finish(b.rq, b.rqBar, b.q, b.dq, s.heads * s.lq);
   if (k.needsKeyNorm) finish(b.rk, b.rkBar, b.k, b.dk, s.heads * s.lk);
 }

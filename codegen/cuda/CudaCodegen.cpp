@@ -80,31 +80,48 @@ double constantOf(const ir::Graph& g, ir::NodeId id) {
   return g.node(id).value;
 }
 
-// The tensor-core forward: the skeleton's Config and Variant for this program, its hooks,
-// and the __global__ entry (plus an Elem-typed inverse-norm kernel for l2norm programs).
-std::string tensorCoreForward(const KernelPlan& plan, const BackwardPlan& backward, const CudaOptions& o,
-                              const kernels::ScalarKernels& layout, int sharedBytes) {
+// The hook call of one pass inside a Variant member: `if constexpr (P == 1) fn_1(args);`
+// for each pass 1..n.
+std::string dispatch(int n, const std::string& fn, const std::string& args) {
+  std::string s;
+  for (int p = 1; p <= n; ++p)
+    s += "    " + std::string(p == 1 ? "if" : "else if") + " constexpr (P == " + std::to_string(p) + ") " + fn +
+         std::to_string(p) + "(" + args + ");\n";
+  return s;
+}
+
+// The tensor-core kernels: the skeletons' Config and Variant for this program, its hooks,
+// the __global__ entries, and Elem-typed support kernels (inverse norms for l2norm, dO·o for
+// identity adjoints, the l2norm's gradient). `out` gets the entries.
+std::string tensorCoreKernels(const KernelPlan& plan, const BackwardPlan& backward, const CudaOptions& o,
+                              const kernels::ScalarKernels& layout, CudaKernelSource& out) {
   const ir::Graph& g = plan.graph;
   const char* elem = o.dtype == Dtype::F16 ? "__half" : "__nv_bfloat16";
   const TileConfig& t = o.tile;
+  const bool withBackward = backward.unsupported.empty();
+  const int threads = 32 * t.warps;
   std::string s;
-  s += "#include \"tc_forward.cuh\"\n#include \"attn_math.cuh\"\n\n";
+  s += withBackward ? "#include \"tc_backward.cuh\"\n" : "#include \"tc_forward.cuh\"\n";
+  s += "#include \"attn_math.cuh\"\n\n";
   s += "struct Config {\n  static constexpr int kBlockM = " + std::to_string(t.blockM) +
        ", kBlockN = " + std::to_string(t.blockN) + ", kWarps = " + std::to_string(t.warps) +
        ", kStages = " + std::to_string(t.stages) + ";\n  using Elem = " + elem +
        ";\n  static constexpr int kD = " + std::to_string(o.headDim) + ", kDv = " + std::to_string(o.valueDim) +
        ";\n};\n";
-  s += "static_assert(attn_tc::forwardSharedBytes<Config>() == " + std::to_string(sharedBytes) +
+  const int forwardBytes = tensorCoreSharedBytes(o);
+  s += "static_assert(attn_tc::forwardSharedBytes<Config>() == " + std::to_string(forwardBytes) +
        ", \"the host's shared-memory size (CudaCodegen.cpp) disagrees with tc_forward.cuh\");\n\n";
-  // The hooks: the scalar generator's per-element code for each forward pass.
+  // The hooks: the scalar generator's per-element code.
   kernels::KernelSizes sizes{o.headDim, o.valueDim};
-  for (const kernels::KernelFunction& f : kernels::generateElementHooks(
-           plan, backward, "float", sizes,
-           [](const std::string& name, const std::string& real) { return std::make_unique<CudaWriter>(name, real); }))
+  auto writer = [](const std::string& name, const std::string& real) { return std::make_unique<CudaWriter>(name, real); };
+  for (const kernels::KernelFunction& f : kernels::generateElementHooks(plan, backward, "float", sizes, writer))
     s += f.text + "\n";
+  if (withBackward)
+    for (const kernels::KernelFunction& f : kernels::generateBackwardHooks(plan, backward, "float", sizes, writer))
+      s += f.text + "\n";
   // The Variant: the plan as data.
   const size_t n = plan.statistics.size();
-  std::vector<std::string> kinds, passes, powers;
+  std::vector<std::string> kinds, passes, powers, levels;
   int outStat = -1;
   for (size_t k = 0; k < n; ++k) {
     const RowStatistic& st = plan.statistics[k];
@@ -115,27 +132,29 @@ std::string tensorCoreForward(const KernelPlan& plan, const BackwardPlan& backwa
     powers.push_back(floatLiteral(p));
     if (st.kind == RowStatistic::Kind::Normaliser) outStat = static_cast<int>(k);
   }
-  const OutputAccumulation& out = plan.output;
-  const char* form = out.form == OutputAccumulation::Form::Direct             ? "Direct"
-                     : out.form == OutputAccumulation::Form::DeferredDivision ? "DeferredDivision"
-                     : out.form == OutputAccumulation::Form::OnlineExp        ? "OnlineExp"
+  for (const RowAdjoint& a : backward.adjoints) levels.push_back(std::to_string(a.level));
+  const OutputAccumulation& acc = plan.output;
+  const char* form = acc.form == OutputAccumulation::Form::Direct             ? "Direct"
+                     : acc.form == OutputAccumulation::Form::DeferredDivision ? "DeferredDivision"
+                     : acc.form == OutputAccumulation::Form::OnlineExp        ? "OnlineExp"
                                                                               : "OnlinePower";
   const char* mask = g.mask == ir::MaskKind::Full ? "Full" : g.mask == ir::MaskKind::Causal ? "Causal"
                    : g.mask == ir::MaskKind::Window ? "Window" : "Expr";
   long long windowLow = 0;
   if (g.mask == ir::MaskKind::Window) windowLow = static_cast<long long>(std::ceil(constantOf(g, g.maskExpr))) - 1;
-  const double outPower = out.form == OutputAccumulation::Form::OnlinePower ? constantOf(g, out.power) : 0;
-  const std::string ns = std::to_string(n);
+  const double outPower = acc.form == OutputAccumulation::Form::OnlinePower ? constantOf(g, acc.power) : 0;
+  const int passCount = static_cast<int>(plan.passes.size());
   s += "struct Variant {\n";
-  s += "  static constexpr int kPasses = " + std::to_string(plan.passes.size()) + ";\n";
-  s += "  static constexpr int kStats = " + ns + ";\n";
+  s += "  // forward: the plan's passes, row statistics and output\n";
+  s += "  static constexpr int kPasses = " + std::to_string(passCount) + ";\n";
+  s += "  static constexpr int kStats = " + std::to_string(n) + ";\n";
   s += "  static __host__ __device__ constexpr attn_tc::Stat kind(int s) { return " +
        table(kinds, "attn_tc::Stat::Sum") + "; }\n";
   s += "  static __host__ __device__ constexpr int pass(int s) { return " + table(passes, "0") + "; }\n";
   s += "  static __host__ __device__ constexpr float power(int s) { return " + table(powers, "0.0f") + "; }\n";
   s += std::string("  static constexpr attn_tc::OutForm kOutForm = attn_tc::OutForm::") + form + ";\n";
   s += "  static constexpr int kOutStat = " + std::to_string(outStat) + ";\n";
-  s += "  static constexpr float kOutScale = " + floatLiteral(out.scale) + ";\n";
+  s += "  static constexpr float kOutScale = " + floatLiteral(acc.scale) + ";\n";
   s += "  static constexpr float kOutPower = " + floatLiteral(outPower) + ";\n";
   s += std::string("  static constexpr attn_tc::Mask kMask = attn_tc::Mask::") + mask + ";\n";
   s += "  static constexpr long long kWindowLow = " + std::to_string(windowLow) + ";\n";
@@ -144,21 +163,85 @@ std::string tensorCoreForward(const KernelPlan& plan, const BackwardPlan& backwa
   s += "  template <int P>\n  static __device__ __forceinline__ bool operands(const attn_tc::Row& row, float s, "
        "long long j, float rk, float* x) {\n";
   s += "    float y[kStats + 2] = {};\n";
-  for (size_t p = 1; p <= plan.passes.size(); ++p)
-    s += "    " + std::string(p == 1 ? "if" : "else if") + " constexpr (P == " + std::to_string(p) + ") attn_hook_" +
-         std::to_string(p) + "(const_cast<float*>(row.stats), row.i, row.n, row.lk, row.rq, s, j, rk, y);\n";
+  s += dispatch(passCount, "attn_hook_", "const_cast<float*>(row.stats), row.i, row.n, row.lk, row.rq, s, j, rk, y");
   s += "#pragma unroll\n    for (int k = 0; k <= kStats; ++k) x[k] = y[k];\n";
-  s += "    return y[kStats + 1] != 0.0f;\n  }\n};\n\n";
+  s += "    return y[kStats + 1] != 0.0f;\n  }\n";
+  if (withBackward) {
+    const std::string rowArgs = "const_cast<float*>(row.stats), const_cast<float*>(row.adj), row.i, row.n, row.lk, row.rq";
+    s += "  // backward: the row adjoints, the row passes that sum them, the gradient terms\n";
+    s += "  static constexpr int kAdjoints = " + std::to_string(backward.adjoints.size()) + ";\n";
+    s += "  static constexpr int kRowPasses = " + std::to_string(backward.rowPasses) + ";\n";
+    s += "  static __host__ __device__ constexpr int level(int s) { return " + table(levels, "0") + "; }\n";
+    s += "  template <int P>\n  static __device__ __forceinline__ bool rowTerms(const attn_tc::BwdRow& row, float s, "
+         "float g, long long j, float rk, float* x) {\n";
+    s += "    float y[kAdjoints + 1] = {};\n";
+    s += dispatch(backward.rowPasses, "attn_bwd_rows_", rowArgs + ", s, g, j, rk, y");
+    s += "#pragma unroll\n    for (int k = 0; k < kAdjoints; ++k) x[k] = y[k];\n";
+    s += "    return y[kAdjoints] != 0.0f;\n  }\n";
+    s += "  static constexpr bool kRowFinish = true;\n";
+    s += "  template <int P>\n  static __device__ __forceinline__ void rowFinish(const attn_tc::BwdRow& row, float* adj) {\n";
+    s += dispatch(backward.rowPasses, "attn_bwd_rowfinish_",
+                  "const_cast<float*>(row.stats), adj, row.i, row.n, row.lk, row.rq");
+    s += "  }\n";
+    s += "  static __device__ __forceinline__ bool gradTerms(const attn_tc::BwdRow& row, float s, float g, long long j, "
+         "float rk, float* x) {\n";
+    s += "    float y[5] = {};\n    attn_bwd_grad(" + rowArgs + ", s, g, j, rk, y);\n";
+    s += "#pragma unroll\n    for (int k = 0; k < 4; ++k) x[k] = y[k];\n";
+    s += "    return y[4] != 0.0f;\n  }\n";
+  }
+  s += "};\n\n";
+  const std::string tile = "CTA per (head, " + std::to_string(t.blockM) + " query rows)";
   s += "extern \"C\" __global__ void __launch_bounds__(Config::kWarps * 32, 1) attn_forward_tc(attn_tc::FwdParams p) {\n"
        "  attn_tc::forward<Variant, Config>(p);\n}\n\n";
-  s += "// 1/|x_r| (0 for a zero row), for l2norm: rows = heads * L.\n"
-       "extern \"C\" __global__ void attn_inverse_norms(const Config::Elem* x, float* out, long long rows, long long d) {\n"
+  out.entries.push_back({"attn_forward_tc", "forward", tile, threads, forwardBytes});
+  if (withBackward) {
+    const int rowsBytes = tensorCoreRowsSharedBytes(o);
+    const int rowFloats = 2 * static_cast<int>(n) + static_cast<int>(backward.adjoints.size()) + (layout.needsQueryNorm ? 1 : 0);
+    const int gradBytes = tensorCoreGradientSharedBytes(o, rowFloats);
+    s += "static_assert(attn_tc::backwardRowsSharedBytes<Config>() == " + std::to_string(rowsBytes) +
+         ", \"the host's shared-memory size (CudaCodegen.cpp) disagrees with tc_backward.cuh\");\n";
+    s += "static_assert(attn_tc::backwardGradientSharedBytes<Config, Variant>() == " + std::to_string(gradBytes) +
+         ", \"the host's shared-memory size (CudaCodegen.cpp) disagrees with tc_backward.cuh\");\n\n";
+    for (int p = 1; p <= backward.rowPasses; ++p) {
+      const std::string name = "attn_backward_rows_tc_" + std::to_string(p);
+      s += "extern \"C\" __global__ void __launch_bounds__(Config::kWarps * 32, 1) " + name +
+           "(attn_tc::BwdParams p) {\n  attn_tc::backwardRows<Variant, Config, " + std::to_string(p) + ">(p);\n}\n\n";
+      out.entries.push_back({name, "rows_" + std::to_string(p), tile, threads, rowsBytes});
+    }
+    s += "extern \"C\" __global__ void __launch_bounds__(Config::kWarps * 32, 1) attn_backward_grad_tc(attn_tc::BwdParams p) {\n"
+         "  attn_tc::backwardGradient<Variant, Config>(p);\n}\n\n";
+    out.entries.push_back({"attn_backward_grad_tc", "grad",
+                           "CTA per (head, " + std::to_string(t.blockN) + " keys)", threads, gradBytes});
+  }
+  s += "// Support kernels, one thread per row (rows = heads * L).\n"
+       "// 1/|x_r| (0 for a zero row), for l2norm.\n"
+       "extern \"C\" __global__ void attn_inverse_norms_tc(const Config::Elem* x, float* out, long long rows, long long d) {\n"
        "  const long long r = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;\n"
        "  if (r >= rows) return;\n  float s = 0.f;\n"
        "  for (long long c = 0; c < d; ++c) {\n    const float e = static_cast<float>(x[r * d + c]);\n    s += e * e;\n  }\n"
-       "  out[r] = s == 0.f ? 0.f : 1.f / sqrtf(s);\n}\n";
+       "  out[r] = s == 0.f ? 0.f : 1.f / sqrtf(s);\n}\n\n";
+  out.entries.push_back({"attn_inverse_norms_tc", "norms", "thread per row"});
+  if (withBackward) {
+    s += "// adj[r][slot] = dO_r . o_r: the row adjoints the FlashAttention identity gives.\n"
+         "extern \"C\" __global__ void attn_identity_adjoint_tc(const Config::Elem* dout, const Config::Elem* o, float* adj,\n"
+         "                                                    long long rows, long long dv, long long slots, long long slot) {\n"
+         "  const long long r = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;\n"
+         "  if (r >= rows) return;\n  float s = 0.f;\n"
+         "  for (long long c = 0; c < dv; ++c) s += static_cast<float>(dout[r * dv + c]) * static_cast<float>(o[r * dv + c]);\n"
+         "  adj[r * slots + slot] = s;\n}\n\n"
+         "// dx_r += -bar_r rinv_r^3 x_r: the l2norm's share of the gradient.\n"
+         "extern \"C\" __global__ void attn_finish_norm_tc(const float* rinv, const float* bar, const Config::Elem* x, float* dx,\n"
+         "                                               long long rows, long long d) {\n"
+         "  const long long r = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;\n"
+         "  if (r >= rows) return;\n"
+         "  const float f = -bar[r] * rinv[r] * rinv[r] * rinv[r];\n"
+         "  for (long long c = 0; c < d; ++c) dx[r * d + c] += f * static_cast<float>(x[r * d + c]);\n}\n";
+    out.entries.push_back({"attn_identity_adjoint_tc", "identity", "thread per row"});
+    out.entries.push_back({"attn_finish_norm_tc", "finish_norm", "thread per row"});
+  }
   return s;
 }
+
 }  // namespace
 
 const char* dtypeName(Dtype dtype) {
@@ -182,10 +265,31 @@ std::string TileConfig::name() const {
          std::to_string(stages);
 }
 
+namespace {
+int smemWidth(int c) { return c % 64 == 0 ? c : c + 8; }  // tc_forward.cuh's SmemTile rows
+}  // namespace
+
 int tensorCoreSharedBytes(const CudaOptions& o) {
-  auto width = [](int c) { return c % 64 == 0 ? c : c + 8; };  // tc_forward.cuh's SmemTile rows
   const TileConfig& t = o.tile;
-  return 2 * (t.blockM * width(std::max(o.headDim, o.valueDim)) + t.stages * t.blockN * (width(o.headDim) + width(o.valueDim)));
+  return 2 * (t.blockM * smemWidth(std::max(o.headDim, o.valueDim)) +
+              t.stages * t.blockN * (smemWidth(o.headDim) + smemWidth(o.valueDim)));
+}
+
+int tensorCoreRowsSharedBytes(const CudaOptions& o) {
+  const TileConfig& t = o.tile;
+  return 2 * (t.blockM + t.stages * t.blockN) * (smemWidth(o.headDim) + smemWidth(o.valueDim));
+}
+
+int tensorCoreGradientSharedBytes(const CudaOptions& o, int rowFloats) {
+  const TileConfig& t = o.tile;
+  const int dims = smemWidth(o.headDim) + smemWidth(o.valueDim);
+  return 2 * (t.blockN * (dims + smemWidth(t.blockM)) + t.stages * t.blockM * dims) + 4 * t.stages * t.blockM * rowFloats;
+}
+
+const CudaEntry& CudaKernelSource::entry(const std::string& role) const {
+  for (const CudaEntry& e : entries)
+    if (e.role == role) return e;
+  ATTN_INTERNAL_ERROR("cuda codegen: the module has no kernel for " + role);
 }
 
 TileConfig TileConfig::parse(const std::string& text) {
@@ -196,8 +300,8 @@ TileConfig TileConfig::parse(const std::string& text) {
   if (t.warps != 4 && t.warps != 8) throw std::invalid_argument("tile '" + text + "': warps must be 4 or 8");
   if (t.blockM != 16 * t.warps)
     throw std::invalid_argument("tile '" + text + "': blockM must be 16 x warps (" + std::to_string(16 * t.warps) + ")");
-  if (t.blockN < 16 || t.blockN > 128 || t.blockN % 16 != 0)
-    throw std::invalid_argument("tile '" + text + "': blockN must be a multiple of 16 from 16 to 128");
+  if (t.blockN != 32 && t.blockN != 64 && t.blockN != 128)
+    throw std::invalid_argument("tile '" + text + "': blockN must be 32, 64 or 128");
   if (t.stages < 1 || t.stages > 3) throw std::invalid_argument("tile '" + text + "': stages must be 1, 2 or 3");
   return t;
 }
@@ -224,13 +328,12 @@ CudaKernelSource generateCudaKernels(const KernelPlan& plan, const BackwardPlan&
   std::string s;
   if (tensorCoresApply(options)) {
     out.tensorCoreForward = true;
+    out.tensorCoreBackward = backward.unsupported.empty();
     out.sharedBytes = tensorCoreSharedBytes(options);
-    s += "// attn CUDA kernels for '" + plan.graph.name + "': tensor-core forward, " + dtypeName(options.dtype) +
+    s += "// attn CUDA kernels for '" + plan.graph.name + "': tensor cores, " + dtypeName(options.dtype) +
          " inputs, d = " + std::to_string(options.headDim) + ", dv = " + std::to_string(options.valueDim) +
-         ", tile " + options.tile.name() + ", " + std::to_string(out.sharedBytes) + " bytes of shared memory\n";
-    s += "// (backward: the float32 kernels of the same program)\n";
-    s += tensorCoreForward(plan, backward, options, k, out.sharedBytes);
-    out.entries.push_back({"attn_forward_tc", "forward", "CTA per (head, " + std::to_string(options.tile.blockM) + " query rows)"});
+         ", tile " + options.tile.name() + "\n";
+    s += tensorCoreKernels(plan, backward, options, k, out);
     out.source = s;
     return out;
   }
@@ -260,6 +363,9 @@ CudaKernelSource generateCudaKernels(const KernelPlan& plan, const BackwardPlan&
     out.entries.push_back({"attn_backward_dkdv_f32", "dkdv", "thread per key"});
   }
   s += "#endif  // __CUDACC__\n";
+  out.entries.push_back({"attn_inverse_norms", "norms", "thread per row"});
+  out.entries.push_back({"attn_identity_adjoint", "identity", "thread per row"});
+  out.entries.push_back({"attn_finish_norm", "finish_norm", "thread per row"});
   out.source = s;
   return out;
 }

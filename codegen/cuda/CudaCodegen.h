@@ -7,9 +7,10 @@
 //     row passes, dq) or per key (dk, dv). Any head dimension; slow but exact — the
 //     fallback, and the backward of every dtype for now.
 //   - tensor-core kernels (fp16/bf16 inputs, head dims multiples of 16 up to 256): the
-//     FlashAttention-2-style forward skeleton (skeleton/tc_forward.cuh) filled with the
-//     program's hooks (the statistics' and the output's per-element operands), with the
-//     tile configuration a parameter.
+//     FlashAttention-2-style forward and backward skeletons (skeleton/tc_forward.cuh,
+//     tc_backward.cuh) filled with the program's hooks (the statistics' and the output's
+//     per-element operands; the backward's row-adjoint terms, dS, w) and a Variant (the
+//     plan as data), with the tile configuration a parameter.
 // The fixed code lives in real .cuh files (skeleton/), embedded at build time.
 #pragma once
 
@@ -35,7 +36,7 @@ struct TileConfig {
   int stages = 2;   ///< cp.async pipeline depth
   std::string name() const;  ///< "m64n64w4s2"
   /// Parses name()'s form; throws std::invalid_argument saying what is wrong (blockM must be
-  /// 16 * warps, blockN a multiple of 16 up to 128, warps 4 or 8, stages 1 to 3).
+  /// 16 * warps, blockN 32, 64 or 128, warps 4 or 8, stages 1 to 3).
   static TileConfig parse(const std::string& text);
 };
 
@@ -48,16 +49,21 @@ struct CudaOptions {
 
 /// A kernel of the module and how the host launches it.
 struct CudaEntry {
-  std::string name;  ///< the extern "C" __global__ function
-  std::string role;  ///< forward, rows_N, dq, dkdv
-  std::string grid;  ///< what one thread or CTA does, for humans
+  std::string name;     ///< the extern "C" __global__ function
+  std::string role;     ///< forward, rows_N, dq, dkdv, grad; support: norms, identity, finish_norm
+  std::string grid;     ///< what one thread or CTA does, for humans
+  int threads = 128;    ///< per block
+  int sharedBytes = 0;  ///< dynamic shared memory per block
 };
 
 struct CudaKernelSource {
   std::string source;                ///< the whole CUDA C++ text
   std::vector<CudaEntry> entries;    ///< its kernels, forward first
   bool tensorCoreForward = false;    ///< the forward is the tensor-core kernel
+  bool tensorCoreBackward = false;   ///< so is the backward (row passes + gradient kernel)
   int sharedBytes = 0;               ///< dynamic shared memory of the tensor-core forward
+  /// The entry of `role`; an internal error when there is none.
+  const CudaEntry& entry(const std::string& role) const;
   kernels::ScalarKernels scalar;     ///< the float32 kernels' layout (stats/adjoint slots ...)
   CudaOptions options;
 };
@@ -65,9 +71,13 @@ struct CudaKernelSource {
 /// Whether the tensor-core forward serves these options (fp16/bf16, dims multiple of 16, <= 256).
 bool tensorCoresApply(const CudaOptions& options);
 
-/// Dynamic shared memory of the tensor-core forward for these options (tc_forward.cuh's
-/// layout; the generated source static_asserts that the two agree).
+/// Dynamic shared memory of the tensor-core kernels for these options (the skeletons'
+/// layouts; the generated source static_asserts that host and device agree). The gradient
+/// kernel's depends on the row data it stages: 2·statistics + adjoints + (l2norm of q ? 1 : 0)
+/// floats per query row.
 int tensorCoreSharedBytes(const CudaOptions& options);
+int tensorCoreRowsSharedBytes(const CudaOptions& options);
+int tensorCoreGradientSharedBytes(const CudaOptions& options, int rowFloats);
 
 CudaKernelSource generateCudaKernels(const KernelPlan& plan, const BackwardPlan& backward, const CudaOptions& options);
 

@@ -1,6 +1,5 @@
-// attn CUDA kernels for 'lssa': tensor-core forward, bf16 inputs, d = 64, dv = 64, tile m64n64w4s2, 40960 bytes of shared memory
-// (backward: the float32 kernels of the same program)
-#include "tc_forward.cuh"
+// attn CUDA kernels for 'lssa': tensor cores, bf16 inputs, d = 64, dv = 64, tile m64n64w4s2
+#include "tc_backward.cuh"
 #include "attn_math.cuh"
 
 struct Config {
@@ -38,7 +37,154 @@ ATTN_DEVICE void attn_hook_1(float* stats, long long i, float n, long long lk, f
   *t22 = 1.0f;
 }
 
+ATTN_DEVICE void attn_bwd_rows_1(float* stats, float* adj, long long i, float n, long long lk, float rq, float s, float g, long long j, float rk, float* x) {
+  float v12[1];
+  const auto t0 = static_cast<long long>(0) * 2;
+  const auto t1 = static_cast<long long>(t0) + 0;
+  const auto t2 = stats + t1;
+  const auto t3 = *t2;
+  const auto t4 = static_cast<long long>(0) * 2;
+  const auto t5 = static_cast<long long>(t4) + 1;
+  const auto t6 = stats + t5;
+  const auto t7 = *t6;
+  const auto t8 = static_cast<float>(64);
+  const auto t9 = logf(t8);
+  const auto t10 = logf(n);
+  const auto t11 = t9 * t10;
+  *v12 = 0.0f;
+  const auto t13 = s * 1.0f;
+  const auto t14 = t13 * rq;
+  const auto t15 = t14 * rk;
+  const auto t16 = t11 * t15;
+  const auto t17 = t16 > 0.0f;
+  const auto t18 = static_cast<float>(t17 ? t16 : 0.0f);
+  const auto t19 = fabsf(t16);
+  const auto t20 = -t19;
+  const auto t21 = expf(t20);
+  const auto t22 = 1.0f + t21;
+  const auto t23 = t22 - 1.0f;
+  const auto t24 = logf(t22);
+  const auto t25 = t24 * t21;
+  const auto t26 = t25 / t23;
+  const auto t27 = t22 == 1.0f;
+  const auto t28 = static_cast<float>(t27 ? t21 : t26);
+  const auto t29 = t18 + t28;
+  const auto t30 = t29 / t3;
+  const auto t31 = t3 == 0.0f;
+  const auto t32 = static_cast<float>(t31 ? 0.0f : t30);
+  const auto t33 = g * t32;
+  const auto t34 = *v12;
+  const auto t35 = t34 + t33;
+  *v12 = t35;
+  const auto t36 = x + 0;
+  const auto t37 = *v12;
+  *t36 = t37;
+  const auto t38 = x + 1;
+  *t38 = 1.0f;
+}
+
+ATTN_DEVICE void attn_bwd_rowfinish_1(float* stats, float* adj, long long i, float n, long long lk, float rq) {
+  const auto t0 = static_cast<long long>(0) * 2;
+  const auto t1 = static_cast<long long>(t0) + 0;
+  const auto t2 = stats + t1;
+  const auto t3 = *t2;
+  const auto t4 = static_cast<long long>(0) * 2;
+  const auto t5 = static_cast<long long>(t4) + 1;
+  const auto t6 = stats + t5;
+  const auto t7 = *t6;
+  const auto t8 = static_cast<long long>(0) * 1;
+  const auto t9 = static_cast<long long>(t8) + 0;
+  const auto t10 = adj + t9;
+  const auto t11 = *t10;
+  const auto t12 = static_cast<float>(64);
+  const auto t13 = logf(t12);
+  const auto t14 = logf(n);
+  const auto t15 = t13 * t14;
+}
+
+ATTN_DEVICE void attn_bwd_grad(float* stats, float* adj, long long i, float n, long long lk, float rq, float s, float g, long long j, float rk, float* x) {
+  const auto t0 = static_cast<long long>(0) * 2;
+  const auto t1 = static_cast<long long>(t0) + 0;
+  const auto t2 = stats + t1;
+  const auto t3 = *t2;
+  const auto t4 = static_cast<long long>(0) * 2;
+  const auto t5 = static_cast<long long>(t4) + 1;
+  const auto t6 = stats + t5;
+  const auto t7 = *t6;
+  const auto t8 = static_cast<long long>(0) * 1;
+  const auto t9 = static_cast<long long>(t8) + 0;
+  const auto t10 = adj + t9;
+  const auto t11 = *t10;
+  const auto t12 = static_cast<float>(64);
+  const auto t13 = logf(t12);
+  const auto t14 = logf(n);
+  const auto t15 = t13 * t14;
+  const auto t16 = s * 1.0f;
+  const auto t17 = t16 * rq;
+  const auto t18 = t17 * rk;
+  const auto t19 = t15 * t18;
+  const auto t20 = t19 > 0.0f;
+  const auto t21 = static_cast<float>(t20 ? t19 : 0.0f);
+  const auto t22 = fabsf(t19);
+  const auto t23 = -t22;
+  const auto t24 = expf(t23);
+  const auto t25 = 1.0f + t24;
+  const auto t26 = t25 - 1.0f;
+  const auto t27 = logf(t25);
+  const auto t28 = t27 * t24;
+  const auto t29 = t28 / t26;
+  const auto t30 = t25 == 1.0f;
+  const auto t31 = static_cast<float>(t30 ? t24 : t29);
+  const auto t32 = t21 + t31;
+  const auto t33 = t32 < 0.0f;
+  const auto t34 = static_cast<float>(t33 ? 1 : 0);
+  const auto t35 = t32 > 0.0f;
+  const auto t36 = static_cast<float>(t35 ? 1 : 0);
+  const auto t37 = t36 - t34;
+  const auto t38 = t37 * t11;
+  const auto t39 = g - t38;
+  const auto t40 = t39 / t3;
+  const auto t41 = t3 == 0.0f;
+  const auto t42 = static_cast<float>(t41 ? 0.0f : t40);
+  const auto t43 = fabsf(t19);
+  const auto t44 = -t43;
+  const auto t45 = expf(t44);
+  const auto t46 = 1.0f + t45;
+  const auto t47 = t45 / t46;
+  const auto t48 = 1.0f / t46;
+  const auto t49 = t19 >= 0.0f;
+  const auto t50 = static_cast<float>(t49 ? t48 : t47);
+  const auto t51 = t42 * t50;
+  const auto t52 = t51 * t15;
+  const auto t53 = rq * rk;
+  const auto t54 = 1.0f * t53;
+  const auto t55 = t52 * t54;
+  const auto t56 = 0.0f + t55;
+  const auto t57 = 1.0f * rk;
+  const auto t58 = s * t57;
+  const auto t59 = t52 * t58;
+  const auto t60 = 0.0f + t59;
+  const auto t61 = 1.0f * rq;
+  const auto t62 = s * t61;
+  const auto t63 = t52 * t62;
+  const auto t64 = 0.0f + t63;
+  const auto t65 = x + 0;
+  *t65 = t56;
+  const auto t66 = t32 / t3;
+  const auto t67 = t3 == 0.0f;
+  const auto t68 = static_cast<float>(t67 ? 0.0f : t66);
+  const auto t69 = x + 1;
+  *t69 = t68;
+  const auto t70 = x + 2;
+  *t70 = t60;
+  const auto t71 = x + 3;
+  *t71 = t64;
+  const auto t72 = x + 4;
+  *t72 = 1.0f;
+}
+
 struct Variant {
+  // forward: the plan's passes, row statistics and output
   static constexpr int kPasses = 1;
   static constexpr int kStats = 1;
   static __host__ __device__ constexpr attn_tc::Stat kind(int s) { return s == 0 ? attn_tc::Stat::Normaliser : attn_tc::Stat::Sum; }
@@ -60,14 +206,50 @@ struct Variant {
     for (int k = 0; k <= kStats; ++k) x[k] = y[k];
     return y[kStats + 1] != 0.0f;
   }
+  // backward: the row adjoints, the row passes that sum them, the gradient terms
+  static constexpr int kAdjoints = 1;
+  static constexpr int kRowPasses = 1;
+  static __host__ __device__ constexpr int level(int s) { return s == 0 ? 1 : 0; }
+  template <int P>
+  static __device__ __forceinline__ bool rowTerms(const attn_tc::BwdRow& row, float s, float g, long long j, float rk, float* x) {
+    float y[kAdjoints + 1] = {};
+    if constexpr (P == 1) attn_bwd_rows_1(const_cast<float*>(row.stats), const_cast<float*>(row.adj), row.i, row.n, row.lk, row.rq, s, g, j, rk, y);
+#pragma unroll
+    for (int k = 0; k < kAdjoints; ++k) x[k] = y[k];
+    return y[kAdjoints] != 0.0f;
+  }
+  static constexpr bool kRowFinish = true;
+  template <int P>
+  static __device__ __forceinline__ void rowFinish(const attn_tc::BwdRow& row, float* adj) {
+    if constexpr (P == 1) attn_bwd_rowfinish_1(const_cast<float*>(row.stats), adj, row.i, row.n, row.lk, row.rq);
+  }
+  static __device__ __forceinline__ bool gradTerms(const attn_tc::BwdRow& row, float s, float g, long long j, float rk, float* x) {
+    float y[5] = {};
+    attn_bwd_grad(const_cast<float*>(row.stats), const_cast<float*>(row.adj), row.i, row.n, row.lk, row.rq, s, g, j, rk, y);
+#pragma unroll
+    for (int k = 0; k < 4; ++k) x[k] = y[k];
+    return y[4] != 0.0f;
+  }
 };
 
 extern "C" __global__ void __launch_bounds__(Config::kWarps * 32, 1) attn_forward_tc(attn_tc::FwdParams p) {
   attn_tc::forward<Variant, Config>(p);
 }
 
-// 1/|x_r| (0 for a zero row), for l2norm: rows = heads * L.
-extern "C" __global__ void attn_inverse_norms(const Config::Elem* x, float* out, long long rows, long long d) {
+static_assert(attn_tc::backwardRowsSharedBytes<Config>() == 49152, "the host's shared-memory size (CudaCodegen.cpp) disagrees with tc_backward.cuh");
+static_assert(attn_tc::backwardGradientSharedBytes<Config, Variant>() == 59392, "the host's shared-memory size (CudaCodegen.cpp) disagrees with tc_backward.cuh");
+
+extern "C" __global__ void __launch_bounds__(Config::kWarps * 32, 1) attn_backward_rows_tc_1(attn_tc::BwdParams p) {
+  attn_tc::backwardRows<Variant, Config, 1>(p);
+}
+
+extern "C" __global__ void __launch_bounds__(Config::kWarps * 32, 1) attn_backward_grad_tc(attn_tc::BwdParams p) {
+  attn_tc::backwardGradient<Variant, Config>(p);
+}
+
+// Support kernels, one thread per row (rows = heads * L).
+// 1/|x_r| (0 for a zero row), for l2norm.
+extern "C" __global__ void attn_inverse_norms_tc(const Config::Elem* x, float* out, long long rows, long long d) {
   const long long r = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (r >= rows) return;
   float s = 0.f;
@@ -76,4 +258,23 @@ extern "C" __global__ void attn_inverse_norms(const Config::Elem* x, float* out,
     s += e * e;
   }
   out[r] = s == 0.f ? 0.f : 1.f / sqrtf(s);
+}
+
+// adj[r][slot] = dO_r . o_r: the row adjoints the FlashAttention identity gives.
+extern "C" __global__ void attn_identity_adjoint_tc(const Config::Elem* dout, const Config::Elem* o, float* adj,
+                                                    long long rows, long long dv, long long slots, long long slot) {
+  const long long r = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (r >= rows) return;
+  float s = 0.f;
+  for (long long c = 0; c < dv; ++c) s += static_cast<float>(dout[r * dv + c]) * static_cast<float>(o[r * dv + c]);
+  adj[r * slots + slot] = s;
+}
+
+// dx_r += -bar_r rinv_r^3 x_r: the l2norm's share of the gradient.
+extern "C" __global__ void attn_finish_norm_tc(const float* rinv, const float* bar, const Config::Elem* x, float* dx,
+                                               long long rows, long long d) {
+  const long long r = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (r >= rows) return;
+  const float f = -bar[r] * rinv[r] * rinv[r] * rinv[r];
+  for (long long c = 0; c < d; ++c) dx[r * d + c] += f * static_cast<float>(x[r * d + c]);
 }
