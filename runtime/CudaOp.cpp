@@ -36,6 +36,11 @@ struct CudaProgramState {
   // The loaded module for (dtype, d, dv) on `device`.
   const cuda::LoadedModule& get(cuda::Dtype dtype, int64_t d, int64_t dv, int device) {
     std::lock_guard<std::mutex> lock(mutex);
+    cuda::CudaOptions probe;
+    probe.dtype = dtype;
+    probe.headDim = static_cast<int>(d);
+    probe.valueDim = static_cast<int>(dv);
+    if (!cuda::tensorCoresApply(probe)) dtype = cuda::Dtype::F32;  // one float32 module serves every dtype
     if (!plan) plan = schedule(*graph);
     auto& m = modules[{static_cast<int>(dtype), static_cast<int>(d), static_cast<int>(dv), device}];
     if (!m) {

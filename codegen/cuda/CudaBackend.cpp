@@ -122,7 +122,8 @@ std::shared_ptr<const CudaModule> compileModule(const KernelPlan& plan, const Cu
     if (!warning.empty()) std::fprintf(stderr, "attn: warning: %s; rebuilding it\n", warning.c_str());
     CompiledKernel k = compile(module->source.source, plan.graph.name + ".cu", arch);
     module->binary.cubin = std::move(k.cubin);
-    module->binary.ptx = std::move(k.ptx);
+    // The PTX is not kept: only the CUBIN is loaded (and `attn emit --target ptx` compiles
+    // afresh); leaving it out halves the entry a new process reads.
     module->binary.log = std::move(k.log);
     module->binary.registers = k.registers;
     module->binary.spillBytes = k.spillBytes;

@@ -71,6 +71,10 @@ std::vector<KernelResources> kernelResources(const std::string& log) {
       static const std::regex smem(R"((\d+) bytes smem)");
       r.sharedBytes = std::regex_search(rest, sm, smem) ? std::stoi(sm[1]) : 0;
     }
+    // ptxas's time for this kernel: the first "Compile time" after its report.
+    static const std::regex time(R"(Compile time = ([0-9.]+) ms)");
+    std::smatch tm;
+    if (std::regex_search(after, tm, time)) r.ptxasMilliseconds = std::stod(tm[1]);
     out.push_back(r);
   }
   return out;

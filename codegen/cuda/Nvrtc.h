@@ -20,6 +20,7 @@ struct KernelResources {
   int spillBytes = -1;   ///< spill stores + spill loads
   int stackBytes = -1;   ///< stack frame (local arrays, not spills)
   int sharedBytes = -1;  ///< static shared memory per block
+  double ptxasMilliseconds = -1;  ///< ptxas's own time for this kernel (the log's "Compile time")
 };
 
 /// What NVRTC made of one source.
