@@ -684,6 +684,9 @@ TEST_SUITE("cuda") {
       cuda::clearModuleCache();
       CHECK(cuda::compileModule(plan, options, 90)->origin == "disk");
     }
+    // Params are readable in the key: LSSAR's p.
+    KernelPlan lssar = planOfFile(std::string(ATTN_STDLIB) + "/lssar.attn");
+    CHECK(cuda::moduleKey(lssar, options, 90, "source").fileName().rfind("lssar_p15-f32-d32-dv32-scalar-sm90-", 0) == 0);
     // Another configuration is another entry.
     cuda::CudaOptions other = options;
     other.headDim = 48;

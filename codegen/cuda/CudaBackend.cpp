@@ -79,7 +79,14 @@ void inverseNorms(const LoadedModule& m, uint64_t x, uint64_t out, int64_t rows,
 
 KernelKey moduleKey(const KernelPlan& plan, const CudaOptions& options, int arch, const std::string& source) {
   KernelKey key;
+  // The program's name and its params' values, readable (lssar_p15); the source hash covers
+  // everything else.
   key.program = plan.graph.name;
+  for (const CheckedParam& p : plan.graph.params) {
+    char value[32];
+    std::snprintf(value, sizeof value, "%g", p.value);
+    key.program += "_" + p.name + value;
+  }
   key.sourceHash = hashHex(source);
   key.dtype = dtypeName(options.dtype);
   key.headDim = options.headDim;
