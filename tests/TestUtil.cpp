@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -104,6 +105,21 @@ CommandResult runAttn(const std::vector<std::string>& args, double timeoutSecond
   result.out = readFile(outPath);
   result.err = readFile(errPath);
   return result;
+}
+
+std::string captureStderr(const std::function<void()>& fn) {
+  static int counter = 0;
+  const std::string path = tempDir() + "/stderr" + std::to_string(counter++) + ".txt";
+  std::fflush(stderr);
+  const int saved = ::dup(2);
+  FILE* f = std::fopen(path.c_str(), "w");
+  ::dup2(::fileno(f), 2);
+  fn();
+  std::fflush(stderr);
+  ::dup2(saved, 2);
+  ::close(saved);
+  std::fclose(f);
+  return readFile(path);
 }
 
 }  // namespace attn::test

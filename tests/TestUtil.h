@@ -1,6 +1,7 @@
 // Helpers shared by the tests: temporary files, running build/bin/attn as a user would.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,9 @@ const std::string& tempDir();
 /// Writes `content` to tempDir()/name and returns the path.
 std::string writeTempFile(const std::string& name, const std::string& content);
 std::string readFile(const std::string& path);
+/// Runs fn with this process's stderr going to a file; returns what was written there.
+std::string captureStderr(const std::function<void()>& fn);
+
 /// Every *.attn file directly under `dir`, sorted.
 std::vector<std::string> attnFilesIn(const std::string& dir);
 

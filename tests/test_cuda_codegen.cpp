@@ -623,26 +623,6 @@ TEST_SUITE("cuda") {
 #endif
 }
 
-namespace {
-
-// Runs fn with stderr going to a file; returns what was written there.
-template <typename Fn>
-std::string stderrOf(const Fn& fn) {
-  std::string path = test::tempDir() + "/cuda-stderr.txt";
-  std::fflush(stderr);
-  int saved = ::dup(2);
-  FILE* f = std::fopen(path.c_str(), "w");
-  ::dup2(::fileno(f), 2);
-  fn();
-  std::fflush(stderr);
-  ::dup2(saved, 2);
-  ::close(saved);
-  std::fclose(f);
-  return test::readFile(path);
-}
-
-}  // namespace
-
 TEST_SUITE("cuda") {
   TEST_CASE("compiled modules: disk cache hit in a new process, damaged entries warned about and rebuilt") {
     const std::string dir = test::tempDir() + "/cuda-cache";
@@ -676,7 +656,7 @@ TEST_SUITE("cuda") {
       std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
       cuda::clearModuleCache();
       std::shared_ptr<const cuda::CudaModule> again;
-      std::string err = stderrOf([&] { again = cuda::compileModule(plan, options, 90); });
+      std::string err = test::captureStderr([&] { again = cuda::compileModule(plan, options, 90); });
       INFO(err);
       CHECK(again->origin == "compiled");
       CHECK(err.find("attn: warning: the CUDA kernel cache entry " + path) != std::string::npos);

@@ -36,22 +36,6 @@ KernelPlan planOfSource(const std::string& text) {
   return schedule(lowerAndOptimise(*checked));
 }
 
-// Runs fn with stderr going to a file; returns what was written there.
-template <typename Fn>
-std::string captureStderr(const Fn& fn) {
-  std::string path = test::tempDir() + "/stderr.txt";
-  std::fflush(stderr);
-  int saved = ::dup(2);
-  FILE* f = std::fopen(path.c_str(), "w");
-  ::dup2(::fileno(f), 2);
-  fn();
-  std::fflush(stderr);
-  ::dup2(saved, 2);
-  ::close(saved);
-  std::fclose(f);
-  return test::readFile(path);
-}
-
 // A cache directory of this test's own.
 struct FreshCache {
   FreshCache() {
@@ -125,7 +109,7 @@ TEST_SUITE("llvm") {
       }
       cpu::clearMemoryCache();
       std::shared_ptr<const cpu::CpuKernels> k;
-      std::string err = captureStderr([&] { k = cpu::compile(plan, false); });
+      std::string err = test::captureStderr([&] { k = cpu::compile(plan, false); });
       INFO(expected, ": ", err);
       CHECK(k->origin == "compiled");
       CHECK(err.find("attn: warning: the kernel cache entry " + path + " is damaged") != std::string::npos);

@@ -71,31 +71,9 @@ class Generator {
     const std::string name = "attn_hook_" + std::to_string(pass);
     auto writer = makeWriter(name, real_);
     KernelWriter& f = *writer;
-    f_ = &f;
     pass_ = pass;
     level_ = 0;
-    stats_ = f.param("ptr", "stats");
-    row_ = RowContext{};
-    row_.r = "0";
-    row_.i = f.param("i64", "i");
-    row_.n = f.param(real_, "n");
-    lk_ = f.param("i64", "lk");
-    lq_ = "";
-    const std::string rq = f.param(real_, "rq");
-    const std::string s = f.param(real_, "s");
-    const std::string j = f.param("i64", "j");
-    const std::string rk = f.param(real_, "rk");
-    const std::string x = f.param("ptr", "x");
-    d_ = KernelWriter::i64(sizes_.d);
-    dv_ = KernelWriter::i64(sizes_.dv);
-    if (src_.needsQueryNorm) row_.memo[-2] = rq;
-    prefetchRow();
-    el_ = ElementContext{};
-    el_.active = true;
-    el_.j = j;
-    el_.s = s;
-    if (src_.needsKeyNorm) el_.memo[-3] = rk;
-    if (g_.mask == ir::MaskKind::Expr) el_.vis = f.real2bool(value(g_.maskExpr));
+    const std::string x = enterHook(f, false, true).first;
     const KeyPass& kp = plan_.passes.at(static_cast<size_t>(pass - 1));
     const OutputAccumulation& out = plan_.output;
     const int outSlot = static_cast<int>(plan_.statistics.size());
@@ -132,16 +110,15 @@ class Generator {
     return {name, f.finish()};
   }
 
-  // Sets up a backward hook's row and element from its parameters:
-  //   (float* stats, float* adj, long long i, float n, long long lk, float rq,
-  //    [float s, float g, long long j, float rk,] float* x)
-  // and returns x (and g, when `element`).
-  std::pair<std::string, std::string> enterBackwardHook(KernelWriter& f, int level, bool element) {
+  // Sets up a hook's row (and element) from its parameters,
+  //   (float* stats, [float* adj,] long long i, float n, long long lk, float rq,
+  //    [float s, [float g,] long long j, float rk, float* x])
+  // adj and g for `backward` hooks, the element's for `element` ones; returns (x, g). The
+  // caller sets pass_ (forward) or level_ (backward) first: they say what is readable.
+  std::pair<std::string, std::string> enterHook(KernelWriter& f, bool backward, bool element) {
     f_ = &f;
-    pass_ = 0;
-    level_ = level;
     stats_ = f.param("ptr", "stats");
-    adj_ = f.param("ptr", "adj");
+    if (backward) adj_ = f.param("ptr", "adj");
     row_ = RowContext{};
     row_.r = "0";
     row_.i = f.param("i64", "i");
@@ -149,14 +126,14 @@ class Generator {
     lk_ = f.param("i64", "lk");
     lq_ = "";
     const std::string rq = f.param(real_, "rq");
-    std::string s, g, j, rk;
+    std::string s, g, j, rk, x;
     if (element) {
       s = f.param(real_, "s");
-      g = f.param(real_, "g");
+      if (backward) g = f.param(real_, "g");
       j = f.param("i64", "j");
       rk = f.param(real_, "rk");
+      x = f.param("ptr", "x");
     }
-    const std::string x = element ? f.param("ptr", "x") : "";
     d_ = KernelWriter::i64(sizes_.d);
     dv_ = KernelWriter::i64(sizes_.dv);
     if (src_.needsQueryNorm) row_.memo[-2] = rq;
@@ -178,7 +155,9 @@ class Generator {
     const std::string name = "attn_bwd_rows_" + std::to_string(pass);
     auto writer = makeWriter(name, real_);
     KernelWriter& f = *writer;
-    auto [x, g] = enterBackwardHook(f, pass, true);
+    pass_ = 0;
+    level_ = pass;
+    auto [x, g] = enterHook(f, true, true);
     WalkSinks sinks;
     for (size_t k = 0; k < bwd_.adjoints.size(); ++k)
       if (bwd_.adjoints[k].level == pass) {
@@ -201,8 +180,9 @@ class Generator {
     const std::string name = "attn_bwd_rowfinish_" + std::to_string(pass);
     auto writer = makeWriter(name, real_);
     KernelWriter& f = *writer;
+    pass_ = 0;
     level_ = pass + 1;  // the adjoints of this level are summed now: prefetch them too
-    enterBackwardHook(f, pass + 1, false);
+    enterHook(f, true, false);
     level_ = pass;
     std::map<NodeId, std::string> finished;
     for (auto it = bwd_.adjoints.rbegin(); it != bwd_.adjoints.rend(); ++it) {
@@ -231,7 +211,9 @@ class Generator {
     auto writer = makeWriter(name, real_);
     KernelWriter& f = *writer;
     const int level = bwd_.rowPasses + 1;
-    auto [x, g] = enterBackwardHook(f, level, true);
+    pass_ = 0;
+    level_ = level;
+    auto [x, g] = enterHook(f, true, true);
     WalkSinks sinks;
     reverseWalk(level, g, sinks);
     auto put = [&](int slot, const std::string& v) { f.storeReal(v, f.realAt(x, KernelWriter::i64(slot))); };
