@@ -16,6 +16,8 @@
 #include <filesystem>
 #include <vector>
 
+#include "runtime/data/DataDir.h"
+
 namespace attn::cuda {
 
 namespace {
@@ -83,13 +85,6 @@ std::string escape(const std::string& value) {
 
 std::string errnoText(int e) { return std::strerror(e); }
 
-std::string cacheRoot() {
-  // The rule of data::cacheDirectory() (runtime/data/DataDir.cpp); attn_cuda does not link attn_data.
-  if (const char* dir = std::getenv("ATTN_CACHE_DIR"); dir && *dir) return dir;
-  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg) return std::string(xdg) + "/attn";
-  if (const char* home = std::getenv("HOME"); home && *home) return std::string(home) + "/.cache/attn";
-  return "/tmp/attn-cache";
-}
 
 // ---- reading an entry --------------------------------------------------------------------
 
@@ -365,7 +360,7 @@ std::string KernelKey::text() const {
 
 KernelCache::KernelCache(std::string directory) : directory_(std::move(directory)) {}
 
-std::string KernelCache::defaultDirectory() { return cacheRoot() + "/cuda"; }
+std::string KernelCache::defaultDirectory() { return data::cacheDirectory() + "/cuda"; }
 
 std::string KernelCache::path(const KernelKey& key) const { return directory_ + "/" + key.fileName(); }
 

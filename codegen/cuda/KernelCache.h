@@ -92,8 +92,8 @@ class KernelCache {
   explicit KernelCache(std::string directory);
 
   /// <cache root>/cuda, the root being $ATTN_CACHE_DIR, else $XDG_CACHE_HOME/attn, else
-  /// $HOME/.cache/attn, else /tmp/attn-cache (the rule of data::cacheDirectory(), repeated
-  /// here because attn_cuda does not link attn_data). Read from the environment per call.
+  /// $HOME/.cache/attn, else /tmp/attn-cache (data::cacheDirectory(), the CPU backend's
+  /// rule too). Read from the environment per call.
   static std::string defaultDirectory();
 
   const std::string& directory() const { return directory_; }
