@@ -31,18 +31,23 @@ struct CudaProgramState {
   std::shared_ptr<const ir::Graph> graph;
   std::mutex mutex;
   std::optional<KernelPlan> plan;
-  std::map<std::tuple<int, int, int, int>, std::shared_ptr<const cuda::LoadedModule>> modules;
+  std::optional<std::string> backwardUnsupported;  // why the derivative cannot be scheduled ("" if it can)
+  std::map<std::tuple<int, int, int, int, int>, std::shared_ptr<const cuda::LoadedModule>> modules;
 
-  // The loaded module for (dtype, d, dv) on `device`.
-  const cuda::LoadedModule& get(cuda::Dtype dtype, int64_t d, int64_t dv, int device) {
+  // The loaded module for (dtype, d, dv) on `device`: with tensor cores, the forward or the
+  // backward kernels (`part`), compiled when first needed.
+  const cuda::LoadedModule& get(cuda::Dtype dtype, int64_t d, int64_t dv, int device, cuda::ModulePart part) {
     std::lock_guard<std::mutex> lock(mutex);
     cuda::CudaOptions probe;
     probe.dtype = dtype;
     probe.headDim = static_cast<int>(d);
     probe.valueDim = static_cast<int>(dv);
-    if (!cuda::tensorCoresApply(probe)) dtype = cuda::Dtype::F32;  // one float32 module serves every dtype
+    if (!cuda::tensorCoresApply(probe)) {  // one float32 module (all kernels) serves every dtype
+      dtype = cuda::Dtype::F32;
+      part = cuda::ModulePart::All;
+    }
     if (!plan) plan = schedule(*graph);
-    auto& m = modules[{static_cast<int>(dtype), static_cast<int>(d), static_cast<int>(dv), device}];
+    auto& m = modules[{static_cast<int>(dtype), static_cast<int>(d), static_cast<int>(dv), device, static_cast<int>(part)}];
     if (!m) {
       const int arch = cuda::Driver::get().computeCapability(device);
       const int target = arch >= 90 ? 90 : arch >= 89 ? 89 : arch >= 86 ? 86 : arch >= 80 ? 80 : 0;
@@ -51,6 +56,7 @@ struct CudaProgramState {
                         "device " + std::to_string(device) + " is " + std::to_string(arch / 10) + "." +
                         std::to_string(arch % 10));
       cuda::CudaOptions options;
+      options.part = part;
       options.dtype = dtype;
       options.headDim = static_cast<int>(d);
       options.valueDim = static_cast<int>(dv);
@@ -59,6 +65,16 @@ struct CudaProgramState {
     return *m;
   }
 };
+
+// A UserError, before any work, when `state`'s program has no backward.
+void requireBackward(CudaProgramState& state) {
+  std::lock_guard<std::mutex> lock(state.mutex);
+  if (!state.plan) state.plan = schedule(*state.graph);
+  if (!state.backwardUnsupported) state.backwardUnsupported = differentiate(*state.plan).unsupported;
+  if (!state.backwardUnsupported->empty())
+    throw UserError("the cuda backend cannot differentiate '" + state.graph->name + "': " + *state.backwardUnsupported +
+                    "; use --backend reference for gradients");
+}
 
 std::shared_ptr<CudaProgramState> makeCudaProgramState(std::shared_ptr<const ir::Graph> graph) {
   auto state = std::make_shared<CudaProgramState>();
@@ -97,7 +113,7 @@ class CudaAttentionFunction : public torch::autograd::Function<CudaAttentionFunc
                             const at::Tensor& v, CudaProgramState* state) {
     const cuda::Shape s = shapeOf(q, k, v);
     const int device = q.device().index();
-    const cuda::LoadedModule& m = state->get(dtypeOf(q), s.d, s.dv, device);
+    const cuda::LoadedModule& m = state->get(dtypeOf(q), s.d, s.dv, device, cuda::ModulePart::Forward);
     const auto& src = m.module->source;
     // The float32 kernels take float32 inputs; the tensor-core forward the inputs' own type.
     at::Tensor qc = q, kc = k, vc = v;
@@ -134,9 +150,9 @@ class CudaAttentionFunction : public torch::autograd::Function<CudaAttentionFunc
     const int device = q.device().index();
     // The tensor-core backward on fp16/bf16 inputs where the forward had tensor cores; the
     // float32 kernels otherwise.
-    const cuda::LoadedModule* m = &state->get(dtypeOf(q), s.d, s.dv, device);
+    const cuda::LoadedModule* m = &state->get(dtypeOf(q), s.d, s.dv, device, cuda::ModulePart::Backward);
     const bool tensorCores = m->module->source.tensorCoreBackward;
-    if (!tensorCores) m = &state->get(cuda::Dtype::F32, s.d, s.dv, device);
+    if (!tensorCores) m = &state->get(cuda::Dtype::F32, s.d, s.dv, device, cuda::ModulePart::All);
     const auto& src = m->module->source.scalar;
     if (!src.backwardUnsupported.empty())
       throw UserError("the cuda backend cannot differentiate '" + state->graph->name + "': " + src.backwardUnsupported +
@@ -186,6 +202,8 @@ at::Tensor cudaAttention(CudaProgramState& state, const at::Tensor& q, const at:
   if (q.scalar_type() == at::kDouble)
     throw UserError("the cuda backend computes in float32 and takes float16, bfloat16 or float32 tensors; "
                     "q is float64 (float64 runs on --backend cpu or reference)");
+  // Refused before the forward pass, not in the middle of backward.
+  if (q.requires_grad() || k.requires_grad() || v.requires_grad()) requireBackward(state);
   return CudaAttentionFunction::apply(q.contiguous(), k.contiguous(), v.contiguous(), &state);
 }
 
@@ -196,6 +214,16 @@ void requireCudaBackend() {
                   "use --backend cpu or reference");
 }
 struct CudaProgramState {};
+// A UserError, before any work, when `state`'s program has no backward.
+void requireBackward(CudaProgramState& state) {
+  std::lock_guard<std::mutex> lock(state.mutex);
+  if (!state.plan) state.plan = schedule(*state.graph);
+  if (!state.backwardUnsupported) state.backwardUnsupported = differentiate(*state.plan).unsupported;
+  if (!state.backwardUnsupported->empty())
+    throw UserError("the cuda backend cannot differentiate '" + state.graph->name + "': " + *state.backwardUnsupported +
+                    "; use --backend reference for gradients");
+}
+
 std::shared_ptr<CudaProgramState> makeCudaProgramState(std::shared_ptr<const ir::Graph>) {
   return std::make_shared<CudaProgramState>();
 }

@@ -106,6 +106,31 @@ TEST_SUITE("cuda") {
     }
   }
 
+  TEST_CASE("a tensor-core module of the forward or the backward kernels only") {
+    KernelPlan plan = planOfFile(std::string(ATTN_STDLIB) + "/lssa.attn");
+    cuda::CudaOptions o;
+    o.dtype = cuda::Dtype::BF16;
+    auto roles = [&](cuda::ModulePart part) {
+      o.part = part;
+      auto src = cuda::generateCudaKernels(plan, differentiate(plan), o);
+      std::string r;
+      for (const auto& e : src.entries) r += e.role + " ";
+      return r;
+    };
+    CHECK(roles(cuda::ModulePart::All) == "forward rows_1 grad norms identity finish_norm ");
+    CHECK(roles(cuda::ModulePart::Forward) == "forward norms ");
+    CHECK(roles(cuda::ModulePart::Backward) == "rows_1 grad norms identity finish_norm ");
+    o.part = cuda::ModulePart::Forward;
+    checkCompiles(plan, o, "lssa forward part");
+    CHECK(cuda::moduleKey(plan, o, 90, "x").fileName().find("-m64n64w4s2-fwd-sm90-") != std::string::npos);
+    o.part = cuda::ModulePart::Backward;
+    checkCompiles(plan, o, "lssa backward part");
+    CHECK(cuda::moduleKey(plan, o, 90, "x").fileName().find("-m64n64w4s2-bwd-sm90-") != std::string::npos);
+    // The float32 module has everything whatever the part.
+    o.dtype = cuda::Dtype::F32;
+    CHECK(roles(cuda::ModulePart::Forward) == roles(cuda::ModulePart::All));
+  }
+
   TEST_CASE("which inputs take the tensor cores") {
     cuda::CudaOptions o;
     o.dtype = cuda::Dtype::BF16;

@@ -91,7 +91,12 @@ KernelKey moduleKey(const KernelPlan& plan, const CudaOptions& options, int arch
   key.dtype = dtypeName(options.dtype);
   key.headDim = options.headDim;
   key.valueDim = options.valueDim;
-  key.config = tensorCoresApply(options) ? options.tile.name() : "scalar";
+  key.config = "scalar";
+  if (tensorCoresApply(options)) {
+    key.config = options.tile.name();
+    if (options.part == ModulePart::Forward) key.config += "-fwd";
+    if (options.part == ModulePart::Backward) key.config += "-bwd";
+  }
   key.arch = arch;
   key.nvrtc = nvrtcVersion();
   return key;

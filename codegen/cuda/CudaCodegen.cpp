@@ -80,6 +80,15 @@ double constantOf(const ir::Graph& g, ir::NodeId id) {
   return g.node(id).value;
 }
 
+const char* partComment(ModulePart part) {
+  switch (part) {
+    case ModulePart::All: return "";
+    case ModulePart::Forward: return "; forward kernels only";
+    case ModulePart::Backward: return "; backward kernels only";
+  }
+  return "";
+}
+
 // The hook call of one pass inside a Variant member: `if constexpr (P == 1) fn_1(args);`
 // for each pass 1..n.
 std::string dispatch(int n, const std::string& fn, const std::string& args) {
@@ -98,7 +107,8 @@ std::string tensorCoreKernels(const KernelPlan& plan, const BackwardPlan& backwa
   const ir::Graph& g = plan.graph;
   const char* elem = o.dtype == Dtype::F16 ? "__half" : "__nv_bfloat16";
   const TileConfig& t = o.tile;
-  const bool withBackward = backward.unsupported.empty();
+  const bool withForward = o.part != ModulePart::Backward;
+  const bool withBackward = backward.unsupported.empty() && o.part != ModulePart::Forward;
   const int threads = 32 * t.warps;
   std::string s;
   s += withBackward ? "#include \"tc_backward.cuh\"\n" : "#include \"tc_forward.cuh\"\n";
@@ -114,8 +124,9 @@ std::string tensorCoreKernels(const KernelPlan& plan, const BackwardPlan& backwa
   // The hooks: the scalar generator's per-element code.
   kernels::KernelSizes sizes{o.headDim, o.valueDim};
   auto writer = [](const std::string& name, const std::string& real) { return std::make_unique<CudaWriter>(name, real); };
-  for (const kernels::KernelFunction& f : kernels::generateElementHooks(plan, backward, "float", sizes, writer))
-    s += f.text + "\n";
+  if (withForward)
+    for (const kernels::KernelFunction& f : kernels::generateElementHooks(plan, backward, "float", sizes, writer))
+      s += f.text + "\n";
   if (withBackward)
     for (const kernels::KernelFunction& f : kernels::generateBackwardHooks(plan, backward, "float", sizes, writer))
       s += f.text + "\n";
@@ -160,12 +171,14 @@ std::string tensorCoreKernels(const KernelPlan& plan, const BackwardPlan& backwa
   s += "  static constexpr long long kWindowLow = " + std::to_string(windowLow) + ";\n";
   s += std::string("  static constexpr bool kQueryNorm = ") + (layout.needsQueryNorm ? "true" : "false") + ";\n";
   s += std::string("  static constexpr bool kKeyNorm = ") + (layout.needsKeyNorm ? "true" : "false") + ";\n";
-  s += "  template <int P>\n  static __device__ __forceinline__ bool operands(const attn_tc::Row& row, float s, "
-       "long long j, float rk, float* x) {\n";
-  s += "    float y[kStats + 2] = {};\n";
-  s += dispatch(passCount, "attn_hook_", "const_cast<float*>(row.stats), row.i, row.n, row.lk, row.rq, s, j, rk, y");
-  s += "#pragma unroll\n    for (int k = 0; k <= kStats; ++k) x[k] = y[k];\n";
-  s += "    return y[kStats + 1] != 0.0f;\n  }\n";
+  if (withForward) {
+    s += "  template <int P>\n  static __device__ __forceinline__ bool operands(const attn_tc::Row& row, float s, "
+         "long long j, float rk, float* x) {\n";
+    s += "    float y[kStats + 2] = {};\n";
+    s += dispatch(passCount, "attn_hook_", "const_cast<float*>(row.stats), row.i, row.n, row.lk, row.rq, s, j, rk, y");
+    s += "#pragma unroll\n    for (int k = 0; k <= kStats; ++k) x[k] = y[k];\n";
+    s += "    return y[kStats + 1] != 0.0f;\n  }\n";
+  }
   if (withBackward) {
     const std::string rowArgs = "const_cast<float*>(row.stats), const_cast<float*>(row.adj), row.i, row.n, row.lk, row.rq";
     s += "  // backward: the row adjoints, the row passes that sum them, the gradient terms\n";
@@ -191,9 +204,11 @@ std::string tensorCoreKernels(const KernelPlan& plan, const BackwardPlan& backwa
   }
   s += "};\n\n";
   const std::string tile = "CTA per (head, " + std::to_string(t.blockM) + " query rows)";
-  s += "extern \"C\" __global__ void __launch_bounds__(Config::kWarps * 32, 1) attn_forward_tc(attn_tc::FwdParams p) {\n"
-       "  attn_tc::forward<Variant, Config>(p);\n}\n\n";
-  out.entries.push_back({"attn_forward_tc", "forward", tile, threads, forwardBytes});
+  if (withForward) {
+    s += "extern \"C\" __global__ void __launch_bounds__(Config::kWarps * 32, 1) attn_forward_tc(attn_tc::FwdParams p) {\n"
+         "  attn_tc::forward<Variant, Config>(p);\n}\n\n";
+    out.entries.push_back({"attn_forward_tc", "forward", tile, threads, forwardBytes});
+  }
   if (withBackward) {
     const int rowsBytes = tensorCoreRowsSharedBytes(o);
     const int rowFloats = 2 * static_cast<int>(n) + static_cast<int>(backward.adjoints.size()) + (layout.needsQueryNorm ? 1 : 0);
@@ -327,12 +342,12 @@ CudaKernelSource generateCudaKernels(const KernelPlan& plan, const BackwardPlan&
 
   std::string s;
   if (tensorCoresApply(options)) {
-    out.tensorCoreForward = true;
-    out.tensorCoreBackward = backward.unsupported.empty();
+    out.tensorCoreForward = options.part != ModulePart::Backward;
+    out.tensorCoreBackward = backward.unsupported.empty() && options.part != ModulePart::Forward;
     out.sharedBytes = tensorCoreSharedBytes(options);
     s += "// attn CUDA kernels for '" + plan.graph.name + "': tensor cores, " + dtypeName(options.dtype) +
          " inputs, d = " + std::to_string(options.headDim) + ", dv = " + std::to_string(options.valueDim) +
-         ", tile " + options.tile.name() + "\n";
+         ", tile " + options.tile.name() + partComment(options.part) + "\n";
     s += tensorCoreKernels(plan, backward, options, k, out);
     out.source = s;
     return out;

@@ -40,7 +40,13 @@ struct TileConfig {
   static TileConfig parse(const std::string& text);
 };
 
+/// Which kernels a tensor-core module holds: a forward-only caller (inference, evaluation)
+/// compiles a third of the code; training compiles the backward on its first backward
+/// call. The float32 module always holds everything (it is cheap).
+enum class ModulePart { All, Forward, Backward };
+
 struct CudaOptions {
+  ModulePart part = ModulePart::All;
   Dtype dtype = Dtype::F32;
   int headDim = 64;
   int valueDim = 64;
