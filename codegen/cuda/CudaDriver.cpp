@@ -4,6 +4,9 @@
 #include <cuda.h>
 #include <dlfcn.h>
 
+#include <map>
+#include <mutex>
+
 namespace attn::cuda {
 
 struct Driver::Api {
@@ -129,9 +132,22 @@ void Driver::makeCurrent(int device) const {
   CUdevice dev = 0;
   if (CUresult r = api_->deviceGet(&dev, device); r != CUDA_SUCCESS)
     throw CudaError("cuDeviceGet(" + std::to_string(device) + ") failed: " + api_->describe(r));
+  // Each device's primary context is retained once for the life of the process (the one
+  // PyTorch uses too), then made current whenever asked.
+  static std::mutex mutex;
+  static std::map<int, CUcontext> retained;
   CUcontext ctx = nullptr;
-  if (CUresult r = api_->primaryCtxRetain(&ctx, dev); r != CUDA_SUCCESS)
-    throw CudaError("cuDevicePrimaryCtxRetain failed: " + api_->describe(r));
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    auto it = retained.find(device);
+    if (it == retained.end()) {
+      if (CUresult r = api_->primaryCtxRetain(&ctx, dev); r != CUDA_SUCCESS)
+        throw CudaError("cuDevicePrimaryCtxRetain failed: " + api_->describe(r));
+      retained[device] = ctx;
+    } else {
+      ctx = it->second;
+    }
+  }
   if (CUresult r = api_->ctxSetCurrent(ctx); r != CUDA_SUCCESS)
     throw CudaError("cuCtxSetCurrent failed: " + api_->describe(r));
 }
@@ -166,6 +182,9 @@ void Driver::launch(void* function, unsigned gridX, unsigned gridY, unsigned blo
                     void** params, const std::string& what) const {
   requireAvailable();
   if (gridX == 0 || gridY == 0) return;  // nothing to do
+  if (gridY > 65535)
+    throw CudaError("launching " + what + ": batch x heads = " + std::to_string(gridY) +
+                    " is more than the 65,535 a CUDA grid's y dimension holds; split the batch");
   if (CUresult r = api_->launchKernel(static_cast<CUfunction>(function), gridX, gridY, 1, blockX, 1, 1,
                                       static_cast<unsigned>(sharedBytes), static_cast<CUstream>(stream), params, nullptr);
       r != CUDA_SUCCESS)
