@@ -15,6 +15,7 @@
 #include "codegen/cuda/CudaBackend.h"
 #include "codegen/cuda/CudaDriver.h"
 #include "codegen/cuda/Nvrtc.h"
+#include "codegen/cuda/Tuning.h"
 #endif
 
 namespace attn {
@@ -32,11 +33,13 @@ struct CudaProgramState {
   std::mutex mutex;
   std::optional<KernelPlan> plan;
   std::optional<std::string> backwardUnsupported;  // why the derivative cannot be scheduled ("" if it can)
-  std::map<std::tuple<int, int, int, int, int>, std::shared_ptr<const cuda::LoadedModule>> modules;
+  std::map<std::tuple<int, int, int, int, int, std::string>, std::shared_ptr<const cuda::LoadedModule>> modules;
 
   // The loaded module for (dtype, d, dv) on `device`: with tensor cores, the forward or the
   // backward kernels (`part`), compiled when first needed.
-  const cuda::LoadedModule& get(cuda::Dtype dtype, int64_t d, int64_t dv, int device, cuda::ModulePart part) {
+  // The tile: `attn tune`'s winner for this length bucket and GPU, else the default.
+  const cuda::LoadedModule& get(cuda::Dtype dtype, int64_t d, int64_t dv, int device, cuda::ModulePart part,
+                                int64_t length) {
     std::lock_guard<std::mutex> lock(mutex);
     cuda::CudaOptions probe;
     probe.dtype = dtype;
@@ -47,19 +50,30 @@ struct CudaProgramState {
       part = cuda::ModulePart::All;
     }
     if (!plan) plan = schedule(*graph);
-    auto& m = modules[{static_cast<int>(dtype), static_cast<int>(d), static_cast<int>(dv), device, static_cast<int>(part)}];
+    const int arch = cuda::Driver::get().computeCapability(device);
+    const int target = arch >= 90 ? 90 : arch >= 89 ? 89 : arch >= 86 ? 86 : arch >= 80 ? 80 : 0;
+    if (!cuda::supportedArch(target))
+      throw UserError("the cuda backend needs a GPU of compute capability 8.0 or newer (Ampere, Ada, Hopper); "
+                      "device " + std::to_string(device) + " is " + std::to_string(arch / 10) + "." +
+                      std::to_string(arch % 10));
+    cuda::CudaOptions options;
+    options.part = part;
+    options.dtype = dtype;
+    options.headDim = static_cast<int>(d);
+    options.valueDim = static_cast<int>(dv);
+    if (cuda::tensorCoresApply(options)) {
+      static const cuda::TuningTable table = [] {
+        cuda::TuningTable t(cuda::TuningTable::defaultPath());
+        t.load();
+        return t;
+      }();
+      cuda::TuningKey key{cuda::programKey(*graph), cuda::dtypeName(dtype), static_cast<int>(d), static_cast<int>(dv),
+                          cuda::lengthBucket(length), target};
+      if (auto tuned = table.find(key)) options.tile = *tuned;
+    }
+    auto& m = modules[{static_cast<int>(dtype), static_cast<int>(d), static_cast<int>(dv), device, static_cast<int>(part),
+                       options.tile.name()}];
     if (!m) {
-      const int arch = cuda::Driver::get().computeCapability(device);
-      const int target = arch >= 90 ? 90 : arch >= 89 ? 89 : arch >= 86 ? 86 : arch >= 80 ? 80 : 0;
-      if (!cuda::supportedArch(target))
-        throw UserError("the cuda backend needs a GPU of compute capability 8.0 or newer (Ampere, Ada, Hopper); "
-                        "device " + std::to_string(device) + " is " + std::to_string(arch / 10) + "." +
-                        std::to_string(arch % 10));
-      cuda::CudaOptions options;
-      options.part = part;
-      options.dtype = dtype;
-      options.headDim = static_cast<int>(d);
-      options.valueDim = static_cast<int>(dv);
       m = cuda::load(cuda::compileModule(*plan, options, target), device);
     }
     return *m;
@@ -113,7 +127,7 @@ class CudaAttentionFunction : public torch::autograd::Function<CudaAttentionFunc
                             const at::Tensor& v, CudaProgramState* state) {
     const cuda::Shape s = shapeOf(q, k, v);
     const int device = q.device().index();
-    const cuda::LoadedModule& m = state->get(dtypeOf(q), s.d, s.dv, device, cuda::ModulePart::Forward);
+    const cuda::LoadedModule& m = state->get(dtypeOf(q), s.d, s.dv, device, cuda::ModulePart::Forward, s.lk);
     const auto& src = m.module->source;
     // The float32 kernels take float32 inputs; the tensor-core forward the inputs' own type.
     at::Tensor qc = q, kc = k, vc = v;
@@ -150,9 +164,9 @@ class CudaAttentionFunction : public torch::autograd::Function<CudaAttentionFunc
     const int device = q.device().index();
     // The tensor-core backward on fp16/bf16 inputs where the forward had tensor cores; the
     // float32 kernels otherwise.
-    const cuda::LoadedModule* m = &state->get(dtypeOf(q), s.d, s.dv, device, cuda::ModulePart::Backward);
+    const cuda::LoadedModule* m = &state->get(dtypeOf(q), s.d, s.dv, device, cuda::ModulePart::Backward, s.lk);
     const bool tensorCores = m->module->source.tensorCoreBackward;
-    if (!tensorCores) m = &state->get(cuda::Dtype::F32, s.d, s.dv, device, cuda::ModulePart::All);
+    if (!tensorCores) m = &state->get(cuda::Dtype::F32, s.d, s.dv, device, cuda::ModulePart::All, s.lk);
     const auto& src = m->module->source.scalar;
     if (!src.backwardUnsupported.empty())
       throw UserError("the cuda backend cannot differentiate '" + state->graph->name + "': " + src.backwardUnsupported +

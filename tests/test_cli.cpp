@@ -6,6 +6,9 @@
 
 #include <random>
 
+#ifdef ATTN_HAVE_CUDA
+#include "codegen/cuda/CudaDriver.h"
+#endif
 #include "TestUtil.h"
 
 using namespace attn::test;
@@ -186,6 +189,20 @@ TEST_SUITE("cli") {
     CommandResult badTile = runAttn({"emit", path, "--target", "cuda", "--tile", "m64n64w8s2"});
     CHECK(badTile.status == 1);
     CHECK(badTile.err.find("blockM must be 16 x warps (128)") != std::string::npos);
+    // attn tune: the candidates compile without a GPU; timing them needs one.
+    CommandResult tuneCompile = runAttn({"tune", path, "--compile-only", "--arch", "sm_80"}, 600);
+    CHECK(tuneCompile.status == 0);
+    CHECK(tuneCompile.out.find("m64n64w4s2") != std::string::npos);
+    CHECK(tuneCompile.out.find("sm_80") != std::string::npos);
+    CommandResult tuneF32 = runAttn({"tune", path, "--dtype", "f32"});
+    CHECK(tuneF32.status == 1);
+    CHECK(tuneF32.err.find("only the tensor-core kernels have a tile to tune") != std::string::npos);
+    if (!attn::cuda::Driver::get().available()) {
+      CommandResult tuneNoGpu = runAttn({"tune", path});
+      CHECK(tuneNoGpu.status == 1);
+      CHECK(tuneNoGpu.err.find("attn tune needs a GPU to time the candidates: no CUDA driver") != std::string::npos);
+      CHECK(tuneNoGpu.err.find("--compile-only") != std::string::npos);
+    }
     CommandResult badDtype = runAttn({"emit", path, "--target", "cuda", "--dtype", "f8"});
     CHECK(badDtype.status == 1);
     CHECK(badDtype.err.find("unknown dtype 'f8'") != std::string::npos);

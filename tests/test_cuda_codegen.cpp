@@ -715,3 +715,68 @@ TEST_SUITE("cuda") {
     }
   }
 }
+
+#include "codegen/cuda/Tuning.h"
+
+TEST_SUITE("cuda") {
+  TEST_CASE("autotuning: candidate tiles fit the architecture's shared memory; the tuning table round trip") {
+    cuda::CudaOptions o;
+    o.dtype = cuda::Dtype::BF16;
+    o.headDim = o.valueDim = 128;
+    auto names = [](const std::vector<cuda::TileConfig>& tiles) {
+      std::string s;
+      for (const auto& t : tiles) s += t.name() + " ";
+      return s;
+    };
+    const auto h100 = cuda::candidateTiles(o, 90, 3), a100 = cuda::candidateTiles(o, 80, 3),
+               ada = cuda::candidateTiles(o, 89, 3);
+    INFO(names(h100), "| ", names(a100), "| ", names(ada));
+    REQUIRE(!h100.empty());
+    CHECK(h100.front().name() == "m64n64w4s2");  // the default first
+    CHECK(h100.size() > a100.size());
+    CHECK(a100.size() >= ada.size());
+    for (int arch : {80, 89, 90})
+      for (const auto& t : cuda::candidateTiles(o, arch, 3)) {
+        cuda::CudaOptions c = o;
+        c.tile = t;
+        CHECK(cuda::tensorCoreGradientSharedBytes(c, 3) <= cuda::sharedMemoryLimit(arch));
+        CHECK(cuda::tensorCoreRowsSharedBytes(c) <= cuda::sharedMemoryLimit(arch));
+      }
+    // m128n128w8s2 at d = 128: its gradient kernel takes 227 KB with 3 floats of row data per
+    // query (softmax), exactly an H100's limit; with 8 (more statistics) it no longer fits.
+    CHECK(names(h100).find("m128n128w8s2") != std::string::npos);
+    CHECK(names(cuda::candidateTiles(o, 90, 8)).find("m128n128w8s2") == std::string::npos);
+    CHECK(cuda::lengthBucket(1) == 256);
+    CHECK(cuda::lengthBucket(1000) == 1024);
+    CHECK(cuda::lengthBucket(1024) == 1024);
+    CHECK(cuda::lengthBucket(1 << 20) == 65536);
+
+    const std::string path = test::tempDir() + "/tuning/tuning.txt";
+    cuda::TuningTable table(path);
+    table.load();
+    CHECK(table.size() == 0);
+    cuda::TuningKey key{"lssar_p15", "bf16", 64, 64, 4096, 90};
+    CHECK_FALSE(table.find(key));
+    table.set(key, cuda::TileConfig::parse("m128n64w8s2"), 1.25);
+    cuda::TuningKey other = key;
+    other.bucket = 8192;
+    table.set(other, cuda::TileConfig::parse("m64n32w4s2"), 2.5);
+    std::string warning;
+    REQUIRE(table.save(&warning));
+    std::ofstream(path, std::ios::app) << "a line that is not an entry\n";
+    cuda::TuningTable again(path);
+    int skipped = -1;
+    again.load(&skipped);
+    CHECK(skipped == 1);
+    CHECK(again.size() == 2);
+    REQUIRE(again.find(key));
+    CHECK(again.find(key)->name() == "m128n64w8s2");
+    CHECK(again.find(other)->name() == "m64n32w4s2");
+    CHECK(test::readFile(path).find("program=lssar_p15 dtype=bf16 d=64 dv=64 L=4096 sm=90 tile=m128n64w8s2 ms=1.2500") !=
+          std::string::npos);
+    // An unwritable place is a warning, not a crash.
+    cuda::TuningTable bad(test::writeTempFile("plainfile", "x") + "/tuning.txt");
+    CHECK_FALSE(bad.save(&warning));
+    CHECK(!warning.empty());
+  }
+}

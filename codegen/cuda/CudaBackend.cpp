@@ -77,16 +77,19 @@ void inverseNorms(const LoadedModule& m, uint64_t x, uint64_t out, int64_t rows,
 
 }  // namespace
 
-KernelKey moduleKey(const KernelPlan& plan, const CudaOptions& options, int arch, const std::string& source) {
-  KernelKey key;
-  // The program's name and its params' values, readable (lssar_p15); the source hash covers
-  // everything else.
-  key.program = plan.graph.name;
-  for (const CheckedParam& p : plan.graph.params) {
+std::string programKey(const ir::Graph& graph) {
+  std::string key = graph.name;
+  for (const CheckedParam& p : graph.params) {
     char value[32];
     std::snprintf(value, sizeof value, "%g", p.value);
-    key.program += "_" + p.name + value;
+    key += "_" + p.name + value;
   }
+  return key;
+}
+
+KernelKey moduleKey(const KernelPlan& plan, const CudaOptions& options, int arch, const std::string& source) {
+  KernelKey key;
+  key.program = programKey(plan.graph);
   key.sourceHash = hashHex(source);
   key.dtype = dtypeName(options.dtype);
   key.headDim = options.headDim;

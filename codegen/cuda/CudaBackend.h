@@ -35,6 +35,9 @@ struct CudaModule {
 /// The module of `plan` for `options` and sm_<arch>, from the in-process cache, else the
 /// disk cache (a damaged entry is reported on stderr and rebuilt), else NVRTC (and stored).
 std::shared_ptr<const CudaModule> compileModule(const KernelPlan& plan, const CudaOptions& options, int arch);
+/// The program's name and its params' values, readable: "lssar_p15" (the kernel cache's and
+/// the tuning table's name for it; the source hash covers everything else).
+std::string programKey(const ir::Graph& graph);
 /// The key compileModule uses (for tests and tools).
 KernelKey moduleKey(const KernelPlan& plan, const CudaOptions& options, int arch, const std::string& source);
 /// Forgets the in-process cache (tests of the disk cache).

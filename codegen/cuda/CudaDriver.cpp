@@ -20,6 +20,15 @@ struct Driver::Api {
   decltype(&::cuModuleGetFunction) moduleGetFunction = nullptr;
   decltype(&::cuFuncSetAttribute) funcSetAttribute = nullptr;
   decltype(&::cuLaunchKernel) launchKernel = nullptr;
+  decltype(&::cuMemAlloc) memAlloc = nullptr;
+  decltype(&::cuMemFree) memFree = nullptr;
+  decltype(&::cuMemsetD16) memsetD16 = nullptr;
+  decltype(&::cuMemsetD32) memsetD32 = nullptr;
+  decltype(&::cuEventCreate) eventCreate = nullptr;
+  decltype(&::cuEventRecord) eventRecord = nullptr;
+  decltype(&::cuEventSynchronize) eventSynchronize = nullptr;
+  decltype(&::cuEventElapsedTime) eventElapsedTime = nullptr;
+  decltype(&::cuEventDestroy) eventDestroy = nullptr;
   decltype(&::cuGetErrorName) getErrorName = nullptr;
   decltype(&::cuGetErrorString) getErrorString = nullptr;
 
@@ -71,6 +80,13 @@ Driver::Driver() {
        resolve(handle, "cuCtxSetCurrent", api->ctxSetCurrent) && resolve(handle, "cuModuleLoadData", api->moduleLoadData) &&
        resolve(handle, "cuModuleGetFunction", api->moduleGetFunction) &&
        resolve(handle, "cuFuncSetAttribute", api->funcSetAttribute) && resolve(handle, "cuLaunchKernel", api->launchKernel);
+  // Memory and events (attn tune), by their versioned names where cuda.h maps them.
+  ok = ok && resolve(handle, "cuMemAlloc_v2", api->memAlloc) && resolve(handle, "cuMemFree_v2", api->memFree) &&
+       resolve(handle, "cuMemsetD16_v2", api->memsetD16) && resolve(handle, "cuMemsetD32_v2", api->memsetD32) &&
+       resolve(handle, "cuEventCreate", api->eventCreate) && resolve(handle, "cuEventRecord", api->eventRecord) &&
+       resolve(handle, "cuEventSynchronize", api->eventSynchronize) &&
+       resolve(handle, "cuEventElapsedTime", api->eventElapsedTime) &&
+       resolve(handle, "cuEventDestroy_v2", api->eventDestroy);
   resolve(handle, "cuGetErrorName", api->getErrorName);  // optional: only for messages
   resolve(handle, "cuGetErrorString", api->getErrorString);
   if (!ok) {
@@ -190,6 +206,55 @@ void Driver::launch(void* function, unsigned gridX, unsigned gridY, unsigned blo
       r != CUDA_SUCCESS)
     throw CudaError("launching " + what + " (grid " + std::to_string(gridX) + "x" + std::to_string(gridY) +
                     ", block " + std::to_string(blockX) + ") failed: " + api_->describe(r));
+}
+
+uint64_t Driver::allocate(size_t bytes) const {
+  requireAvailable();
+  CUdeviceptr p = 0;
+  if (CUresult r = api_->memAlloc(&p, bytes); r != CUDA_SUCCESS)
+    throw CudaError("cuMemAlloc(" + std::to_string(bytes) + " bytes) failed: " + api_->describe(r));
+  return static_cast<uint64_t>(p);
+}
+
+void Driver::release(uint64_t address) const {
+  if (available() && address) api_->memFree(static_cast<CUdeviceptr>(address));
+}
+
+void Driver::fill16(uint64_t address, unsigned short value, size_t count) const {
+  requireAvailable();
+  if (CUresult r = api_->memsetD16(static_cast<CUdeviceptr>(address), value, count); r != CUDA_SUCCESS)
+    throw CudaError("cuMemsetD16 failed: " + api_->describe(r));
+}
+
+void Driver::fill32(uint64_t address, unsigned value, size_t count) const {
+  requireAvailable();
+  if (CUresult r = api_->memsetD32(static_cast<CUdeviceptr>(address), value, count); r != CUDA_SUCCESS)
+    throw CudaError("cuMemsetD32 failed: " + api_->describe(r));
+}
+
+float Driver::time(const std::function<void()>& work) const {
+  requireAvailable();
+  CUevent start = nullptr, stop = nullptr;
+  auto check = [&](CUresult r, const char* what) {
+    if (r != CUDA_SUCCESS) throw CudaError(std::string(what) + " failed: " + api_->describe(r));
+  };
+  check(api_->eventCreate(&start, CU_EVENT_DEFAULT), "cuEventCreate");
+  check(api_->eventCreate(&stop, CU_EVENT_DEFAULT), "cuEventCreate");
+  float ms = 0;
+  try {
+    check(api_->eventRecord(start, nullptr), "cuEventRecord");
+    work();
+    check(api_->eventRecord(stop, nullptr), "cuEventRecord");
+    check(api_->eventSynchronize(stop), "cuEventSynchronize (a kernel failed?)");
+    check(api_->eventElapsedTime(&ms, start, stop), "cuEventElapsedTime");
+  } catch (...) {
+    api_->eventDestroy(start);
+    api_->eventDestroy(stop);
+    throw;
+  }
+  api_->eventDestroy(start);
+  api_->eventDestroy(stop);
+  return ms;
 }
 
 }  // namespace attn::cuda

@@ -8,6 +8,9 @@
 // CudaDriver.cpp; handles cross this header as void*.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
+#include <functional>
 #include <stdexcept>
 #include <string>
 
@@ -51,6 +54,17 @@ class Driver {
   /// wants them (an array of pointers to each argument). Throws CudaError naming `what`.
   void launch(void* function, unsigned gridX, unsigned gridY, unsigned blockX, int sharedBytes, void* stream,
               void** params, const std::string& what) const;
+
+  // --- device memory and timing (attn tune); every call throws CudaError on failure
+  /// cuMemAlloc in the current context; the device address.
+  uint64_t allocate(size_t bytes) const;
+  void release(uint64_t address) const;
+  /// Sets `count` 16-bit (32-bit) words at `address` to `value`.
+  void fill16(uint64_t address, unsigned short value, size_t count) const;
+  void fill32(uint64_t address, unsigned value, size_t count) const;
+  /// Milliseconds `work` (launches on the legacy default stream) takes on the GPU, timed
+  /// with CUDA events.
+  float time(const std::function<void()>& work) const;
 
   Driver(const Driver&) = delete;
   Driver& operator=(const Driver&) = delete;

@@ -52,6 +52,7 @@
 #include "codegen/cuda/CudaCodegen.h"
 #include "codegen/cuda/Nvrtc.h"
 #endif
+#include "runtime/cli/TuneCommand.h"
 
 namespace {
 
@@ -484,6 +485,20 @@ int main(int argc, char** argv) {
   run->add_option("--out", runOptions.outDir, "Output directory (created if missing)")->required();
 
   DataPrepareOptions prepareOptions;
+  cli::TuneOptions tuneOptions;
+  auto* tune = app.add_subcommand("tune", "Autotune the CUDA backend's tensor-core tile for a program (needs a GPU; "
+                                          "--compile-only does not)");
+  tune->add_option("file", tuneOptions.file, "The .attn file")->required();
+  tune->add_option("--name", tuneOptions.name, "Which attention of the file (default: its only one)");
+  tune->add_option("--set", tuneOptions.sets, "Override a param: NAME=VALUE (repeatable)")->allow_extra_args(false);
+  tune->add_option("--dtype", tuneOptions.dtype, "f16 or bf16 (default bf16)");
+  tune->add_option("--head-dim", tuneOptions.headDim, "Head dimension of q and k (default 64)");
+  tune->add_option("--value-dim", tuneOptions.valueDim, "Head dimension of v (default: --head-dim)");
+  tune->add_option("--lengths", tuneOptions.lengths, "Sequence lengths to tune for (default 1024,4096,16384)");
+  tune->add_option("--repeats", tuneOptions.repeats, "Timed runs per candidate; the median counts (default 5)");
+  tune->add_flag("--compile-only", tuneOptions.compileOnly, "Compile and check the candidates; time nothing (no GPU needed)");
+  tune->add_option("--arch", tuneOptions.arch, "--compile-only: sm_80, sm_86, sm_89 or sm_90 (default sm_90)");
+
   auto* dataCommand = app.add_subcommand("data", "Prepare token data for training");
   dataCommand->require_subcommand(1);
   auto* prepare = dataCommand->add_subcommand(
@@ -579,6 +594,14 @@ int main(int argc, char** argv) {
   if (*run) body = [&] { return runRun(runOptions); };
   if (*prepare) body = [&] { return runDataPrepare(prepareOptions); };
   if (*plotCmd) body = [&] { return runPlot(plotOptions); };
+  if (*tune) body = [&] {
+#ifdef ATTN_HAVE_CUDA
+    return cli::runTune(tuneOptions);
+#else
+    std::cerr << "attn: error: attn tune: this attn was built without the CUDA toolkit (NVRTC)\n";
+    return kExitUserError;
+#endif
+  };
   if (*trainCmd) body = [&] {
     auto* fn = reinterpret_cast<int (*)(const cli::TrainCliOptions*)>(torchCommand("attn_train_command"));
     return fn ? fn(&trainOptions) : kExitUserError;
