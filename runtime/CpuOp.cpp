@@ -8,6 +8,7 @@
 #include <tuple>
 
 #include "runtime/Attention.h"
+#include "runtime/HeadShape.h"
 
 #ifdef ATTN_HAVE_LLVM
 #include <torch/csrc/autograd/custom_function.h>
@@ -52,16 +53,6 @@ std::shared_ptr<CpuProgramState> makeCpuProgramState(std::shared_ptr<const ir::G
 
 namespace {
 
-cpu::Shape shapeOf(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {
-  cpu::Shape s;
-  s.heads = q.size(0) * q.size(1);
-  s.lq = q.size(2);
-  s.lk = k.size(2);
-  s.d = q.size(3);
-  s.dv = v.size(3);
-  return s;
-}
-
 template <typename T>
 T* ptr(const at::Tensor& t) {
   return t.data_ptr<T>();
@@ -72,7 +63,7 @@ class CpuAttentionFunction : public torch::autograd::Function<CpuAttentionFuncti
   static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& q, const at::Tensor& k,
                             const at::Tensor& v, CpuProgramState* state) {
     const bool f64 = q.scalar_type() == at::kDouble;
-    const cpu::Shape s = shapeOf(q, k, v);
+    const cpu::Shape s = headShape(q, k, v);
     const cpu::CpuKernels& kernels = state->get(f64, s.d, s.dv);
     at::Tensor o = at::empty({q.size(0), q.size(1), s.lq, s.dv}, q.options());
     at::Tensor stats = at::empty({q.size(0), q.size(1), s.lq, std::max(kernels.source.statSlots, 1)}, q.options());
@@ -91,7 +82,7 @@ class CpuAttentionFunction : public torch::autograd::Function<CpuAttentionFuncti
     const bool f64 = q.scalar_type() == at::kDouble;
     const cpu::CpuKernels& kernels = state->getWithBackward(f64, q.size(3), v.size(3));
     at::Tensor dout = grads[0].to(q.scalar_type()).contiguous();
-    const cpu::Shape s = shapeOf(q, k, v);
+    const cpu::Shape s = headShape(q, k, v);
     at::Tensor dq = at::empty_like(q), dk = at::empty_like(k), dv = at::empty_like(v);
     if (f64)
       cpu::backward<double>(kernels, s, ptr<double>(q), ptr<double>(k), ptr<double>(v), ptr<double>(o),

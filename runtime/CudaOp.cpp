@@ -8,6 +8,7 @@
 #include <tuple>
 
 #include "runtime/Attention.h"
+#include "runtime/HeadShape.h"
 
 #ifdef ATTN_HAVE_CUDA
 #include <torch/csrc/autograd/custom_function.h>
@@ -41,41 +42,35 @@ struct CudaProgramState {
   const cuda::LoadedModule& get(cuda::Dtype dtype, int64_t d, int64_t dv, int device, cuda::ModulePart part,
                                 int64_t length) {
     std::lock_guard<std::mutex> lock(mutex);
-    cuda::CudaOptions probe;
-    probe.dtype = dtype;
-    probe.headDim = static_cast<int>(d);
-    probe.valueDim = static_cast<int>(dv);
-    if (!cuda::tensorCoresApply(probe)) {  // one float32 module (all kernels) serves every dtype
-      dtype = cuda::Dtype::F32;
-      part = cuda::ModulePart::All;
-    }
-    if (!plan) plan = schedule(*graph);
-    const int arch = cuda::Driver::get().computeCapability(device);
-    const int target = arch >= 90 ? 90 : arch >= 89 ? 89 : arch >= 86 ? 86 : arch >= 80 ? 80 : 0;
-    if (!cuda::supportedArch(target))
-      throw UserError("the cuda backend needs a GPU of compute capability 8.0 or newer (Ampere, Ada, Hopper); "
-                      "device " + std::to_string(device) + " is " + std::to_string(arch / 10) + "." +
-                      std::to_string(arch % 10));
     cuda::CudaOptions options;
     options.part = part;
     options.dtype = dtype;
     options.headDim = static_cast<int>(d);
     options.valueDim = static_cast<int>(dv);
+    if (!cuda::tensorCoresApply(options)) {  // one float32 module (all kernels) serves every dtype
+      options.dtype = cuda::Dtype::F32;
+      options.part = cuda::ModulePart::All;
+    }
+    if (!plan) plan = schedule(*graph);
+    const int cc = cuda::Driver::get().computeCapability(device);
+    const int target = cuda::targetArch(cc);
+    if (!target)
+      throw UserError("the cuda backend needs a GPU of compute capability 8.0 or newer (Ampere, Ada, Hopper); "
+                      "device " + std::to_string(device) + " is " + std::to_string(cc / 10) + "." +
+                      std::to_string(cc % 10));
     if (cuda::tensorCoresApply(options)) {
       static const cuda::TuningTable table = [] {
         cuda::TuningTable t(cuda::TuningTable::defaultPath());
         t.load();
         return t;
       }();
-      cuda::TuningKey key{cuda::programKey(*graph), cuda::dtypeName(dtype), static_cast<int>(d), static_cast<int>(dv),
-                          cuda::lengthBucket(length), target};
+      cuda::TuningKey key{cuda::programKey(*graph), cuda::dtypeName(options.dtype), options.headDim,
+                          options.valueDim, cuda::lengthBucket(length), target};
       if (auto tuned = table.find(key)) options.tile = *tuned;
     }
-    auto& m = modules[{static_cast<int>(dtype), static_cast<int>(d), static_cast<int>(dv), device, static_cast<int>(part),
-                       options.tile.name()}];
-    if (!m) {
-      m = cuda::load(cuda::compileModule(*plan, options, target), device);
-    }
+    auto& m = modules[{static_cast<int>(options.dtype), options.headDim, options.valueDim, device,
+                       static_cast<int>(options.part), options.tile.name()}];
+    if (!m) m = cuda::load(cuda::compileModule(*plan, options, target), device);
     return *m;
   }
 };
@@ -98,16 +93,6 @@ std::shared_ptr<CudaProgramState> makeCudaProgramState(std::shared_ptr<const ir:
 
 namespace {
 
-cuda::Shape shapeOf(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {
-  cuda::Shape s;
-  s.heads = q.size(0) * q.size(1);
-  s.lq = q.size(2);
-  s.lk = k.size(2);
-  s.d = q.size(3);
-  s.dv = v.size(3);
-  return s;
-}
-
 uint64_t devicePtr(const at::Tensor& t) {
   return t.defined() ? static_cast<uint64_t>(reinterpret_cast<uintptr_t>(t.data_ptr())) : 0;
 }
@@ -125,7 +110,7 @@ class CudaAttentionFunction : public torch::autograd::Function<CudaAttentionFunc
   // q, k, v: contiguous, on one CUDA device, float16/bfloat16 (tensor cores) or float32.
   static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& q, const at::Tensor& k,
                             const at::Tensor& v, CudaProgramState* state) {
-    const cuda::Shape s = shapeOf(q, k, v);
+    const cuda::Shape s = headShape(q, k, v);
     const int device = q.device().index();
     const cuda::LoadedModule& m = state->get(dtypeOf(q), s.d, s.dv, device, cuda::ModulePart::Forward, s.lk);
     const auto& src = m.module->source;
@@ -160,17 +145,15 @@ class CudaAttentionFunction : public torch::autograd::Function<CudaAttentionFunc
     auto saved = ctx->get_saved_variables();
     const at::Tensor &q = saved[0], &k = saved[1], &v = saved[2], &o = saved[3], &stats = saved[4];
     auto* state = reinterpret_cast<CudaProgramState*>(ctx->saved_data["state"].toInt());
-    const cuda::Shape s = shapeOf(q, k, v);
+    const cuda::Shape s = headShape(q, k, v);
     const int device = q.device().index();
+    requireBackward(*state);
     // The tensor-core backward on fp16/bf16 inputs where the forward had tensor cores; the
     // float32 kernels otherwise.
     const cuda::LoadedModule* m = &state->get(dtypeOf(q), s.d, s.dv, device, cuda::ModulePart::Backward, s.lk);
     const bool tensorCores = m->module->source.tensorCoreBackward;
     if (!tensorCores) m = &state->get(cuda::Dtype::F32, s.d, s.dv, device, cuda::ModulePart::All, s.lk);
     const auto& src = m->module->source.scalar;
-    if (!src.backwardUnsupported.empty())
-      throw UserError("the cuda backend cannot differentiate '" + state->graph->name + "': " + src.backwardUnsupported +
-                      "; use --backend reference for gradients");
     auto f32 = q.options().dtype(at::kFloat);
     const auto inputType = tensorCores ? q.scalar_type() : at::kFloat;
     at::Tensor qc = q.to(inputType).contiguous(), kc = k.to(inputType).contiguous(), vc = v.to(inputType).contiguous();
@@ -228,16 +211,6 @@ void requireCudaBackend() {
                   "use --backend cpu or reference");
 }
 struct CudaProgramState {};
-// A UserError, before any work, when `state`'s program has no backward.
-void requireBackward(CudaProgramState& state) {
-  std::lock_guard<std::mutex> lock(state.mutex);
-  if (!state.plan) state.plan = schedule(*state.graph);
-  if (!state.backwardUnsupported) state.backwardUnsupported = differentiate(*state.plan).unsupported;
-  if (!state.backwardUnsupported->empty())
-    throw UserError("the cuda backend cannot differentiate '" + state.graph->name + "': " + *state.backwardUnsupported +
-                    "; use --backend reference for gradients");
-}
-
 std::shared_ptr<CudaProgramState> makeCudaProgramState(std::shared_ptr<const ir::Graph>) {
   return std::make_shared<CudaProgramState>();
 }

@@ -53,10 +53,7 @@ struct LoadedModule {
 /// Loads (once per process and device) the module; throws CudaError without a GPU.
 std::shared_ptr<const LoadedModule> load(const std::shared_ptr<const CudaModule>& module, int device);
 
-struct Shape {
-  int64_t heads = 1;  ///< batch × heads
-  int64_t lq = 0, lk = 0, d = 0, dv = 0;
-};
+using Shape = kernels::Shape;
 
 /// Device pointers (as integers) of one call; 0 where unused. Every buffer is the caller's:
 /// o [BH,Lq,Dv]; stats [BH,Lq,statSlots]; rq [BH,Lq] and rk [BH,Lk] when the program uses

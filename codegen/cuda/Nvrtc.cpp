@@ -82,6 +82,8 @@ std::vector<KernelResources> kernelResources(const std::string& log) {
 
 bool supportedArch(int arch) { return arch == 80 || arch == 86 || arch == 89 || arch == 90; }
 
+int targetArch(int cc) { return cc >= 90 ? 90 : cc >= 89 ? 89 : cc >= 86 ? 86 : cc >= 80 ? 80 : 0; }
+
 CompiledKernel compile(const std::string& source, const std::string& name, int arch) {
   if (!supportedArch(arch))
     ATTN_INTERNAL_ERROR("unsupported CUDA architecture sm_" + std::to_string(arch) + " for '" + name +

@@ -43,6 +43,9 @@ std::vector<KernelResources> kernelResources(const std::string& log);
 
 /// True for the architectures compile() accepts: 80, 86, 89, 90 (Ampere, Ada, Hopper).
 bool supportedArch(int arch);
+/// The architecture to compile for on a GPU of compute capability `cc` (major*10 + minor):
+/// the newest supported one not above it; 0 below Ampere.
+int targetArch(int cc);
 
 /// Compiles CUDA C++ `source` (named `name` in messages) for sm_<arch> with -std=c++17,
 /// -default-device, without --use_fast_math, with the CUDA toolkit's include directory

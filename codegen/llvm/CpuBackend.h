@@ -58,10 +58,7 @@ std::string cacheDirectory();
 /// Threads used by the kernels: $ATTN_NUM_THREADS, else the hardware's.
 int threadCount();
 
-struct Shape {
-  int64_t heads = 1;  ///< batch × heads
-  int64_t lq = 0, lk = 0, d = 0, dv = 0;
-};
+using Shape = kernels::Shape;
 
 /// o [BH, Lq, Dv] and the row statistics [BH, Lq, statSlots] that backward reads.
 template <typename T>

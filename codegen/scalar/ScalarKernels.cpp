@@ -174,21 +174,14 @@ class Generator {
     return {name, f.finish()};
   }
 
-  // After row pass `pass` has summed its adjoints: the row users' shares, R_r += R_u du/dr,
-  // on the row's adj in place (emitRowPass's second loop, for one row).
-  KernelFunction rowFinishHook(const WriterFactory& makeWriter, int pass) {
-    const std::string name = "attn_bwd_rowfinish_" + std::to_string(pass);
-    auto writer = makeWriter(name, real_);
-    KernelWriter& f = *writer;
-    pass_ = 0;
-    level_ = pass + 1;  // the adjoints of this level are summed now: prefetch them too
-    enterHook(f, true, false);
-    level_ = pass;
+  // After row pass `pass` has summed its adjoints, for the current row: the row users'
+  // shares, R_r += R_u du/dr, users first, on the row's adj in place.
+  void rowUsersShares(int pass) {
     std::map<NodeId, std::string> finished;
     for (auto it = bwd_.adjoints.rbegin(); it != bwd_.adjoints.rend(); ++it) {
       if (it->level != pass || it->kind != RowAdjoint::Kind::RowValue) continue;
       const int k = bwd_.adjointOf.at(it->node);
-      std::string R = f.loadReal(adjSlot(row_.r, k));
+      std::string R = f_->loadReal(adjSlot(row_.r, k));
       for (NodeId u : users_[static_cast<size_t>(it->node)]) {
         const Node& un = g_.node(u);
         if (un.kind != ValueKind::Row || !bwd_.adjointOf.count(u)) continue;
@@ -197,9 +190,21 @@ class Generator {
         for (auto& [opIndex, contribution] : partials(u, Ru))
           if (un.operands[static_cast<size_t>(opIndex)] == it->node) R = add(R, contribution);
       }
-      f.storeReal(R, adjSlot(row_.r, k));
+      f_->storeReal(R, adjSlot(row_.r, k));
       finished[it->node] = R;
     }
+  }
+
+  // The row users' shares of row pass `pass` (rowUsersShares) as a hook for one row.
+  KernelFunction rowFinishHook(const WriterFactory& makeWriter, int pass) {
+    const std::string name = "attn_bwd_rowfinish_" + std::to_string(pass);
+    auto writer = makeWriter(name, real_);
+    KernelWriter& f = *writer;
+    pass_ = 0;
+    level_ = pass + 1;  // the adjoints of this level are summed now: prefetch them too
+    enterHook(f, true, false);
+    level_ = pass;
+    rowUsersShares(pass);
     level_ = 0;
     return {name, f.finish()};
   }
@@ -1189,22 +1194,7 @@ class Generator {
     f.loop(r0, r1, [&](const std::string& r) {
       enterRow(r);
       prefetchRow();
-      std::map<NodeId, std::string> finished;
-      for (auto it = bwd_.adjoints.rbegin(); it != bwd_.adjoints.rend(); ++it) {
-        if (it->level != pass || it->kind != RowAdjoint::Kind::RowValue) continue;
-        const int k = bwd_.adjointOf.at(it->node);
-        std::string R = f.loadReal(adjSlot(r, k));
-        for (NodeId u : users_[static_cast<size_t>(it->node)]) {
-          const Node& un = g_.node(u);
-          if (un.kind != ValueKind::Row || !bwd_.adjointOf.count(u)) continue;
-          auto done = finished.find(u);
-          std::string Ru = done != finished.end() ? done->second : rowAdjoint(bwd_.adjointOf.at(u));
-          for (auto& [opIndex, contribution] : partials(u, Ru))
-            if (un.operands[static_cast<size_t>(opIndex)] == it->node) R = add(R, contribution);
-        }
-        f.storeReal(R, adjSlot(r, k));
-        finished[it->node] = R;
-      }
+      rowUsersShares(pass);
     });
     level_ = 0;
   }

@@ -47,6 +47,13 @@ enum Arg : int {
 
 constexpr int kKeyBlock = 64;
 
+/// One call's sizes as the backends' drivers see them: row-major arrays with the heads
+/// flattened, q [heads, Lq, D], k [heads, Lk, D], v [heads, Lk, Dv].
+struct Shape {
+  int64_t heads = 1;  ///< batch × heads
+  int64_t lq = 0, lk = 0, d = 0, dv = 0;
+};
+
 /// Sizes fixed at compile time (0: read from args at run time). With the head dimensions
 /// known, the CPU kernels keep whole rows of q, dq, o in vector registers.
 struct KernelSizes {

@@ -87,8 +87,7 @@ int runTune(const TuneOptions& t) {
                 << "\n  hint: --compile-only --arch sm_90 compiles and checks them without one\n";
       return 1;
     }
-    const int cc = driver.computeCapability(0);
-    arch = cc >= 90 ? 90 : cc >= 89 ? 89 : cc >= 86 ? 86 : cc >= 80 ? 80 : 0;
+    arch = cuda::targetArch(driver.computeCapability(0));
     if (!arch) {
       std::cerr << "attn: error: attn tune needs a GPU of compute capability 8.0 or newer\n";
       return 1;
@@ -96,7 +95,7 @@ int runTune(const TuneOptions& t) {
   }
   const BackwardPlan backward = differentiate(*plan);
   const bool withBackward = backward.unsupported.empty();
-  const auto layout = cuda::generateCudaKernels(*plan, backward, options).scalar;
+  const kernels::ScalarKernels layout = cuda::generateScalarCuda(*plan, backward, "float");
   const int rowFloats = 2 * static_cast<int>(plan->statistics.size()) + static_cast<int>(backward.adjoints.size()) +
                         (layout.needsQueryNorm ? 1 : 0);
   const std::vector<cuda::TileConfig> candidates = cuda::candidateTiles(options, arch, rowFloats);
