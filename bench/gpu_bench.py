@@ -21,6 +21,7 @@ import json
 import math
 import os
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -84,8 +85,14 @@ _masks = {}
 def flex():
     global _flex
     if _flex is None:
+        import torch._dynamo
         from torch.nn.attention.flex_attention import flex_attention
 
+        # One compiled graph per (shape, score_mod): past dynamo's default limit of 8 it would fall
+        # back to the unfused (materialising) path silently.
+        for knob in ("recompile_limit", "cache_size_limit", "accumulated_recompile_limit"):
+            if hasattr(torch._dynamo.config, knob):
+                setattr(torch._dynamo.config, knob, 256)
         _flex = torch.compile(flex_attention, dynamic=False)
     return _flex
 
@@ -111,10 +118,12 @@ def flex_lssa(q, k, v, return_lse=False):
                   return_lse=return_lse)
 
 
-def flex_lssar(q, k, v):
+def flex_lssar(q, k, v, detach_lse=False):
     d = q.shape[-1]
     logd = math.log(d)
     _, lse = flex_lssa(q, k, v, return_lse=True)  # lse_i = log sum_j softplus(s_ij)
+    if detach_lse:  # for a FlexAttention that cannot differentiate through its lse (times a cheaper backward)
+        lse = lse.detach()
 
     def score_mod(score, b, h, qi, ki):
         s = logd * torch.log((qi + 1).float()) * score
@@ -159,6 +168,9 @@ def main():
     ap.add_argument("--tokens", type=int, default=16 * 16384, help="B*H*L per call")
     ap.add_argument("--repeats", type=int, default=20)
     ap.add_argument("--eager-max", type=int, default=8192, help="longest L for the materialised versions")
+    ap.add_argument("--eager-bh", type=int, default=4,
+                    help="B*H of the materialised versions at L >= 4096 (their L*L matrices must fit); compare TFLOP/s")
+    ap.add_argument("--budget", type=float, default=0, help="seconds: start no new row after this (0: no limit)")
     ap.add_argument("--out", default=os.path.join(os.environ.get("OUT", "."), "gpu_bench.json"))
     args = ap.parse_args()
     attn_torch.load()
@@ -181,31 +193,69 @@ def main():
                 err = ((got - want).abs().max() / want.abs().max().clamp_min(1)).item()
                 print(f"check {name:8s} {label:10s} d={d}: max rel err vs eager f32 {err:.2e}")
     results = []
+    t_start = time.time()
+    out_path = Path(args.out)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
     print(f"{'program':8s} {'impl':10s} {'L':>6s} {'d':>4s} {'BH':>4s} {'fwd ms':>9s} {'TF/s':>6s} {'fwd+bwd ms':>11s} "
           f"{'TF/s':>6s} {'peak MiB':>9s}")
     for d in [int(x) for x in args.dims.split(",")]:
         for L in [int(x) for x in args.lengths.split(",")]:
-            bh = max(1, args.tokens // L)
-            q, k, v = (torch.randn(1, bh, L, d, device=dev, dtype=torch.bfloat16, requires_grad=True) for _ in range(3))
-            flops = 4 * bh * L * L * d / 2
+            full_bh = max(1, args.tokens // L)
             for name, impls in rows.items():
                 for label, fn in impls:
                     if label == "eager" and L > args.eager_max:
                         continue
+                    if args.budget and time.time() - t_start > args.budget:
+                        print(f"{name:8s} {label:10s} {L:6d} {d:4d}  skipped: --budget {args.budget:.0f} s spent")
+                        continue
+                    bh = min(full_bh, args.eager_bh) if label == "eager" and L >= 4096 else full_bh
+                    flops = 4 * bh * L * L * d / 2
+                    q, k, v = (torch.randn(1, bh, L, d, device=dev, dtype=torch.bfloat16, requires_grad=True)
+                               for _ in range(3))
+                    note = ""
                     try:
                         fwd, _ = timed(lambda: fn(q, k, v), False, args.repeats)
-                        both, peak = timed(lambda: fn(q, k, v), True, args.repeats)
+                        try:
+                            both, peak = timed(lambda: fn(q, k, v), True, args.repeats)
+                        except Exception:
+                            if fn is not flex_lssar:
+                                raise
+                            both, peak = timed(lambda: flex_lssar(q, k, v, detach_lse=True), True, args.repeats)
+                            note = "lse not differentiated"
                     except Exception as e:  # out of memory, unsupported: say so, go on
                         print(f"{name:8s} {label:10s} {L:6d} {d:4d} {bh:4d} failed: {type(e).__name__}: {str(e)[:80]}")
+                        del q, k, v
                         torch.cuda.empty_cache()
                         continue
                     r = dict(program=name, impl=label, L=L, d=d, bh=bh, fwd_ms=fwd, fwd_tflops=flops / fwd / 1e9,
-                             fwdbwd_ms=both, fwdbwd_tflops=3.5 * flops / both / 1e9, peak_mib=peak)
+                             fwdbwd_ms=both, fwdbwd_tflops=3.5 * flops / both / 1e9, bwd_tflops=2.5 * flops / max(both - fwd, 1e-6) / 1e9,
+                             peak_mib=peak, note=note)
                     results.append(r)
                     print(f"{name:8s} {label:10s} {L:6d} {d:4d} {bh:4d} {fwd:9.3f} {r['fwd_tflops']:6.1f} {both:11.3f} "
-                          f"{r['fwdbwd_tflops']:6.1f} {peak:9.0f}")
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(results, indent=1))
+                          f"{r['fwdbwd_tflops']:6.1f} {peak:9.0f} {note}")
+                    out_path.write_text(json.dumps(results, indent=1))
+                    del q, k, v
+                    torch.cuda.empty_cache()
+    summarize(results)
+
+
+def summarize(results):
+    """The issue's targets as ratios of TFLOP/s (rows may differ in B*H), one line per (L, d)."""
+    by = {(r["program"], r["impl"], r["L"], r["d"]): r for r in results}
+
+    def ratio(a, b, key):
+        return f"{by[a][key] / by[b][key]:6.2f}" if a in by and b in by else "     -"
+
+    print()
+    print("ratios (TFLOP/s over TFLOP/s; >1 means ours is faster)")
+    print(f"{'L':>6s} {'d':>4s} {'sm fwd/SDPA':>11s} {'sm bwd/SDPA':>11s} {'lssa/sm fwd':>11s} {'lssar f+b/flex':>14s} "
+          f"{'lssar f+b/eager':>15s}")
+    for L, d in sorted({(r["L"], r["d"]) for r in results}, key=lambda x: (x[1], x[0])):
+        print(f"{L:6d} {d:4d} {ratio(('softmax', 'ours', L, d), ('softmax', 'sdpa-flash', L, d), 'fwd_tflops'):>11s} "
+              f"{ratio(('softmax', 'ours', L, d), ('softmax', 'sdpa-flash', L, d), 'bwd_tflops'):>11s} "
+              f"{ratio(('lssa', 'ours', L, d), ('softmax', 'ours', L, d), 'fwd_tflops'):>11s} "
+              f"{ratio(('lssar', 'ours', L, d), ('lssar', 'flex', L, d), 'fwdbwd_tflops'):>14s} "
+              f"{ratio(('lssar', 'ours', L, d), ('lssar', 'eager', L, d), 'fwdbwd_tflops'):>15s}")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@
 #include <torch/cuda.h>
 #include <torch/serialize.h>
 #include <ATen/autocast_mode.h>
+#include <torch/version.h>
 
 #include <chrono>
 #include <filesystem>
@@ -110,15 +111,25 @@ at::Device deviceOf(const std::string& name) {
 
 // bf16 autocast around a forward pass on CUDA; nothing on the CPU.
 class Autocast {
+  // LibTorch 2.4 replaced the CUDA-only calls by per-device ones (the old ones are deprecated).
+  static void setDtypeAndEnabled(bool enabled) {
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+    at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
+    at::autocast::set_autocast_enabled(at::kCUDA, enabled);
+#else
+    at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+    at::autocast::set_enabled(enabled);
+#endif
+  }
+
  public:
   explicit Autocast(const at::Device& device) : on_(device.is_cuda()) {
     if (!on_) return;
-    at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
-    at::autocast::set_enabled(true);
+    setDtypeAndEnabled(true);
   }
   ~Autocast() {
     if (!on_) return;
-    at::autocast::set_enabled(false);
+    setDtypeAndEnabled(false);
     at::autocast::clear_cache();
   }
 
