@@ -84,7 +84,7 @@ int runChild(const Config& c, const std::string& program, int64_t L) {
 
   std::vector<double> fwd, both;
   for (int r = 0; r <= c.repeats; ++r) {  // r = 0 is the warm-up
-    at::NoGradGuard noGrad;
+    c10::NoGradGuard noGrad;
     auto t0 = now();
     at::Tensor o = p(q, k, v, backend);
     auto t1 = now();

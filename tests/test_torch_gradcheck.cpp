@@ -11,6 +11,7 @@
 // kinks, and rowmax has ties; with random continuous inputs no score sits within eps of a
 // kink and no row has a tie, with probability 1, so no element is skipped.
 #include <ATen/ATen.h>
+#include <c10/core/GradMode.h>
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <cmath>
@@ -57,7 +58,7 @@ GradResult gradcheck(const Program& program, const at::Tensor& q0, const at::Ten
 
   // Central finite differences, one element at a time.
   const double eps = 1e-6;
-  at::NoGradGuard noGrad;
+  c10::NoGradGuard noGrad;
   at::Tensor x[3] = {q0.clone().contiguous(), k0.clone().contiguous(), v0.clone().contiguous()};
   at::Tensor fd[3];
   auto evalF = [&] { return (program(x[0], x[1], x[2]) * g).sum().item<double>(); };

@@ -175,7 +175,7 @@ TEST_SUITE("model") {
     at::manual_seed(5);
     model::Gpt2 m(c, softmax(), Backend::Reference);
     m.impl().to(at::kDouble);
-    at::NoGradGuard noGrad;
+    c10::NoGradGuard noGrad;
     at::Tensor shortIn = at::randint(0, 13, {1, 8}, at::kLong), longIn = at::randint(0, 13, {1, 32}, at::kLong);
     auto logits = [&](model::RopeScaling scaling, int64_t evalLength, const at::Tensor& x) {
       m.setRopeScaling(scaling, evalLength);

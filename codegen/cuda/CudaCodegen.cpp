@@ -123,7 +123,10 @@ std::string tensorCoreKernels(const KernelPlan& plan, const BackwardPlan& backwa
        ", \"the host's shared-memory size (CudaCodegen.cpp) disagrees with tc_forward.cuh\");\n\n";
   // The hooks: the scalar generator's per-element code.
   kernels::KernelSizes sizes{o.headDim, o.valueDim};
-  auto writer = [](const std::string& name, const std::string& real) { return std::make_unique<CudaWriter>(name, real); };
+  // fp16/bf16 operands: the hooks' exp and division are the hardware's approximations.
+  auto writer = [](const std::string& name, const std::string& real) {
+    return std::make_unique<CudaWriter>(name, real, CudaWriter::Math::Approximate);
+  };
   if (withForward)
     for (const kernels::KernelFunction& f : kernels::generateElementHooks(plan, backward, "float", sizes, writer))
       s += f.text + "\n";

@@ -9,7 +9,9 @@
 
 namespace attn::cuda {
 
-CudaWriter::CudaWriter(std::string name, std::string real) : name_(std::move(name)), real_(std::move(real)) {
+CudaWriter::CudaWriter(std::string name, std::string real, Math math)
+    : name_(std::move(name)), real_(std::move(real)), math_(math) {
+  ATTN_INTERNAL_ASSERT(math_ == Math::Exact || real_ == "float", "cuda writer: approximate math is float only");
   ATTN_INTERNAL_ASSERT(real_ == "float" || real_ == "double", "cuda writer: real must be float or double");
 }
 
@@ -71,6 +73,7 @@ std::string CudaWriter::param(const std::string& type, const std::string& name) 
 std::string CudaWriter::fop(const std::string& op, const std::string& a, const std::string& b) {
   const char* sym = op == "fadd" ? "+" : op == "fsub" ? "-" : op == "fmul" ? "*" : op == "fdiv" ? "/" : nullptr;
   ATTN_INTERNAL_ASSERT(sym, "cuda writer: float op " + op);
+  if (op == "fdiv" && approximateMath()) return let("attn_fast_div(" + a + ", " + b + ")");
   return let(a + " " + sym + " " + b);
 }
 
@@ -94,8 +97,10 @@ std::string CudaWriter::call(const std::string& fn, const std::string& a) { retu
 
 std::string CudaWriter::intrinsic(const std::string& base, const std::string& a) {
   ATTN_INTERNAL_ASSERT(base == "exp" || base == "log" || base == "exp2" || base == "log2" || base == "sqrt" ||
-                           base == "fabs",
+                           base == "fabs" || (base == "log_approx" && approximateMath()),
                        "cuda writer: intrinsic " + base);
+  if (approximateMath() && base == "exp") return let("attn_fast_exp(" + a + ")");
+  if (base == "log_approx") return let("attn_fast_log(" + a + ")");
   return let(mathName(base) + "(" + a + ")");
 }
 

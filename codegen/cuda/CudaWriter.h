@@ -5,7 +5,10 @@
 // that a host C++ compiler compiles too, with codegen/cuda/skeleton/host_prelude.h: the tests
 // run the generated CUDA on the CPU against the reference).
 //
-// Math is the CUDA math library's (expf, logf, powf ...), no fast-math intrinsics.
+// Math is the CUDA math library's (expf, logf, powf ...). A writer made with Math::Approximate
+// (the tensor-core modules' hooks: fp16/bf16 operands) writes exp and division as the
+// special-function unit's approximations instead (attn_fast_exp, attn_fast_div in
+// attn_math.cuh), and lets the generator use attn_fast_log where it bounds the error itself.
 #pragma once
 
 #include <string>
@@ -16,10 +19,12 @@ namespace attn::cuda {
 
 class CudaWriter final : public kernels::KernelWriter {
  public:
-  /// `real` is "float" or "double".
-  CudaWriter(std::string name, std::string real);
+  enum class Math { Exact, Approximate };
+  /// `real` is "float" or "double" (Approximate: float only).
+  CudaWriter(std::string name, std::string real, Math math = Math::Exact);
 
   const std::string& real() const override { return real_; }
+  bool approximateMath() const override { return math_ == Math::Approximate; }
 
   std::string constant(double value) const override;
   std::string arg(int slot, const std::string& type) override;
@@ -53,6 +58,7 @@ class CudaWriter final : public kernels::KernelWriter {
 
  private:
   std::string name_, real_;
+  Math math_;
   std::string entry_, body_;
   std::set<std::string> declarations_;
   int next_ = 0;

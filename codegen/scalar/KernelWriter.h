@@ -25,6 +25,11 @@ class KernelWriter {
 
   /// "float" or "double": the element type of every real value.
   virtual const std::string& real() const = 0;
+  /// True where the target tolerates approximate exp, log and division (the CUDA tensor-core
+  /// hooks: fp16/bf16 operands). The generator then may ask for intrinsic("log_approx", x),
+  /// a log with an absolute error near 2^-21, and keeps the relative error of what it builds
+  /// from it bounded itself (softplus). False: every operation as exact as libm's.
+  virtual bool approximateMath() const { return false; }
 
   // --- values
   virtual std::string constant(double value) const = 0;  ///< a literal of the element type

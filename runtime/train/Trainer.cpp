@@ -379,7 +379,7 @@ std::map<std::string, double> evaluate(const EvalOptions& e, const TokenData& da
   loadCheckpoint(path, run);
   run.model.impl().to(device);
   run.model.impl().eval();
-  at::NoGradGuard noGrad;
+  c10::NoGradGuard noGrad;
   model::RopeScaling scaling = model::parseRopeScaling(e.rope);
 
   std::map<std::string, double> result;

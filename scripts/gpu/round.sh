@@ -12,13 +12,14 @@
 # bench.log + gpu_bench.json, train.log). The last thing printed is a table of the steps.
 #
 # Budgets: ATTN_T_TEST (300), ATTN_T_SANITIZE (150), ATTN_T_TUNE (120), ATTN_T_BENCH (330),
-# ATTN_T_TRAIN (90). Bench arguments: ATTN_BENCH_ARGS. Needs gpu-bundle/ carried for `build`,
+# ATTN_T_TRAIN (90). Bench arguments: ATTN_BENCH_ARGS; head dims to tune: ATTN_TUNE_DIMS ("64 128"). Needs gpu-bundle/ carried for `build`,
 # data/ carried for `train` (the tokenizer and the built-in corpus).
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 3
 out=${OUT:-$PWD/build-gpu-logs}
 mkdir -p "$out"
 bin=$PWD/build-gpu/bin
+export bin out
 deadline=${ATTN_ROUND_DEADLINE:-570}
 steps=("$@")
 [ ${#steps[@]} -eq 0 ] && steps=(build test sanitize tune bench train)
@@ -71,7 +72,7 @@ for step in "${steps[@]}"; do
       secs=$(budget "${ATTN_T_TEST:-300}")
       run_tests() {
         local pids=() rc=0 i=0
-        for tc in "every stdlib program*" "softmax, LSSA and LSSAR at L = 4095*" "random programs*" "sanitizer set*"; do
+        for tc in "every stdlib program*" "*at L = 4095 on the GPU*" "random programs*" "sanitizer set*"; do
           i=$((i + 1))
           "$bin/attn_tests" -ts=gpu -tc="$tc" --no-intro=true >"$out/.tests.$i" 2>&1 &
           pids+=($!)
@@ -101,7 +102,7 @@ for step in "${steps[@]}"; do
       : >"$log"
       secs=$(budget "${ATTN_T_TUNE:-120}")
       tune_all() {
-        for d in 64 128; do
+        for d in ${ATTN_TUNE_DIMS:-64 128}; do
           for p in softmax lssa lssar; do
             "$bin/attn" tune "stdlib/$p.attn" --dtype bf16 --head-dim "$d" --lengths 1024,4096,16384 --repeats 5 || return 1
           done
@@ -109,6 +110,7 @@ for step in "${steps[@]}"; do
         cat "${ATTN_CACHE_DIR:-$HOME/.cache/attn}/cuda/tuning.txt"
       }
       export -f tune_all
+      export ATTN_TUNE_DIMS
       run tune "$log" "$secs" bash -c tune_all
       ;;
     bench)

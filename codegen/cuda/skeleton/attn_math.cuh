@@ -21,6 +21,20 @@
 #define ATTN_INF_D (__builtin_inf())
 #endif
 
+/// The approximate exp, log and division of tensor-core modules (fp16/bf16 operands, where
+/// they are far inside the operands' rounding): on the GPU the special-function unit's
+/// ex2/lg2/rcp (a few ulp; log's error is absolute, about 2^-21, near 1), on the host (the
+/// tests) the exact functions.
+#ifdef __CUDACC__
+ATTN_INLINE float attn_fast_exp(float x) { return __expf(x); }
+ATTN_INLINE float attn_fast_log(float x) { return __logf(x); }
+ATTN_INLINE float attn_fast_div(float a, float b) { return __fdividef(a, b); }
+#else
+ATTN_INLINE float attn_fast_exp(float x) { return expf(x); }
+ATTN_INLINE float attn_fast_log(float x) { return logf(x); }
+ATTN_INLINE float attn_fast_div(float a, float b) { return a / b; }
+#endif
+
 /// x^n for an integer n, by repeated squaring (n is a literal: the loop unrolls).
 template <typename T>
 ATTN_INLINE T attn_powi(T x, int n) {

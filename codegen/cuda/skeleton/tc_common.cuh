@@ -186,18 +186,27 @@ __device__ __forceinline__ float quadSum(float x) {
 /// +infinity (NVRTC has no <math.h>, so no INFINITY macro; this folds to a constant).
 __device__ __forceinline__ float posInf() { return __int_as_float(0x7f800000); }
 
-/// x^p for a p known at compile time after inlining: small integer powers by
-/// multiplication, anything else by powf (which is NaN for x < 0 and non-integer p).
+/// x^p for a p known at compile time after inlining: an integer 0 <= p <= 127 by repeated
+/// squaring (the unrolled loop folds to the few multiplications p needs: 6 for 15), anything
+/// else by powf (which is NaN for x < 0 and non-integer p).
 __device__ __forceinline__ float powConst(float x, float p) {
-  if (p == 1.0f) return x;
-  if (p == 2.0f) return x * x;
-  if (p == 3.0f) return x * x * x;
-  if (p == 4.0f) {
-    const float y = x * x;
-    return y * y;
+  const int n = static_cast<int>(p);
+  if (static_cast<float>(n) == p && n >= 0 && n < 128) {
+    float result = 1.0f, base = x;
+#pragma unroll
+    for (int bit = 0; bit < 7; ++bit) {
+      if (n & (1 << bit)) result *= base;
+      if ((n >> (bit + 1)) == 0) break;
+      base *= base;
+    }
+    return result;
   }
   return powf(x, p);
 }
+
+/// exp for the online statistics: the special-function unit's ex2 (a few ulp, far inside the
+/// fp16/bf16 operands' rounding; exp of -inf is 0).
+__device__ __forceinline__ float fastExp(float x) { return __expf(x); }
 
 /// Online exp-sum: when `add`, the term x joins (sum = sum_j exp(x_j - m), running max m):
 /// if x > m the sum is rescaled by exp(m - x) and m = x. An x of -inf adds nothing; an m of
@@ -206,7 +215,7 @@ __device__ __forceinline__ void onlineExpAdd(float& sum, float& m, float x, bool
   const bool live = add && x != -posInf();
   const bool grows = live && x > m;
   // grows: exp(m - x) rescales the old sum (0 when m is -inf); else exp(x - m) is the term.
-  const float e = expf(grows ? m - x : (live ? x - m : -posInf()));
+  const float e = fastExp(grows ? m - x : (live ? x - m : -posInf()));
   sum = grows ? sum * e + 1.0f : sum + e;
   m = grows ? x : m;
 }
@@ -217,15 +226,15 @@ __device__ __forceinline__ void onlineExpAdd(float& sum, float& m, float x, bool
 __device__ __forceinline__ void onlinePowerAdd(float& sum, float& m, float x, float p, bool add) {
   const float a = fabsf(x);
   const bool grows = add && a > m;
-  if (grows) sum = m > 0.0f ? sum * powConst(m / a, p) : 0.0f;  // rare after the first keys
+  if (grows) sum = m > 0.0f ? sum * powConst(__fdividef(m, a), p) : 0.0f;  // rare after the first keys
   m = grows ? a : m;
-  const float term = fabsf(powConst(x / m, p));
+  const float term = fabsf(powConst(__fdividef(x, m), p));
   sum += add && m > 0.0f ? term : 0.0f;
 }
 
 /// The exp-sum `sum` with max `m` rescaled to the larger max `mNew` (0 when m is -inf).
 __device__ __forceinline__ float rescaleExpSum(float sum, float m, float mNew) {
-  return m == -posInf() ? 0.0f : sum * expf(m - mNew);
+  return m == -posInf() ? 0.0f : sum * fastExp(m - mNew);
 }
 
 /// The power-sum `sum` with max `m` rescaled to the larger max `mNew` (0 when m is 0).

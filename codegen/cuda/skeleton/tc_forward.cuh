@@ -545,7 +545,7 @@ class ForwardCta {
 #pragma unroll
           for (int nt = 0; nt < kSTiles; ++nt) tileMax = fmaxf(tileMax, fmaxf(s[nt][2 * rr], s[nt][2 * rr + 1]));
           const float mNew = fmaxf(m, quadMax(tileMax));
-          const float factor = m == -posInf() ? 0.0f : expf(m - mNew);
+          const float factor = m == -posInf() ? 0.0f : fastExp(m - mNew);
           const bool dead = mNew == -posInf();
           float add = 0.0f;
 #pragma unroll
@@ -553,7 +553,7 @@ class ForwardCta {
 #pragma unroll
             for (int c = 0; c < 2; ++c) {
               float& y = s[nt][2 * rr + c];
-              y = dead ? 0.0f : expf(y - mNew);
+              y = dead ? 0.0f : fastExp(y - mNew);
               add += y;
             }
           sum = sum * factor + add;
@@ -569,13 +569,14 @@ class ForwardCta {
           const float mNew = fmaxf(m, quadMax(tileMax));
           const float factor = m > 0.0f ? powConst(m / mNew, kP) : 0.0f;
           const bool live = mNew > 0.0f;
+          const float inverse = live ? 1.0f / mNew : 0.0f;
           float add = 0.0f;
 #pragma unroll
           for (int nt = 0; nt < kSTiles; ++nt)
 #pragma unroll
             for (int c = 0; c < 2; ++c) {
               float& y = s[nt][2 * rr + c];
-              y = live ? powConst(y / mNew, kP) : 0.0f;
+              y = live ? powConst(y * inverse, kP) : 0.0f;
               add += fabsf(y);
             }
           sum = sum * factor + add;

@@ -13,7 +13,7 @@ ATTN_DEVICE void attn_hook_1(float* stats, long long i, float n, long long lk, f
   const auto t0 = static_cast<float>(64);
   const auto t1 = sqrtf(t0);
   const auto t2 = s * 1.0f;
-  const auto t3 = t2 / t1;
+  const auto t3 = attn_fast_div(t2, t1);
   const auto t4 = x + 1;
   *t4 = t3;
   const auto t5 = x + 2;
@@ -37,14 +37,14 @@ ATTN_DEVICE void attn_bwd_grad(float* stats, float* adj, long long i, float n, l
   const auto t13 = sqrtf(t12);
   const auto t14 = g - t11;
   const auto t15 = s * 1.0f;
-  const auto t16 = t15 / t13;
+  const auto t16 = attn_fast_div(t15, t13);
   const auto t17 = t16 - t7;
-  const auto t18 = expf(t17);
-  const auto t19 = t18 / t3;
+  const auto t18 = attn_fast_exp(t17);
+  const auto t19 = attn_fast_div(t18, t3);
   const auto t20 = t3 == 0.0f;
   const auto t21 = static_cast<float>(t20 ? 0.0f : t19);
   const auto t22 = t21 * t14;
-  const auto t23 = t22 / t13;
+  const auto t23 = attn_fast_div(t22, t13);
   const auto t24 = 1.0f * 1.0f;
   const auto t25 = 1.0f * t24;
   const auto t26 = t23 * t25;
