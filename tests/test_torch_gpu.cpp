@@ -9,6 +9,7 @@
 #include <ATen/ATen.h>
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <random>
 
 #include "RandomProgram.h"
@@ -29,13 +30,14 @@ double maxErr(const at::Tensor& got, const at::Tensor& want) {
   return (g - w).abs().max().item<double>() / scale;
 }
 
-// |got - want| / |want| (Frobenius norms; 0 when both are 0): the usual measure for reduced-
-// precision operands (a bf16 operand alone carries 2^-9 relative), where one element's error
-// relative to the tensor's largest value is dominated by cancellation in that element.
+// |got - want| / max(|want|, sqrt(N)) (Frobenius norms; sqrt(N) is the norm of N ones, the
+// floor of 1 per element that maxErr has too, so that a reference that is zero up to rounding,
+// like dq and dk at L = 1, is compared absolutely): the usual measure for reduced-precision
+// operands (a bf16 operand alone carries 2^-9 relative).
 double normErr(const at::Tensor& got, const at::Tensor& want) {
   at::Tensor g = got.to(at::kCPU).to(at::kDouble), w = want.to(at::kCPU).to(at::kDouble);
-  const double den = w.norm().item<double>(), num = (g - w).norm().item<double>();
-  return den > 0 ? num / den : num;
+  const double floor = std::sqrt(static_cast<double>(std::max<int64_t>(w.numel(), 1)));
+  return (g - w).norm().item<double>() / std::max(w.norm().item<double>(), floor);
 }
 
 // float32: every element within tol of the reference (relative to max(|ref|, 1)); fp16/bf16:

@@ -92,6 +92,7 @@ int runTune(const TuneOptions& t) {
       std::cerr << "attn: error: attn tune needs a GPU of compute capability 8.0 or newer\n";
       return 1;
     }
+    driver.makeCurrent(0);  // the buffers below are allocated before any module is loaded
   }
   const BackwardPlan backward = differentiate(*plan);
   const bool withBackward = backward.unsupported.empty();
