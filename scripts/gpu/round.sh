@@ -66,15 +66,17 @@ for step in "${steps[@]}"; do
       nvidia-smi --query-gpu=name,clocks.sm,clocks.mem,temperature.gpu,power.draw --format=csv >>"$out/gpu-env.txt" 2>&1
       ;;
     test)
-      # The three cases in parallel (each compiles its own kernels; the disk cache takes concurrent writers).
+      # The four cases in parallel (each compiles its own kernels; the disk cache takes concurrent writers).
       log=$out/tests.log
       : >"$log"
       secs=$(budget "${ATTN_T_TEST:-300}")
+      # Each case has its own timeout, inside the step's, so its output is gathered even when one is cut short.
       run_tests() {
         local pids=() rc=0 i=0
+        rm -f "$out"/.tests.*
         for tc in "every stdlib program*" "*at L = 4095 on the GPU*" "random programs*" "sanitizer set*"; do
           i=$((i + 1))
-          "$bin/attn_tests" -ts=gpu -tc="$tc" --no-intro=true >"$out/.tests.$i" 2>&1 &
+          timeout -k 2 "$((TEST_SECS - 8))" "$bin/attn_tests" -ts=gpu -tc="$tc" --no-intro=true >"$out/.tests.$i" 2>&1 &
           pids+=($!)
         done
         for p in "${pids[@]}"; do wait "$p" || rc=1; done
@@ -82,11 +84,11 @@ for step in "${steps[@]}"; do
         return $rc
       }
       export -f run_tests
-      export bin out
+      export TEST_SECS=$((secs > 10 ? secs : 10))
       run test "$log" "$secs" bash -c run_tests
       ;;
     sanitize)
-      # memcheck and racecheck on the small set (softmax, LSSA, LSSAR; bf16 tensor cores and f32),
+      # memcheck, racecheck and synccheck on the small set (softmax, LSSA, LSSAR; bf16 tensor cores and f32),
       # each tensor its own allocation so an overrun leaves it.
       log=$out/sanitizer.log
       : >"$log"
