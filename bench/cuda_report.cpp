@@ -5,7 +5,10 @@
 // tensor-core kernels' dynamic shared memory is printed as "+N dyn"). Runs with a private
 // cache directory. Exits 1 if any kernel spills registers, so a script can gate on it.
 //
-//   build/bin/cuda_report [--arch 80,90] [--dtype f32,bf16] [--head-dim 64] stdlib/*.attn
+//   build/bin/cuda_report [--arch 80,90] [--dtype f32,bf16] [--head-dim 64] [--part all|forward|backward] stdlib/*.attn
+//
+// --part: the tensor-core module of all kernels (default; what `attn emit` shows), or of the
+// forward or backward kernels only (what the op compiles on a first call / first backward).
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -35,6 +38,8 @@ int main(int argc, char** argv) {
   std::vector<int> archs = {80, 90};
   std::vector<std::string> dtypes = {"f32", "bf16"};
   int headDim = 64;
+  attn::cuda::ModulePart part = attn::cuda::ModulePart::All;
+  std::string partName = "all";
   std::vector<std::string> files;
   for (int a = 1; a < argc; ++a) {
     std::string arg = argv[a];
@@ -43,17 +48,26 @@ int main(int argc, char** argv) {
       for (const std::string& x : split(argv[++a])) archs.push_back(std::atoi(x.c_str()));
     } else if (arg == "--dtype" && a + 1 < argc) dtypes = split(argv[++a]);
     else if (arg == "--head-dim" && a + 1 < argc) headDim = std::atoi(argv[++a]);
-    else files.push_back(arg);
+    else if (arg == "--part" && a + 1 < argc) {
+      partName = argv[++a];
+      if (partName == "all") part = attn::cuda::ModulePart::All;
+      else if (partName == "forward") part = attn::cuda::ModulePart::Forward;
+      else if (partName == "backward") part = attn::cuda::ModulePart::Backward;
+      else {
+        std::fprintf(stderr, "cuda_report: --part %s: expected all, forward or backward\n", partName.c_str());
+        return 2;
+      }
+    } else files.push_back(arg);
   }
   if (files.empty()) {
-    std::fprintf(stderr, "usage: cuda_report [--arch 80,90] [--dtype f32,bf16] [--head-dim D] PROGRAM.attn...\n");
+    std::fprintf(stderr, "usage: cuda_report [--arch 80,90] [--dtype f32,bf16] [--head-dim D] [--part all|forward|backward] PROGRAM.attn...\n");
     return 2;
   }
   const std::string dir = "/tmp/attn-cuda-report-" + std::to_string(::getpid());
   ::setenv("ATTN_CACHE_DIR", dir.c_str(), 1);
-  std::printf("CUDA kernels: NVRTC %s, head dim %d; cold = generate + NVRTC + ptxas of the whole module, hit = "
-              "from the disk cache (%s)\n",
-              attn::cuda::nvrtcVersion().c_str(), headDim, dir.c_str());
+  std::printf("CUDA kernels: NVRTC %s, head dim %d, module part %s; cold = generate + NVRTC + ptxas of the module, "
+              "hit = from the disk cache (%s)\n",
+              attn::cuda::nvrtcVersion().c_str(), headDim, partName.c_str(), dir.c_str());
   std::printf("%-22s %-5s %-5s %-26s %5s %6s %6s %12s %9s %8s %8s\n", "program", "arch", "dtype", "kernel", "regs",
               "spill", "stack", "smem", "ptxas ms", "cold ms", "hit ms");
   int spilling = 0;
@@ -71,6 +85,7 @@ int main(int argc, char** argv) {
         attn::cuda::CudaOptions options;
         options.dtype = attn::cuda::parseDtype(dtype);
         options.headDim = options.valueDim = headDim;
+        options.part = part;
         attn::cuda::clearModuleCache();
         auto cold = attn::cuda::compileModule(*plan, options, arch);
         attn::cuda::clearModuleCache();
