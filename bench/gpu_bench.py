@@ -10,9 +10,16 @@ warm-up), TFLOP/s (causal: half the L*L score matrix; forward 4*BH*L*L*d/2 flops
   lssar     ours | FlexAttention (two calls: LSSA with its log-normaliser, then the re-weighting
                    as score_mod = p*log(relu(N*a - O))) | eager
 Before timing, every row is checked against eager in float32 at a small length (prints the
-max relative error). Results: a table on stdout and JSON in $OUT/gpu_bench.json (or --out).
+max relative error). The materialised versions run at B*H = --eager-bh (4) from L = 4096 on,
+so that their L*L matrices fit: compare TFLOP/s, not ms, with them. Results: a table on stdout,
+JSON in $OUT/gpu_bench.json (or --out; rewritten after every row, so a run cut short keeps
+what it measured), and last the issue's targets as ratios of TFLOP/s per (L, d). --budget S
+starts no new row after S seconds (FlexAttention compiles once per shape: most of the time).
 
-  python3 bench/gpu_bench.py --lengths 1024,2048,4096,8192,16384 --dims 64,128
+  python3 bench/gpu_bench.py --lengths 1024,4096,8192,16384 --dims 64,128 --repeats 10
+  ATTN_BENCH_ARGS="--dims 64" bash scripts/gpu/round.sh bench     # on the GPU machine
+
+Results of 2026-11-25 (H100): docs/PERFORMANCE.md, raw in docs/gpu-runs/.
 
 Needs: PyTorch with CUDA, build/lib/libattn_torch_ops.so (python/attn_torch.py loads it).
 """

@@ -34,7 +34,8 @@ struct CudaProgramState {
   std::mutex mutex;
   std::optional<KernelPlan> plan;
   std::optional<std::string> backwardUnsupported;  // why the derivative cannot be scheduled ("" if it can)
-  std::map<std::tuple<int, int, int, int, int, std::string>, std::shared_ptr<const cuda::LoadedModule>> modules;
+  // (dtype, d, dv, device, part, tile, exact math) -> the loaded module
+  std::map<std::tuple<int, int, int, int, int, std::string, bool>, std::shared_ptr<const cuda::LoadedModule>> modules;
 
   // The loaded module for (dtype, d, dv) on `device`: with tensor cores, the forward or the
   // backward kernels (`part`), compiled when first needed.
@@ -69,7 +70,7 @@ struct CudaProgramState {
       if (auto tuned = table.find(key)) options.tile = *tuned;
     }
     auto& m = modules[{static_cast<int>(options.dtype), options.headDim, options.valueDim, device,
-                       static_cast<int>(options.part), options.tile.name()}];
+                       static_cast<int>(options.part), options.tile.name(), options.exactMath}];
     if (!m) m = cuda::load(cuda::compileModule(*plan, options, target), device);
     return *m;
   }

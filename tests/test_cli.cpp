@@ -186,6 +186,11 @@ TEST_SUITE("cli") {
     CHECK(tile.status == 0);
     CHECK(tile.out.find("kBlockM = 128, kBlockN = 32, kWarps = 8, kStages = 3") != std::string::npos);
     CHECK(tile.out.find("kD = 128, kDv = 128") != std::string::npos);
+    CHECK(tile.out.find("ATTN_EXACT_MATH") == std::string::npos);  // approximate math by default
+    CommandResult exact = runAttn({"emit", path, "--target", "cuda", "--exact-math"});
+    CHECK(exact.status == 0);
+    CHECK(exact.out.find("#define ATTN_EXACT_MATH 1") != std::string::npos);
+    CHECK(exact.out.find("attn_fast_") == std::string::npos);
     CommandResult badTile = runAttn({"emit", path, "--target", "cuda", "--tile", "m64n64w8s2"});
     CHECK(badTile.status == 1);
     CHECK(badTile.err.find("blockM must be 16 x warps (128)") != std::string::npos);

@@ -131,6 +131,38 @@ TEST_SUITE("cuda") {
     CHECK(roles(cuda::ModulePart::Forward) == roles(cuda::ModulePart::All));
   }
 
+  TEST_CASE("tensor-core modules: approximate math by default, libm-exact on request; float32 always exact") {
+    KernelPlan plan = planOfFile(std::string(ATTN_STDLIB) + "/lssar.attn");
+    cuda::CudaOptions o;
+    o.dtype = cuda::Dtype::BF16;
+    o.exactMath = false;
+    const std::string fast = cuda::generateCudaKernels(plan, differentiate(plan), o).source;
+    CHECK(fast.find("attn_fast_exp(") != std::string::npos);   // the hooks' exp
+    CHECK(fast.find("attn_fast_div(") != std::string::npos);   // and division
+    CHECK(fast.find("attn_fast_log(") != std::string::npos);   // softplus's bounded-error log
+    CHECK(fast.find("ATTN_EXACT_MATH") == std::string::npos);
+    const std::string fastKey = cuda::moduleKey(plan, o, 90, fast).fileName();
+    o.exactMath = true;
+    const std::string exact = cuda::generateCudaKernels(plan, differentiate(plan), o).source;
+    CHECK(exact.find("#define ATTN_EXACT_MATH 1") < exact.find("#include \"tc_backward.cuh\""));
+    CHECK(exact.find("attn_fast_") == std::string::npos);
+    CHECK(exact.find("expf(") != std::string::npos);
+    CHECK(cuda::moduleKey(plan, o, 90, exact).fileName() != fastKey);  // never one cache entry for both
+    checkCompiles(plan, o, "lssar bf16 exact math");
+    // The approximate module has fewer exact divisions and logs in its PTX.
+    auto countExact = [&](bool exactMath) {
+      o.exactMath = exactMath;
+      cuda::CompiledKernel k = cuda::compile(cuda::generateCudaKernels(plan, differentiate(plan), o).source, "lssar.cu", 90);
+      size_t n = 0;
+      for (size_t at = k.ptx.find("div.rn.f32"); at != std::string::npos; at = k.ptx.find("div.rn.f32", at + 1)) ++n;
+      return n;
+    };
+    CHECK(countExact(false) < countExact(true));
+    o.dtype = cuda::Dtype::F32;
+    o.exactMath = false;
+    CHECK(cuda::generateCudaKernels(plan, differentiate(plan), o).source.find("attn_fast_") == std::string::npos);
+  }
+
   TEST_CASE("which inputs take the tensor cores") {
     cuda::CudaOptions o;
     o.dtype = cuda::Dtype::BF16;

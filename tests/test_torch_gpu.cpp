@@ -10,6 +10,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <random>
 
 #include "RandomProgram.h"
@@ -156,6 +157,24 @@ TEST_SUITE("gpu") {
         MESSAGE(std::string(name), " L=4095 ", std::string(c10::toString(dtype)), ": o ", e.o, " dq ", e.dq, " dk ", e.dk, " dv ", e.dv);
         CHECK(e.finite);
         CHECK(e.worst() <= tol);
+      }
+    }
+  }
+
+  TEST_CASE("exact math (ATTN_CUDA_EXACT_MATH=1): the tensor-core kernels still equal the reference") {
+    if (!haveGpu()) return;
+    struct ExactMath {
+      ExactMath() { ::setenv("ATTN_CUDA_EXACT_MATH", "1", 1); }
+      ~ExactMath() { ::unsetenv("ATTN_CUDA_EXACT_MATH"); }
+    } exact;
+    uint64_t seed = 700;
+    for (const char* name : {"softmax", "lssa", "lssar"}) {
+      Program program = Program::fromFile(std::string(ATTN_STDLIB) + "/" + name + ".attn");
+      for (const Shape& s : {Shape{37, 37, 64, 64}, Shape{501, 501, 64, 64}}) {
+        Errors e = compareOnGpu(program, s, at::kBFloat16, seed++);
+        MESSAGE(std::string(name), " exact math L=", s.lq, " bf16: o ", e.o, " dq ", e.dq, " dk ", e.dk, " dv ", e.dv);
+        CHECK(e.finite);
+        CHECK(e.worst() <= 1e-2);
       }
     }
   }

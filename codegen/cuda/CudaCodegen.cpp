@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <stdexcept>
 
 #include "codegen/cuda/CudaWriter.h"
@@ -111,6 +112,7 @@ std::string tensorCoreKernels(const KernelPlan& plan, const BackwardPlan& backwa
   const bool withBackward = backward.unsupported.empty() && o.part != ModulePart::Forward;
   const int threads = 32 * t.warps;
   std::string s;
+  if (o.exactMath) s += "#define ATTN_EXACT_MATH 1  // libm-exact exp, log and division (ATTN_CUDA_EXACT_MATH)\n";
   s += withBackward ? "#include \"tc_backward.cuh\"\n" : "#include \"tc_forward.cuh\"\n";
   s += "#include \"attn_math.cuh\"\n\n";
   s += "struct Config {\n  static constexpr int kBlockM = " + std::to_string(t.blockM) +
@@ -123,9 +125,11 @@ std::string tensorCoreKernels(const KernelPlan& plan, const BackwardPlan& backwa
        ", \"the host's shared-memory size (CudaCodegen.cpp) disagrees with tc_forward.cuh\");\n\n";
   // The hooks: the scalar generator's per-element code.
   kernels::KernelSizes sizes{o.headDim, o.valueDim};
-  // fp16/bf16 operands: the hooks' exp and division are the hardware's approximations.
-  auto writer = [](const std::string& name, const std::string& real) {
-    return std::make_unique<CudaWriter>(name, real, CudaWriter::Math::Approximate);
+  // fp16/bf16 operands: the hooks' exp and division are the hardware's approximations
+  // unless exact math is asked for.
+  const CudaWriter::Math math = o.exactMath ? CudaWriter::Math::Exact : CudaWriter::Math::Approximate;
+  auto writer = [math](const std::string& name, const std::string& real) {
+    return std::make_unique<CudaWriter>(name, real, math);
   };
   if (withForward)
     for (const kernels::KernelFunction& f : kernels::generateElementHooks(plan, backward, "float", sizes, writer))
@@ -322,6 +326,11 @@ TileConfig TileConfig::parse(const std::string& text) {
     throw std::invalid_argument("tile '" + text + "': blockN must be 32, 64 or 128");
   if (t.stages < 1 || t.stages > 3) throw std::invalid_argument("tile '" + text + "': stages must be 1, 2 or 3");
   return t;
+}
+
+bool exactMathRequested() {
+  const char* v = std::getenv("ATTN_CUDA_EXACT_MATH");
+  return v && *v && std::string(v) != "0";
 }
 
 bool tensorCoresApply(const CudaOptions& o) {

@@ -45,12 +45,19 @@ struct TileConfig {
 /// call. The float32 module always holds everything (it is cheap).
 enum class ModulePart { All, Forward, Backward };
 
+/// True when $ATTN_CUDA_EXACT_MATH is set to something other than "" or "0".
+bool exactMathRequested();
+
 struct CudaOptions {
   ModulePart part = ModulePart::All;
   Dtype dtype = Dtype::F32;
   int headDim = 64;
   int valueDim = 64;
   TileConfig tile;
+  /// Tensor-core modules: libm-exact exp, log and division instead of the special-function
+  /// unit's approximations (docs/ARCHITECTURE.md, "Math precision"); float32 modules are
+  /// always exact. Defaults to exactMathRequested().
+  bool exactMath = exactMathRequested();
 };
 
 /// A kernel of the module and how the host launches it.

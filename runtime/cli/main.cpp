@@ -75,6 +75,7 @@ struct Options {
   std::string arch = "sm_90";  // emit --target cuda|ptx
   std::string dtype = "bf16";  // emit --target cuda|ptx: the input dtype
   std::string tile = "m64n64w4s2";  // emit --target cuda|ptx: the tensor-core tile
+  bool exactMath = false;           // emit --target cuda|ptx: libm-exact math in tensor-core modules
   bool inPlace = false;
   bool checkOnly = false;
 };
@@ -189,6 +190,7 @@ int runEmit(const Options& o) {
       diags.error(std::string("--tile: ") + e.what());
       return finish(diags);
     }
+    if (o.exactMath) cudaOptions.exactMath = true;
     cudaOptions.headDim = static_cast<int>(o.headDim > 0 ? o.headDim : 64);
     cudaOptions.valueDim = static_cast<int>(o.valueDim > 0 ? o.valueDim : cudaOptions.headDim);
     auto options = compileOptions(o, diags);
@@ -469,6 +471,9 @@ int main(int argc, char** argv) {
   emit->add_option("--arch", o.arch, "--target cuda|ptx: sm_80, sm_86, sm_89 or sm_90 (default sm_90)");
   emit->add_option("--dtype", o.dtype, "--target cuda|ptx: input dtype f32, f16 or bf16 (default bf16)");
   emit->add_option("--tile", o.tile, "--target cuda|ptx: tensor-core tile mMnNwWsS (default m64n64w4s2)");
+  emit->add_flag("--exact-math", o.exactMath,
+                 "--target cuda|ptx: libm-exact exp, log and division in the tensor-core kernels (default: the "
+                 "hardware's approximations for fp16/bf16; also ATTN_CUDA_EXACT_MATH=1)");
 
   cli::RunOptions runOptions;
   auto* run = app.add_subcommand("run", "Run a program on .npy tensors; write o.npy (and gradients with --dout)");

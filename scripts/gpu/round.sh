@@ -66,7 +66,7 @@ for step in "${steps[@]}"; do
       nvidia-smi --query-gpu=name,clocks.sm,clocks.mem,temperature.gpu,power.draw --format=csv >>"$out/gpu-env.txt" 2>&1
       ;;
     test)
-      # The four cases in parallel (each compiles its own kernels; the disk cache takes concurrent writers).
+      # The five cases in parallel (each compiles its own kernels; the disk cache takes concurrent writers).
       log=$out/tests.log
       : >"$log"
       secs=$(budget "${ATTN_T_TEST:-300}")
@@ -74,7 +74,7 @@ for step in "${steps[@]}"; do
       run_tests() {
         local pids=() rc=0 i=0
         rm -f "$out"/.tests.*
-        for tc in "every stdlib program*" "*at L = 4095 on the GPU*" "random programs*" "sanitizer set*"; do
+        for tc in "every stdlib program*" "*at L = 4095 on the GPU*" "random programs*" "sanitizer set*" "exact math*"; do
           i=$((i + 1))
           timeout -k 2 "$((TEST_SECS - 8))" "$bin/attn_tests" -ts=gpu -tc="$tc" --no-intro=true >"$out/.tests.$i" 2>&1 &
           pids+=($!)

@@ -24,8 +24,8 @@
 /// The approximate exp, log and division of tensor-core modules (fp16/bf16 operands, where
 /// they are far inside the operands' rounding): on the GPU the special-function unit's
 /// ex2/lg2/rcp (a few ulp; log's error is absolute, about 2^-21, near 1), on the host (the
-/// tests) the exact functions.
-#ifdef __CUDACC__
+/// tests, or a module that defines ATTN_EXACT_MATH) the exact functions.
+#if defined(__CUDACC__) && !defined(ATTN_EXACT_MATH)
 ATTN_INLINE float attn_fast_exp(float x) { return __expf(x); }
 ATTN_INLINE float attn_fast_log(float x) { return __logf(x); }
 ATTN_INLINE float attn_fast_div(float a, float b) { return __fdividef(a, b); }

@@ -204,9 +204,16 @@ __device__ __forceinline__ float powConst(float x, float p) {
   return powf(x, p);
 }
 
-/// exp for the online statistics: the special-function unit's ex2 (a few ulp, far inside the
-/// fp16/bf16 operands' rounding; exp of -inf is 0).
+/// exp and division for the online statistics: the special-function unit's ex2 and rcp (a few
+/// ulp, far inside the fp16/bf16 operands' rounding; exp of -inf is 0), or libm's where the
+/// module defines ATTN_EXACT_MATH.
+#ifdef ATTN_EXACT_MATH
+__device__ __forceinline__ float fastExp(float x) { return expf(x); }
+__device__ __forceinline__ float fastDiv(float a, float b) { return a / b; }
+#else
 __device__ __forceinline__ float fastExp(float x) { return __expf(x); }
+__device__ __forceinline__ float fastDiv(float a, float b) { return __fdividef(a, b); }
+#endif
 
 /// Online exp-sum: when `add`, the term x joins (sum = sum_j exp(x_j - m), running max m):
 /// if x > m the sum is rescaled by exp(m - x) and m = x. An x of -inf adds nothing; an m of
@@ -226,9 +233,9 @@ __device__ __forceinline__ void onlineExpAdd(float& sum, float& m, float x, bool
 __device__ __forceinline__ void onlinePowerAdd(float& sum, float& m, float x, float p, bool add) {
   const float a = fabsf(x);
   const bool grows = add && a > m;
-  if (grows) sum = m > 0.0f ? sum * powConst(__fdividef(m, a), p) : 0.0f;  // rare after the first keys
+  if (grows) sum = m > 0.0f ? sum * powConst(fastDiv(m, a), p) : 0.0f;  // rare after the first keys
   m = grows ? a : m;
-  const float term = fabsf(powConst(__fdividef(x, m), p));
+  const float term = fabsf(powConst(fastDiv(x, m), p));
   sum += add && m > 0.0f ? term : 0.0f;
 }
 
