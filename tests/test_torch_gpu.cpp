@@ -8,8 +8,10 @@
 // so cleanly; on the GPU machine (scripts/gpu/) it is the proof.
 #include <ATen/ATen.h>
 #include <doctest/doctest.h>
+#include <torch/version.h>
 
 #include <cmath>
+#include <functional>
 #include <cstdlib>
 #include <random>
 
@@ -159,6 +161,47 @@ TEST_SUITE("gpu") {
         CHECK(e.worst() <= tol);
       }
     }
+  }
+
+  // An oracle independent of our own tolerances: PyTorch's fused attention (FlashAttention on
+  // an H100) on the same bf16 inputs. Both against the float64 reference, norm-relative with
+  // no floor; ours may be at most 2x SDPA's error (plus 1e-4 for the rounding of tiny values).
+  TEST_CASE("softmax in bf16: our error against float64 is within 2x of PyTorch SDPA's, forward and backward") {
+#if TORCH_VERSION_MAJOR >= 2
+    if (!haveGpu()) return;
+    Program program = Program::fromFile(std::string(ATTN_STDLIB) + "/softmax.attn");
+    const at::Device gpu(at::kCUDA, 0);
+    for (int64_t L : {37, 501, 4095}) {
+      at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(4242 + L);
+      auto randn = [&] { return at::randn({1, 2, L, 64}, gen, at::kDouble).to(at::kBFloat16); };
+      at::Tensor q = randn(), k = randn(), v = randn(), dout = randn();
+      auto run = [&](const std::function<at::Tensor(at::Tensor, at::Tensor, at::Tensor)>& f, at::ScalarType t,
+                     at::Device device) {
+        at::Tensor qq = q.to(device).to(t).detach().requires_grad_(), kk = k.to(device).to(t).detach().requires_grad_(),
+                   vv = v.to(device).to(t).detach().requires_grad_();
+        at::Tensor o = f(qq, kk, vv);
+        o.backward(dout.to(device).to(t));
+        return std::vector<at::Tensor>{o.detach(), qq.grad(), kk.grad(), vv.grad()};
+      };
+      auto ours = [&](at::Tensor a, at::Tensor b, at::Tensor c) { return program(a, b, c, Backend::Cuda); };
+      auto sdpa = [](at::Tensor a, at::Tensor b, at::Tensor c) {
+        return at::scaled_dot_product_attention(a, b, c, {}, 0.0, /*is_causal=*/true);
+      };
+      auto want = run([&](at::Tensor a, at::Tensor b, at::Tensor c) { return program(a, b, c, Backend::Reference); },
+                      at::kDouble, at::kCPU);
+      auto got = run(ours, at::kBFloat16, gpu), base = run(sdpa, at::kBFloat16, gpu);
+      const char* names[] = {"o", "dq", "dk", "dv"};
+      for (int t = 0; t < 4; ++t) {
+        auto err = [&](const at::Tensor& x) {
+          at::Tensor a = x.to(at::kCPU).to(at::kDouble), w = want[t];
+          return (a - w).norm().item<double>() / std::max(w.norm().item<double>(), 1e-300);
+        };
+        const double e = err(got[t]), eSdpa = err(base[t]);
+        MESSAGE("softmax bf16 L=", L, " ", names[t], ": ours ", e, ", SDPA ", eSdpa);
+        CHECK(e <= 2 * eSdpa + 1e-4);
+      }
+    }
+#endif
   }
 
   TEST_CASE("exact math (ATTN_CUDA_EXACT_MATH=1): the tensor-core kernels still equal the reference") {

@@ -7,6 +7,7 @@
 
 #include "codegen/cuda/CudaDriver.h"
 #include "codegen/cuda/Nvrtc.h"
+#include "codegen/cuda/Skeleton.h"
 #include "compiler/Diagnostics.h"
 
 namespace attn::cuda {
@@ -90,7 +91,14 @@ std::string programKey(const ir::Graph& graph) {
 KernelKey moduleKey(const KernelPlan& plan, const CudaOptions& options, int arch, const std::string& source) {
   KernelKey key;
   key.program = programKey(plan.graph);
-  key.sourceHash = hashHex(source);
+  // The source and the skeleton headers it includes (embedded in this binary): a change to
+  // either is a new key, never a stale cubin.
+  static const std::string skeletonText = [] {
+    std::string all;
+    for (const SkeletonFile& f : skeletonFiles()) all += std::string(f.name) + '\0' + f.text + '\0';
+    return all;
+  }();
+  key.sourceHash = hashHex(source + '\0' + skeletonText);
   key.dtype = dtypeName(options.dtype);
   key.headDim = options.headDim;
   key.valueDim = options.valueDim;

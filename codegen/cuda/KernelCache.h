@@ -25,7 +25,7 @@ namespace attn::cuda {
 /// key (text()), so a renamed file or a file-name collision is detected, never used.
 struct KernelKey {
   std::string program;     ///< the program's name, e.g. "lssar"
-  std::string sourceHash;  ///< hashHex() of the generated CUDA source (which encodes params and config)
+  std::string sourceHash;  ///< hashHex() of the generated CUDA source (which encodes params and config) and the skeleton headers
   std::string dtype;       ///< "f16" | "bf16" | "f32"
   int headDim = 0;         ///< d
   int valueDim = 0;        ///< dv

@@ -7,7 +7,8 @@
 #
 # Every step has a time budget (seconds, from the environment) and the whole round a deadline
 # (ATTN_ROUND_DEADLINE, default 570 s: the device tool's limit is 600), so a slow step is cut
-# short and the steps after it still run and report. Logs go to $OUT (the tool brings back at most
+# short and the steps after it still run and report; the exit status is 1 if any step failed,
+# timed out or was skipped. Logs go to $OUT (the tool brings back at most
 # 8 files: build.sh writes 3, this script at most 5: tests.log, sanitizer.log, tune.log,
 # bench.log + gpu_bench.json, train.log). The last thing printed is a table of the steps.
 #
@@ -26,6 +27,7 @@ steps=("$@")
 export ATTN_TORCH_OPS=$PWD/build-gpu/lib/libattn_torch_ops.so
 export PYTHONUNBUFFERED=1
 summary=()
+failed=0
 
 # budget NAME DEFAULT: the step's seconds, cut to what is left before the deadline.
 budget() {
@@ -40,6 +42,7 @@ run() {
   local t0=$SECONDS rc
   echo; echo "=== round.sh: $name (budget ${secs}s, ${SECONDS}s into the round) ==="
   if [ "$secs" -le 5 ]; then
+    failed=1
     summary+=("$(printf '%-10s %-8s %6s  %s' "$name" skipped 0 "no time left")")
     return
   fi
@@ -47,7 +50,7 @@ run() {
   rc=$?
   tail -n 25 "$log"
   local status=ok
-  [ $rc -ne 0 ] && status="rc=$rc"
+  [ $rc -ne 0 ] && status="rc=$rc" && failed=1
   [ $rc -eq 124 ] || [ $rc -eq 137 ] && status=timeout
   summary+=("$(printf '%-10s %-8s %6d  %s' "$name" "$status" $((SECONDS - t0)) "$(basename "$log")")")
 }
@@ -66,7 +69,7 @@ for step in "${steps[@]}"; do
       nvidia-smi --query-gpu=name,clocks.sm,clocks.mem,temperature.gpu,power.draw --format=csv >>"$out/gpu-env.txt" 2>&1
       ;;
     test)
-      # The five cases in parallel (each compiles its own kernels; the disk cache takes concurrent writers).
+      # The six cases in parallel (each compiles its own kernels; the disk cache takes concurrent writers).
       log=$out/tests.log
       : >"$log"
       secs=$(budget "${ATTN_T_TEST:-300}")
@@ -74,7 +77,7 @@ for step in "${steps[@]}"; do
       run_tests() {
         local pids=() rc=0 i=0
         rm -f "$out"/.tests.*
-        for tc in "every stdlib program*" "*at L = 4095 on the GPU*" "random programs*" "sanitizer set*" "exact math*"; do
+        for tc in "every stdlib program*" "*at L = 4095 on the GPU*" "random programs*" "sanitizer set*" "exact math*" "softmax in bf16*"; do
           i=$((i + 1))
           timeout -k 2 "$((TEST_SECS - 8))" "$bin/attn_tests" -ts=gpu -tc="$tc" --no-intro=true >"$out/.tests.$i" 2>&1 &
           pids+=($!)
@@ -120,7 +123,7 @@ for step in "${steps[@]}"; do
       : >"$log"
       secs=$(budget "${ATTN_T_BENCH:-330}")
       # shellcheck disable=SC2086
-      run bench "$log" "$secs" python3 bench/gpu_bench.py --budget $((secs - 20)) --out "$out/gpu_bench.json" \
+      run bench "$log" "$secs" python3 bench/gpu_bench.py --budget $((secs > 40 ? secs - 20 : 20)) --out "$out/gpu_bench.json" \
         ${ATTN_BENCH_ARGS:-}
       ;;
     train)
@@ -155,3 +158,4 @@ echo
 echo "=== round.sh: summary ($SECONDS s) ==="
 printf '%-10s %-8s %6s  %s\n' step status secs log
 printf '%s\n' "${summary[@]}"
+exit $failed

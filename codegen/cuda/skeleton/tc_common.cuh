@@ -190,8 +190,8 @@ __device__ __forceinline__ float posInf() { return __int_as_float(0x7f800000); }
 /// squaring (the unrolled loop folds to the few multiplications p needs: 6 for 15), anything
 /// else by powf (which is NaN for x < 0 and non-integer p).
 __device__ __forceinline__ float powConst(float x, float p) {
-  const int n = static_cast<int>(p);
-  if (static_cast<float>(n) == p && n >= 0 && n < 128) {
+  if (p >= 0.0f && p < 128.0f && p == floorf(p)) {
+    const int n = static_cast<int>(p);
     float result = 1.0f, base = x;
 #pragma unroll
     for (int bit = 0; bit < 7; ++bit) {
