@@ -4,6 +4,7 @@
 #
 #   bash scripts/gpu/round.sh build test sanitize          # a fresh machine: build and prove
 #   bash scripts/gpu/round.sh tune bench train             # the same warm machine: measure
+#   bash scripts/gpu/round.sh profile                       # ncu: why (bench/profile_kernels.py)
 #
 # Every step has a time budget (seconds, from the environment) and the whole round a deadline
 # (ATTN_ROUND_DEADLINE, default 570 s: the device tool's limit is 600), so a slow step is cut
@@ -13,7 +14,7 @@
 # bench.log + gpu_bench.json, train.log). The last thing printed is a table of the steps.
 #
 # Budgets: ATTN_T_TEST (300), ATTN_T_SANITIZE (150), ATTN_T_TUNE (120), ATTN_T_BENCH (330),
-# ATTN_T_TRAIN (90). Bench arguments: ATTN_BENCH_ARGS; head dims to tune: ATTN_TUNE_DIMS ("64 128"). Needs gpu-bundle/ carried for `build`,
+# ATTN_T_TRAIN (90), ATTN_T_PROFILE (240). Bench arguments: ATTN_BENCH_ARGS; head dims to tune: ATTN_TUNE_DIMS ("64 128"). Needs gpu-bundle/ carried for `build`,
 # data/ carried for `train` (the tokenizer and the built-in corpus).
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 3
@@ -147,8 +148,26 @@ EOF
       export -f train_gpu
       run train "$log" "$secs" bash -c train_gpu
       ;;
+    profile)
+      # Nsight Compute on one forward + backward of SDPA-flash and our softmax/LSSA/LSSAR at L = 8192
+      # (bench/profile_kernels.py): throughput, occupancy, registers, issue rate per kernel.
+      log=$out/profile.log
+      : >"$log"
+      secs=$(budget "${ATTN_T_PROFILE:-240}")
+      profile_all() {
+        local ncu
+        ncu=$(command -v ncu || ls /usr/local/cuda/bin/ncu /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
+        [ -n "$ncu" ] || { echo "no ncu on this machine"; return 1; }
+        "$ncu" --profile-from-start off --section SpeedOfLight --section Occupancy --section LaunchStats \
+          --section WarpStateStats --section ComputeWorkloadAnalysis --csv --page details \
+          python3 bench/profile_kernels.py run >"$out/profile.csv" || return 1
+        python3 bench/profile_kernels.py summary "$out/profile.csv"
+      }
+      export -f profile_all
+      run profile "$log" "$secs" bash -c profile_all
+      ;;
     *)
-      echo "round.sh: unknown step '$step' (build, test, sanitize, tune, bench, train)"
+      echo "round.sh: unknown step '$step' (build, test, sanitize, tune, bench, train, profile)"
       exit 2
       ;;
   esac
