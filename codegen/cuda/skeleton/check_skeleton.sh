@@ -16,7 +16,8 @@
 #
 # What it is: a compile-only check (no GPU needed) of the skeleton's source and resource use.
 # What it isn't: a correctness test (that needs a GPU and the code generator), or part of the
-# build: the NVRTC driver and the variants are written to a temporary folder under /tmp.
+# build: the NVRTC driver (nvrtc_check_driver.cpp, shared with the other check script) is built
+# and the variants are written in a temporary folder under /tmp.
 #
 # Usage: codegen/cuda/skeleton/check_skeleton.sh [-j N]   (N parallel compiles, default 2)
 # Exit status: 0 when everything compiles and nothing spills under lb(T,1); 1 otherwise.
@@ -30,80 +31,7 @@ WORK=$(mktemp -d /tmp/attn_tc_check.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 
 # ---------------------------------------------------------------- the NVRTC driver
-cat >"$WORK/driver.cpp" <<'EOF'
-// Compiles one CUDA source with NVRTC as attn does; named headers are the files given after
-// the source (registered by their base names). Prints one line:
-//   regs=R spill_stores=S spill_loads=L stack=F smem=M ms=T
-// and the whole log to stderr on failure (or with ptxas warnings).
-#include <nvrtc.h>
-
-#include <chrono>
-#include <cstdio>
-#include <fstream>
-#include <regex>
-#include <sstream>
-#include <string>
-#include <vector>
-
-static std::string slurp(const char* path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-int main(int argc, char** argv) {
-  if (argc < 4) {
-    std::fprintf(stderr, "usage: driver ARCH SOURCE INCLUDE_DIR [HEADER...]\n");
-    return 2;
-  }
-  const std::string arch = std::string("--gpu-architecture=sm_") + argv[1];
-  const std::string include = std::string("--include-path=") + argv[3];
-  std::string source = slurp(argv[2]);
-  std::vector<std::string> headerText, headerName;
-  for (int a = 4; a < argc; ++a) {
-    headerText.push_back(slurp(argv[a]));
-    std::string n = argv[a];
-    headerName.push_back(n.substr(n.find_last_of('/') + 1));
-  }
-  std::vector<const char*> texts, names;
-  for (size_t h = 0; h < headerText.size(); ++h) {
-    texts.push_back(headerText[h].c_str());
-    names.push_back(headerName[h].c_str());
-  }
-  auto start = std::chrono::steady_clock::now();
-  nvrtcProgram prog;
-  if (nvrtcCreateProgram(&prog, source.c_str(), "attn_forward_tc.cu", static_cast<int>(texts.size()), texts.data(),
-                         names.data()) != NVRTC_SUCCESS)
-    return 2;
-  const char* options[] = {arch.c_str(), "-std=c++17", "-default-device", include.c_str(), "--ptxas-options=-v"};
-  nvrtcResult r = nvrtcCompileProgram(prog, 5, options);
-  double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-  size_t n = 0;
-  nvrtcGetProgramLogSize(prog, &n);
-  std::string log(n, '\0');
-  nvrtcGetProgramLog(prog, &log[0]);
-  if (r != NVRTC_SUCCESS) {
-    std::fprintf(stderr, "%s\n%s\n", nvrtcGetErrorString(r), log.c_str());
-    std::printf("COMPILE-ERROR\n");
-    return 1;
-  }
-  std::smatch m;
-  int regs = -1, stores = -1, loads = -1, stack = -1, smem = 0;
-  if (std::regex_search(log, m, std::regex(R"(Used (\d+) registers)"))) regs = std::stoi(m[1]);
-  if (std::regex_search(log, m, std::regex(R"((\d+) bytes stack frame, (\d+) bytes spill stores, (\d+) bytes spill loads)"))) {
-    stack = std::stoi(m[1]);
-    stores = std::stoi(m[2]);
-    loads = std::stoi(m[3]);
-  }
-  if (std::regex_search(log, m, std::regex(R"((\d+) bytes smem)"))) smem = std::stoi(m[1]);
-  if (log.find("warning") != std::string::npos) std::fprintf(stderr, "%s\n", log.c_str());
-  std::printf("regs=%d spill_stores=%d spill_loads=%d stack=%d smem=%d ms=%.0f\n", regs, stores, loads, stack, smem, ms);
-  nvrtcDestroyProgram(&prog);
-  return 0;
-}
-EOF
-g++ -std=c++17 -O1 -o "$WORK/driver" "$WORK/driver.cpp" -I"$CUDA/include" -L"$CUDA/lib64" -lnvrtc \
+g++ -std=c++17 -O1 -o "$WORK/driver" "$HERE/nvrtc_check_driver.cpp" -I"$CUDA/include" -L"$CUDA/lib64" -lnvrtc \
   -Wl,-rpath,"$CUDA/lib64"
 
 # ---------------------------------------------------------------- example variants
