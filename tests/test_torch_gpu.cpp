@@ -60,35 +60,44 @@ struct Errors {
   double worst() const { return std::max({o, dq, dk, dv}); }
 };
 
+using AttentionFn = std::function<at::Tensor(const at::Tensor&, const at::Tensor&, const at::Tensor&)>;
+
+// {o, dq, dk, dv} of f on q, k, v and the gradient dout, all moved to `device` and `dtype`
+// (an input without a gradient gets zeros).
+std::vector<at::Tensor> forwardBackward(const AttentionFn& f, const at::Tensor& q, const at::Tensor& k,
+                                        const at::Tensor& v, const at::Tensor& dout, at::ScalarType dtype,
+                                        at::Device device) {
+  std::vector<at::Tensor> in;
+  for (const at::Tensor& x : {q, k, v}) in.push_back(x.to(device).to(dtype).detach().requires_grad_());
+  at::Tensor o = f(in[0], in[1], in[2]);
+  o.backward(dout.to(device).to(dtype));
+  std::vector<at::Tensor> out{o.detach()};
+  for (const at::Tensor& x : in) out.push_back(x.grad().defined() ? x.grad() : at::zeros_like(x));
+  return out;
+}
+
 // o and the gradients of <o, dout> on the GPU in `dtype` vs the reference (CPU, float64) on
 // the same (rounded) inputs.
 Errors compareOnGpu(const Program& program, const Shape& s, at::ScalarType dtype, uint64_t seed, int64_t heads = 2) {
   at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
   auto randn = [&](int64_t l, int64_t d) { return at::randn({1, heads, l, d}, gen, at::kDouble).to(dtype); };
   at::Tensor q = randn(s.lq, s.d), k = randn(s.lk, s.d), v = randn(s.lk, s.dv), dout = randn(s.lq, s.dv);
-  auto run = [&](Backend backend, at::ScalarType t, at::Device device, std::vector<at::Tensor>& grads) {
-    at::Tensor qq = q.to(device).to(t).detach().requires_grad_(), kk = k.to(device).to(t).detach().requires_grad_(),
-               vv = v.to(device).to(t).detach().requires_grad_();
-    at::Tensor o = program(qq, kk, vv, backend);
-    o.backward(dout.to(device).to(t));
-    grads = {qq.grad(), kk.grad(), vv.grad()};
-    for (size_t g = 0; g < 3; ++g)
-      if (!grads[g].defined()) grads[g] = at::zeros_like(g == 0 ? qq : g == 1 ? kk : vv);
-    return o.detach();
+  auto on = [&](Backend backend) {
+    return [&program, backend](const at::Tensor& a, const at::Tensor& b, const at::Tensor& c) {
+      return program(a, b, c, backend);
+    };
   };
-  std::vector<at::Tensor> want, got;
-  at::Tensor oWant = run(Backend::Reference, at::kDouble, at::kCPU, want);
+  const std::vector<at::Tensor> want = forwardBackward(on(Backend::Reference), q, k, v, dout, at::kDouble, at::kCPU);
   Errors e;
-  e.finite = at::isfinite(oWant).all().item<bool>();
   for (const auto& t : want) e.finite = e.finite && at::isfinite(t).all().item<bool>();
   if (!e.finite) return e;
-  at::Tensor oGot = run(Backend::Cuda, dtype, at::Device(at::kCUDA, 0), got);
-  CHECK(oGot.is_cuda());
-  CHECK((oGot.scalar_type() == dtype));
-  e.o = relErr(oGot, oWant);
-  e.dq = relErr(got[0], want[0]);
-  e.dk = relErr(got[1], want[1]);
-  e.dv = relErr(got[2], want[2]);
+  const std::vector<at::Tensor> got = forwardBackward(on(Backend::Cuda), q, k, v, dout, dtype, at::Device(at::kCUDA, 0));
+  CHECK(got[0].is_cuda());
+  CHECK((got[0].scalar_type() == dtype));
+  e.o = relErr(got[0], want[0]);
+  e.dq = relErr(got[1], want[1]);
+  e.dk = relErr(got[2], want[2]);
+  e.dv = relErr(got[3], want[3]);
   return e;
 }
 
@@ -175,21 +184,18 @@ TEST_SUITE("gpu") {
       at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(4242 + L);
       auto randn = [&] { return at::randn({1, 2, L, 64}, gen, at::kDouble).to(at::kBFloat16); };
       at::Tensor q = randn(), k = randn(), v = randn(), dout = randn();
-      auto run = [&](const std::function<at::Tensor(at::Tensor, at::Tensor, at::Tensor)>& f, at::ScalarType t,
-                     at::Device device) {
-        at::Tensor qq = q.to(device).to(t).detach().requires_grad_(), kk = k.to(device).to(t).detach().requires_grad_(),
-                   vv = v.to(device).to(t).detach().requires_grad_();
-        at::Tensor o = f(qq, kk, vv);
-        o.backward(dout.to(device).to(t));
-        return std::vector<at::Tensor>{o.detach(), qq.grad(), kk.grad(), vv.grad()};
+      auto reference = [&](const at::Tensor& a, const at::Tensor& b, const at::Tensor& c) {
+        return program(a, b, c, Backend::Reference);
       };
-      auto ours = [&](at::Tensor a, at::Tensor b, at::Tensor c) { return program(a, b, c, Backend::Cuda); };
-      auto sdpa = [](at::Tensor a, at::Tensor b, at::Tensor c) {
+      auto ours = [&](const at::Tensor& a, const at::Tensor& b, const at::Tensor& c) {
+        return program(a, b, c, Backend::Cuda);
+      };
+      auto sdpa = [](const at::Tensor& a, const at::Tensor& b, const at::Tensor& c) {
         return at::scaled_dot_product_attention(a, b, c, {}, 0.0, /*is_causal=*/true);
       };
-      auto want = run([&](at::Tensor a, at::Tensor b, at::Tensor c) { return program(a, b, c, Backend::Reference); },
-                      at::kDouble, at::kCPU);
-      auto got = run(ours, at::kBFloat16, gpu), base = run(sdpa, at::kBFloat16, gpu);
+      const auto want = forwardBackward(reference, q, k, v, dout, at::kDouble, at::kCPU);
+      const auto got = forwardBackward(ours, q, k, v, dout, at::kBFloat16, gpu);
+      const auto base = forwardBackward(sdpa, q, k, v, dout, at::kBFloat16, gpu);
       const char* names[] = {"o", "dq", "dk", "dv"};
       for (int t = 0; t < 4; ++t) {
         auto err = [&](const at::Tensor& x) {
