@@ -13,6 +13,7 @@
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+#include <set>
 #include <thread>
 
 extern char** environ;
@@ -30,6 +31,27 @@ struct TempDir {
   ~TempDir() { std::system(("rm -rf '" + path + "'").c_str()); }
 };
 }  // namespace
+
+namespace {
+std::set<std::string>& skipped() {
+  static std::set<std::string> names;
+  return names;
+}
+std::string& currentCase() {
+  static std::string name;
+  return name;
+}
+}  // namespace
+
+void enteringTestCase(const std::string& name) { currentCase() = name; }
+
+void skip(const std::string& why) {
+  skipped().insert(currentCase());
+  std::printf("SKIPPED: %s: %s\n", currentCase().c_str(), why.c_str());
+  std::fflush(stdout);
+}
+
+int skippedCases() { return static_cast<int>(skipped().size()); }
 
 const std::string& tempDir() {
   static TempDir dir;
@@ -64,6 +86,10 @@ std::vector<std::string> attnFilesIn(const std::string& dir) {
 }
 
 CommandResult runAttn(const std::vector<std::string>& args, double timeoutSeconds) {
+  return runProgram(ATTN_BINARY, args, timeoutSeconds);
+}
+
+CommandResult runProgram(const std::string& program, const std::vector<std::string>& args, double timeoutSeconds) {
   static int counter = 0;
   std::string base = tempDir() + "/cmd" + std::to_string(counter++);
   std::string outPath = base + ".out", errPath = base + ".err";
@@ -73,7 +99,7 @@ CommandResult runAttn(const std::vector<std::string>& args, double timeoutSecond
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_addopen(&actions, 1, outPath.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   posix_spawn_file_actions_addopen(&actions, 2, errPath.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  std::vector<std::string> argvStrings = {ATTN_BINARY};
+  std::vector<std::string> argvStrings = {program};
   argvStrings.insert(argvStrings.end(), args.begin(), args.end());
   std::vector<char*> argv;
   for (auto& s : argvStrings) argv.push_back(s.data());
@@ -81,9 +107,9 @@ CommandResult runAttn(const std::vector<std::string>& args, double timeoutSecond
 
   CommandResult result;
   pid_t pid;
-  if (posix_spawn(&pid, ATTN_BINARY, &actions, nullptr, argv.data(), environ) != 0) {
+  if (posix_spawn(&pid, program.c_str(), &actions, nullptr, argv.data(), environ) != 0) {
     posix_spawn_file_actions_destroy(&actions);
-    throw std::runtime_error(std::string("cannot start ") + ATTN_BINARY);
+    throw std::runtime_error("cannot start " + program);
   }
   posix_spawn_file_actions_destroy(&actions);
 

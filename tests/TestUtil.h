@@ -19,6 +19,8 @@ struct CommandResult {
 
 /// Runs build/bin/attn with `args`; kills it after `timeoutSeconds`.
 CommandResult runAttn(const std::vector<std::string>& args, double timeoutSeconds = 120);
+/// Runs `program` (a path) with `args` the same way.
+CommandResult runProgram(const std::string& program, const std::vector<std::string>& args, double timeoutSeconds = 120);
 
 /// A fresh directory for this test process (removed at exit).
 const std::string& tempDir();
@@ -27,6 +29,17 @@ std::string writeTempFile(const std::string& name, const std::string& content);
 std::string readFile(const std::string& path);
 /// Runs fn with this process's stderr going to a file; returns what was written there.
 std::string captureStderr(const std::function<void()>& fn);
+
+/// Marks the running test case as skipped because `why` (no GPU, say): prints it, and the
+/// run counts it. The case must return right after. A ctest suite in which every case that
+/// ran was skipped exits with kSkipExitCode, which ctest reports as "Skipped", never as
+/// "Passed" (tests/main.cpp, CMakeLists.txt).
+void skip(const std::string& why);
+constexpr int kSkipExitCode = 77;
+/// How many test cases of this run called skip().
+int skippedCases();
+/// Called by the run's listener (tests/main.cpp) as each test case starts.
+void enteringTestCase(const std::string& name);
 
 /// Every *.attn file directly under `dir`, sorted.
 std::vector<std::string> attnFilesIn(const std::string& dir);

@@ -520,7 +520,10 @@ TEST_SUITE("shards") {
 
   TEST_CASE("prepare: three tiny documents, checked token by token") {
     const Tokenizer* bpe = tokenizer();
-    if (!bpe) return;
+    if (!bpe) {
+      attn::test::skip("data/gpt2 is missing (run ./scripts/setup.sh)");
+      return;
+    }
     const TempDir dir;
     attn::data::Split split;
     std::vector<Document> docs = threeDocuments();
@@ -573,7 +576,10 @@ TEST_SUITE("shards") {
 
   TEST_CASE("prepare: small shards split documents across files; the validation index adds up") {
     const Tokenizer* bpe = tokenizer();
-    if (!bpe) return;
+    if (!bpe) {
+      attn::test::skip("data/gpt2 is missing (run ./scripts/setup.sh)");
+      return;
+    }
     const TempDir dir;
     attn::data::Split split;
     split.validation = threeDocuments();
@@ -613,7 +619,10 @@ TEST_SUITE("shards") {
 
   TEST_CASE("prepare: shards left from an earlier preparation are removed, others kept") {
     const Tokenizer* bpe = tokenizer();
-    if (!bpe) return;
+    if (!bpe) {
+      attn::test::skip("data/gpt2 is missing (run ./scripts/setup.sh)");
+      return;
+    }
     const TempDir dir;
     attn::data::Split split;
     split.train = {threeDocuments()[0]};
@@ -636,7 +645,10 @@ TEST_SUITE("shards") {
 
   TEST_CASE("error: prepare with a bad prefix, shard size or output directory") {
     const Tokenizer* bpe = tokenizer();
-    if (!bpe) return;
+    if (!bpe) {
+      attn::test::skip("data/gpt2 is missing (run ./scripts/setup.sh)");
+      return;
+    }
     const TempDir dir;
     attn::data::Split split;
     split.train = {threeDocuments()[0]};
@@ -654,7 +666,10 @@ TEST_SUITE("shards") {
   // ---- the built-in corpus --------------------------------------------------------------------
 
   TEST_CASE("the built-in corpus: 233 speeches; prepared, over 2,000,000 tokens") {
-    if (!corpusPresent()) return;
+    if (!corpusPresent()) {
+      attn::test::skip("data/sotu is missing (run ./scripts/setup.sh)");
+      return;
+    }
     const std::vector<Document> corpus = attn::data::defaultCorpus();
     REQUIRE(corpus.size() == 233);
     CHECK(corpus.front().name == "1790_george_washington_n");
@@ -663,7 +678,10 @@ TEST_SUITE("shards") {
     for (const Document& d : corpus) CHECK(!d.text.empty());
 
     const Tokenizer* bpe = tokenizer();
-    if (!bpe) return;
+    if (!bpe) {
+      attn::test::skip("data/gpt2 is missing (run ./scripts/setup.sh)");
+      return;
+    }
     const TempDir dir;
     const auto start = std::chrono::steady_clock::now();
     const attn::data::Split split = attn::data::splitDocuments(corpus, 0.1, 1);
@@ -698,7 +716,10 @@ TEST_SUITE("shards") {
   // ---- the command line -----------------------------------------------------------------------
 
   TEST_CASE("attn data prepare: text files and a directory") {
-    if (!tokenizer()) return;
+    if (!tokenizer()) {
+      attn::test::skip("data/gpt2 is missing (run ./scripts/setup.sh)");
+      return;
+    }
     const TempDir dir;
     const std::vector<Document> docs = threeDocuments();
     fs::create_directory(dir.file("in"));
@@ -731,7 +752,10 @@ TEST_SUITE("shards") {
   }
 
   TEST_CASE("attn data prepare: the built-in corpus") {
-    if (!corpusPresent() || !tokenizer()) return;
+    if (!corpusPresent() || !tokenizer()) {
+      attn::test::skip("data/sotu or data/gpt2 is missing (run ./scripts/setup.sh)");
+      return;
+    }
     const TempDir dir;
     const auto r = attn::test::runAttn({"data", "prepare", "--out", dir.path});
     REQUIRE_MESSAGE(r.status == 0, r.err);
