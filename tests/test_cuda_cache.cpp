@@ -245,7 +245,7 @@ TEST_SUITE("cuda") {
         {"a changed register count", replaceOnce("registers=40", "registers=41"), "checksum"},
         {"bad magic", flip(0), "magic"},
         {"a foreign file", "#!/bin/sh\necho hello\n", "magic"},
-        {"another format version", replaceOnce("ATTNCUDA 1\n", "ATTNCUDA 2\n"), "version"},
+        {"another format version", replaceOnce("ATTNCUDA 2\n", "ATTNCUDA 3\n"), "version"},
         {"another key's entry", foreign, "another key"},
         {"lengths beyond the file", replaceOnce("sections cubin=", "sections cubin=9"), "truncated"},
         {"an absurd length", replaceOnce("sections cubin=", "sections cubin=99999999999999999999"), "malformed"},

@@ -25,6 +25,9 @@
 
 #include <CLI/CLI.hpp>
 #include <chrono>
+#include <cmath>
+#include <csignal>
+#include <cstdlib>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -41,6 +44,10 @@
 #include "runtime/data/Bpe.h"
 #include "runtime/data/Corpus.h"
 #include "runtime/data/DataError.h"
+#include "support/AtomicWrite.h"
+#include "support/FileError.h"
+#include "support/ReadFile.h"
+#include "support/StandardOutput.h"
 
 #include <map>
 #include <nlohmann/json.hpp>
@@ -106,26 +113,19 @@ int runCheck(const Options& o) {
   return finish(diags);
 }
 
-// Writes `text` to `path` through a temporary file and a rename, so that an interrupted
-// write never leaves a half-written source file.
+// Writes `text` over `path` atomically (support/AtomicWrite.h): an interrupted or failed
+// write never leaves a half-written source file, the file keeps its permission bits, and a
+// source file that is a symbolic link stays one (the file it names is rewritten).
 bool writeAtomically(const std::string& path, const std::string& text, DiagnosticEngine& diags) {
-  std::string tmp = path + ".attn-fmt.tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << text;
-    out.flush();
-    if (!out) {
-      diags.error("cannot write '" + tmp + "'");
-      std::remove(tmp.c_str());
-      return false;
-    }
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    diags.error("cannot replace '" + path + "'");
-    std::remove(tmp.c_str());
+  try {
+    support::WriteOptions options;
+    options.links = support::LinkPolicy::WriteThrough;
+    support::writeFileAtomically(path, text, options);
+    return true;
+  } catch (const support::FileError& e) {
+    diags.error(e.what());
     return false;
   }
-  return true;
 }
 
 int runFmt(const Options& o) {
@@ -140,13 +140,13 @@ int runFmt(const Options& o) {
     bool changed = formatted != module->file->text();
     if (o.checkOnly) {
       if (changed) {
-        std::cout << path << ": not formatted\n";
+        support::writeStandardOutput(path + ": not formatted\n");
         anyWouldChange = true;
       }
     } else if (o.inPlace) {
       if (changed) writeAtomically(path, formatted, diags);
     } else {
-      std::cout << formatted;
+      support::writeStandardOutput(formatted);
     }
   }
   int status = finish(diags);
@@ -161,7 +161,7 @@ int runExplain(const Options& o) {
   auto checked = compileFrontend(o.files.at(0), *options, diags);
   if (checked) {
     KernelPlan plan = schedule(lowerAndOptimise(*checked));
-    std::cout << describe(*checked) << '\n' << describePlan(plan) << describeBackward(plan, differentiate(plan));
+    support::writeStandardOutput(describe(*checked) + '\n' + describePlan(plan) + describeBackward(plan, differentiate(plan)));
   }
   return finish(diags);
 }
@@ -198,8 +198,8 @@ int runEmit(const Options& o) {
     auto plan = compileToPlan(o.files.at(0), *options, diags);
     if (plan) {
       cuda::CudaKernelSource src = cuda::generateCudaKernels(*plan, differentiate(*plan), cudaOptions);
-      if (o.target == "cuda") std::cout << src.source;
-      else std::cout << cuda::compile(src.source, plan->graph.name + ".cu", arch).ptx;
+      if (o.target == "cuda") support::writeStandardOutput(src.source);
+      else support::writeStandardOutput(cuda::compile(src.source, plan->graph.name + ".cu", arch).ptx);
     }
 #else
     auto& d = diags.error("--target " + o.target + ": this attn was built without the CUDA toolkit (NVRTC)");
@@ -212,7 +212,9 @@ int runEmit(const Options& o) {
     auto options = compileOptions(o, diags);
     if (!options) return finish(diags);
     auto plan = compileToPlan(o.files.at(0), *options, diags);
-    if (plan) std::cout << cpu::emitLlvm(*plan, o.f64, o.optimised, o.headDim, o.valueDim > 0 ? o.valueDim : o.headDim);
+    if (plan)
+      support::writeStandardOutput(
+          cpu::emitLlvm(*plan, o.f64, o.optimised, o.headDim, o.valueDim > 0 ? o.valueDim : o.headDim));
 #else
     diags.error("--target llvm: this attn was built without LLVM (ATTN_WITH_LLVM=OFF)");
 #endif
@@ -220,23 +222,23 @@ int runEmit(const Options& o) {
   }
   if (o.target == "ast") {
     auto module = loadModule(o.files.at(0), diags);
-    if (module && !diags.hasErrors()) std::cout << ast::dump(*module);
+    if (module && !diags.hasErrors()) support::writeStandardOutput(ast::dump(*module));
     return finish(diags);
   }
   auto options = compileOptions(o, diags);
   if (!options) return finish(diags);
   if (o.target == "ir") {
     auto graph = compileToIR(o.files.at(0), *options, diags);
-    if (graph) std::cout << ir::print(*graph);
+    if (graph) support::writeStandardOutput(ir::print(*graph));
     return finish(diags);
   }
   if (o.target == "plan") {
     auto plan = compileToPlan(o.files.at(0), *options, diags);
-    if (plan) std::cout << describePlan(*plan) << describeBackward(*plan, differentiate(*plan));
+    if (plan) support::writeStandardOutput(describePlan(*plan) + describeBackward(*plan, differentiate(*plan)));
     return finish(diags);
   }
   auto checked = compileFrontend(o.files.at(0), *options, diags);
-  if (checked) std::cout << describe(*checked);
+  if (checked) support::writeStandardOutput(describe(*checked));
   return finish(diags);
 }
 
@@ -283,31 +285,47 @@ struct PlotOptions {
   std::string title = "validation loss against evaluation length";
 };
 
+// An eval JSON is a few hundred bytes; anything far larger is not one.
+constexpr uint64_t kMaxEvalJsonBytes = uint64_t(16) << 20;
+
+// "4x" -> 4; 0 when `key` is not a positive finite number followed by 'x'.
+double lengthMultiple(const std::string& key) {
+  if (key.size() < 2 || key.back() != 'x') return 0;
+  const std::string digits = key.substr(0, key.size() - 1);
+  char* end = nullptr;
+  const double v = std::strtod(digits.c_str(), &end);
+  if (end != digits.c_str() + digits.size() || !std::isfinite(v) || v <= 0) return 0;
+  return v;
+}
+
 // `attn plot`: one line per eval JSON, loss against length (log2 x axis), with gnuplot.
 int runPlot(const PlotOptions& o) {
   std::vector<io::LossCurve> curves;
   for (const std::string& path : o.inputs) {
-    std::ifstream in(path);
-    if (!in) {
-      std::cerr << "attn: error: cannot read '" << path << "'\n";
-      return kExitUserError;
-    }
+    support::ReadOptions read;
+    read.what = "an attn eval JSON file";
+    const std::string text = support::readRegularFile(path, kMaxEvalJsonBytes, read);
     nlohmann::json j;
     try {
-      in >> j;
+      j = nlohmann::json::parse(text);
     } catch (const nlohmann::json::exception& e) {
-      std::cerr << "attn: error: " << path << " is not an eval JSON file: " << e.what() << '\n';
+      std::cerr << "attn: error: " << path << ": not an attn eval JSON file: " << e.what() << '\n';
+      return kExitUserError;
+    }
+    if (!j.is_object() || j.empty()) {
+      std::cerr << "attn: error: " << path << ": not an attn eval JSON file: expected {\"1x\": loss, ...}\n";
       return kExitUserError;
     }
     io::LossCurve curve;
     curve.label = std::filesystem::path(path).stem().string();
     for (auto it = j.begin(); it != j.end(); ++it) {
       const std::string& key = it.key();
-      if (key.empty() || key.back() != 'x' || !it.value().is_number()) {
-        std::cerr << "attn: error: " << path << ": entry '" << key << "' is not like \"4x\": loss\n";
+      const double x = lengthMultiple(key);
+      if (x == 0 || !it.value().is_number() || !std::isfinite(it.value().get<double>())) {
+        std::cerr << "attn: error: " << path << ": entry '" << key << "' is not like \"4x\": loss (a finite number)\n";
         return kExitUserError;
       }
-      curve.points[std::atof(key.c_str())] = it.value().get<double>();
+      curve.points[x] = it.value().get<double>();
     }
     curves.push_back(std::move(curve));
   }
@@ -315,7 +333,7 @@ int runPlot(const PlotOptions& o) {
     std::cerr << "attn: error: " << error << '\n';
     return kExitUserError;
   }
-  std::cout << "wrote " << o.out << '\n';
+  support::writeStandardOutput("wrote " + o.out + "\n");
   return kExitOk;
 }
 
@@ -416,6 +434,9 @@ int runWithLargeStack(const std::function<int()>& body) {
     } catch (const std::bad_alloc&) {
       std::cerr << "attn: error: out of memory\n";
       j->status = kExitUserError;
+    } catch (const support::FileError& e) {
+      std::cerr << "attn: error: " << e.what() << '\n';
+      j->status = kExitUserError;
     } catch (const std::exception& e) {
       std::cerr << "attn: internal error: unexpected exception: " << e.what() << '\n';
       j->status = kExitInternal;
@@ -438,6 +459,9 @@ int runWithLargeStack(const std::function<int()>& body) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A reader of our output that went away is a write error (EPIPE) reported like any other,
+  // not a silent death by SIGPIPE; so is a gnuplot that exits before reading its script.
+  std::signal(SIGPIPE, SIG_IGN);
   CLI::App app{"attn: a JIT compiler for attention mechanisms (.attn programs)"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "attn 0.1.0");
@@ -616,6 +640,13 @@ int main(int argc, char** argv) {
     return fn ? fn(&evalOptions) : kExitUserError;
   };
   int status = runWithLargeStack(body);
-  std::cout.flush();
+  // Whatever went to standard output through streams must have arrived: a result lost to a
+  // full disk or a closed pipe is not a success.
+  try {
+    support::flushStandardOutput();
+  } catch (const support::FileError& e) {
+    std::cerr << "attn: error: " << e.what() << '\n';
+    if (status == kExitOk) status = kExitUserError;
+  }
   return status;
 }
