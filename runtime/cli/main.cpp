@@ -39,6 +39,7 @@
 #include "compiler/Formatter.h"
 #include "compiler/Parser.h"
 #include "compiler/Pipeline.h"
+#include "runtime/cli/FlagChecks.h"
 #include "runtime/cli/TorchCommands.h"
 #include "runtime/io/Plot.h"
 #include "runtime/data/Bpe.h"
@@ -69,6 +70,15 @@ constexpr int kExitOk = 0;
 constexpr int kExitUserError = 1;
 constexpr int kExitUsage = 2;
 constexpr int kExitInternal = 3;
+
+// The ranges of numeric flags (runtime/cli/FlagChecks.h): generous, but a value past them is
+// a typo, not a plan (and would overflow a product or exhaust memory before saying so).
+constexpr int64_t kMaxHeadDim = 4096;
+constexpr int64_t kMaxSteps = 1000000000;
+constexpr int64_t kMaxSeqLen = int64_t(1) << 20;
+constexpr int64_t kMaxMicroBatch = int64_t(1) << 16;
+constexpr int64_t kMaxBatchTokens = int64_t(1) << 40;
+constexpr int64_t kMaxThreads = 4096;
 
 struct Options {
   std::vector<std::string> files;
@@ -490,8 +500,10 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"ast", "checked", "ir", "plan", "llvm", "cuda", "ptx"}));
   emit->add_flag("--optimised", o.optimised, "--target llvm: the IR after LLVM's O3 for this CPU");
   emit->add_flag("--f64", o.f64, "--target llvm: kernels for float64 inputs (default: float32)");
-  emit->add_option("--head-dim", o.headDim, "--target llvm: specialise for this head dimension of q, k");
-  emit->add_option("--value-dim", o.valueDim, "--target llvm: ... and of v (default: --head-dim)");
+  emit->add_option("--head-dim", o.headDim, "--target llvm: specialise for this head dimension of q, k")
+      ->check(cli::integerIn(1, kMaxHeadDim));
+  emit->add_option("--value-dim", o.valueDim, "--target llvm: ... and of v (default: --head-dim)")
+      ->check(cli::integerIn(1, kMaxHeadDim));
   emit->add_option("--arch", o.arch, "--target cuda|ptx: sm_80, sm_86, sm_89 or sm_90 (default sm_90)");
   emit->add_option("--dtype", o.dtype, "--target cuda|ptx: input dtype f32, f16 or bf16 (default bf16)");
   emit->add_option("--tile", o.tile, "--target cuda|ptx: tensor-core tile mMnNwWsS (default m64n64w4s2)");
@@ -521,10 +533,13 @@ int main(int argc, char** argv) {
   tune->add_option("--name", tuneOptions.name, "Which attention of the file (default: its only one)");
   tune->add_option("--set", tuneOptions.sets, "Override a param: NAME=VALUE (repeatable)")->allow_extra_args(false);
   tune->add_option("--dtype", tuneOptions.dtype, "f16 or bf16 (default bf16)");
-  tune->add_option("--head-dim", tuneOptions.headDim, "Head dimension of q and k (default 64)");
-  tune->add_option("--value-dim", tuneOptions.valueDim, "Head dimension of v (default: --head-dim)");
+  tune->add_option("--head-dim", tuneOptions.headDim, "Head dimension of q and k (default 64)")
+      ->check(cli::integerIn(1, kMaxHeadDim));
+  tune->add_option("--value-dim", tuneOptions.valueDim, "Head dimension of v (default: --head-dim)")
+      ->check(cli::integerIn(1, kMaxHeadDim));
   tune->add_option("--lengths", tuneOptions.lengths, "Sequence lengths to tune for (default 1024,4096,16384)");
-  tune->add_option("--repeats", tuneOptions.repeats, "Timed runs per candidate; the median counts (default 5)");
+  tune->add_option("--repeats", tuneOptions.repeats, "Timed runs per candidate; the median counts (default 5)")
+      ->check(cli::integerIn(1, 1000));
   tune->add_flag("--compile-only", tuneOptions.compileOnly, "Compile and check the candidates; time nothing (no GPU needed)");
   tune->add_option("--arch", tuneOptions.arch, "--compile-only: sm_80, sm_86, sm_89 or sm_90 (default sm_90)");
 
@@ -538,10 +553,13 @@ int main(int argc, char** argv) {
   prepare->add_option("--out", prepareOptions.outDir, "Output directory (created if missing)")->required();
   prepare->add_option("--val-fraction", prepareOptions.valFraction,
                       "Fraction of the documents held out for validation (at least one)")
+      ->check(cli::numberIn(0, 1, true, true))
       ->capture_default_str();
   prepare->add_option("--seed", prepareOptions.seed, "Seed of the choice of validation documents")
+      ->check(cli::integerIn(0, INT64_MAX))
       ->capture_default_str();
   prepare->add_option("--tokens-per-shard", prepareOptions.tokensPerShard, "Tokens per shard file")
+      ->check(cli::integerIn(1, INT32_MAX))
       ->capture_default_str();
   prepare->add_option("--prefix", prepareOptions.prefix,
                       "Shard names: PREFIX_train_000000.bin ... (default: sotu, or the input's name)");
@@ -562,23 +580,43 @@ int main(int argc, char** argv) {
   trainCmd->add_option("--device", trainOptions.train.device, "cpu, or cuda (bf16 autocast)")->capture_default_str();
   trainCmd->add_option("--data", trainOptions.data,
                        "Directory of token shards (attn data prepare, or llm.c's); default: the built-in corpus");
-  trainCmd->add_option("--steps", trainOptions.train.steps, "Optimiser steps (default: the config's)");
-  trainCmd->add_option("--seq-len", trainOptions.train.seqLen, "Training sequence length (default: the config's)");
-  trainCmd->add_option("--micro-batch", trainOptions.train.microBatch, "Sequences per forward pass");
+  trainCmd->add_option("--steps", trainOptions.train.steps, "Optimiser steps (default: the config's)")
+      ->check(cli::integerIn(1, kMaxSteps));
+  trainCmd->add_option("--seq-len", trainOptions.train.seqLen, "Training sequence length (default: the config's)")
+      ->check(cli::integerIn(1, kMaxSeqLen));
+  trainCmd->add_option("--micro-batch", trainOptions.train.microBatch, "Sequences per forward pass")
+      ->check(cli::integerIn(1, kMaxMicroBatch));
   trainCmd->add_option("--batch-tokens", trainOptions.train.batchTokens,
-                       "Tokens per optimiser step; a multiple of micro-batch x seq-len (gradient accumulation)");
-  trainCmd->add_option("--lr", trainOptions.train.lr, "Peak learning rate");
-  trainCmd->add_option("--min-lr-ratio", trainOptions.train.minLrRatio, "Final learning rate / peak")->capture_default_str();
-  trainCmd->add_option("--warmup", trainOptions.train.warmup, "Warmup steps");
-  trainCmd->add_option("--weight-decay", trainOptions.train.weightDecay, "AdamW weight decay (2-D weights only)")
+                       "Tokens per optimiser step; a multiple of micro-batch x seq-len (gradient accumulation)")
+      ->check(cli::integerIn(1, kMaxBatchTokens));
+  trainCmd->add_option("--lr", trainOptions.train.lr, "Peak learning rate")->check(cli::numberIn(0, 10, true));
+  trainCmd->add_option("--min-lr-ratio", trainOptions.train.minLrRatio, "Final learning rate / peak")
+      ->check(cli::numberIn(0, 1))
       ->capture_default_str();
-  trainCmd->add_option("--clip", trainOptions.train.clip, "Gradient norm clipping")->capture_default_str();
-  trainCmd->add_option("--seed", trainOptions.train.seed, "Seed (initialisation and batches)")->capture_default_str();
-  trainCmd->add_option("--checkpoint-every", trainOptions.train.checkpointEvery, "Steps between checkpoints (0: at the end)");
-  trainCmd->add_option("--stop-after", trainOptions.train.stopAfter, "Stop (with a checkpoint) after this many steps");
+  trainCmd->add_option("--warmup", trainOptions.train.warmup, "Warmup steps")->check(cli::integerIn(0, kMaxSteps));
+  trainCmd->add_option("--weight-decay", trainOptions.train.weightDecay, "AdamW weight decay (2-D weights only)")
+      ->check(cli::numberIn(0, 100))
+      ->capture_default_str();
+  trainCmd->add_option("--clip", trainOptions.train.clip, "Gradient norm clipping")
+      ->check(cli::numberIn(0, 1e9, true))
+      ->capture_default_str();
+  trainCmd->add_option("--seed", trainOptions.train.seed, "Seed (initialisation and batches)")
+      ->check(cli::integerIn(0, INT64_MAX))
+      ->capture_default_str();
+  trainCmd->add_option("--checkpoint-every", trainOptions.train.checkpointEvery,
+                       "Checkpoint every N steps (and after --checkpoint-minutes, and at the end)")
+      ->check(cli::integerIn(1, kMaxSteps))
+      ->capture_default_str();
+  trainCmd->add_option("--checkpoint-minutes", trainOptions.train.checkpointMinutes,
+                       "Checkpoint after this many minutes of training since the last one")
+      ->check(cli::numberIn(0, 1e6, true))
+      ->capture_default_str();
+  trainCmd->add_option("--stop-after", trainOptions.train.stopAfter, "Stop (with a checkpoint) after this many steps")
+      ->check(cli::integerIn(1, kMaxSteps));
   trainCmd->add_flag("--resume", trainOptions.train.resume, "Continue the run in --out from its checkpoint");
   trainCmd->add_flag("--quiet", trainOptions.train.quiet, "No progress line");
-  trainCmd->add_option("--threads", trainOptions.threads, "CPU threads (default: all)");
+  trainCmd->add_option("--threads", trainOptions.threads, "CPU threads (default: all)")
+      ->check(cli::integerIn(1, kMaxThreads));
   trainCmd->add_option("--out", trainOptions.train.out, "Run directory: log.jsonl, config.json, checkpoint/")->required();
 
   cli::EvalCliOptions evalOptions;
@@ -597,10 +635,12 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   evalCmd->add_option("--max-docs", evalOptions.eval.maxDocuments,
                       "Validation documents per length (their first L tokens; 0: all long enough)")
+      ->check(cli::integerIn(0, INT32_MAX))
       ->capture_default_str();
   evalCmd->add_option("--out", evalOptions.eval.out, "JSON file: {\"1x\": loss, ...}");
   evalCmd->add_option("--plot", evalOptions.plot, "PNG of loss against length (gnuplot)");
-  evalCmd->add_option("--threads", evalOptions.threads, "CPU threads (default: all)");
+  evalCmd->add_option("--threads", evalOptions.threads, "CPU threads (default: all)")
+      ->check(cli::integerIn(1, kMaxThreads));
 
   try {
     app.parse(argc, argv);
