@@ -20,6 +20,21 @@ struct CommandResult {
 /// Runs build/bin/attn with `args`; kills it after `timeoutSeconds`.
 CommandResult runAttn(const std::vector<std::string>& args, double timeoutSeconds = 120);
 
+/// How runAttnWith runs it.
+struct CommandOptions {
+  /// "NAME=VALUE" entries added to (or replacing those of) this process's environment.
+  std::vector<std::string> env;
+  /// A file opened as its standard output instead of a capture ("/dev/full": a full disk).
+  std::string stdoutPath;
+  /// Kill it with SIGKILL after this many seconds (< 0: never; the result then has
+  /// signal == SIGKILL and timedOut == false if it had not finished).
+  double killAfterSeconds = -1;
+};
+
+/// runAttn with the options above.
+CommandResult runAttnWith(const std::vector<std::string>& args, const CommandOptions& options,
+                          double timeoutSeconds = 120);
+
 /// A fresh directory for this test process (removed at exit).
 const std::string& tempDir();
 /// Writes `content` to tempDir()/name and returns the path.
