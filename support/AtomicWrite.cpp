@@ -100,6 +100,8 @@ std::string resolveTarget(const std::string& path, LinkPolicy links, int* existi
     if (::stat(target.c_str(), &st) != 0) throw FileError(path, "cannot examine " + target + ": " + errnoText(errno));
   }
   if (S_ISDIR(st.st_mode)) throw FileError(path, "is a directory; expected a file to write");
+  // In a directory attn owns (Replace), a FIFO or device planted at the name is replaced too.
+  if (!S_ISREG(st.st_mode) && links == LinkPolicy::Replace) return path;
   if (!S_ISREG(st.st_mode)) {
     throw FileError(path, "is not a regular file (a device, FIFO or socket); attn writes only regular files");
   }

@@ -14,8 +14,8 @@
 // the right answer depends on who made the link): refused with a FileError by default;
 // replaced by the new file (a link inside a cache attn owns); or followed to the file it
 // names, which is then written atomically in its own directory (`attn fmt -i` on a linked
-// source file keeps the link). A target that is a directory or another non-regular file is
-// always refused.
+// source file keeps the link). A target that is a directory is always refused, and so is
+// another non-regular file (a FIFO, a device) except under Replace, where it is replaced.
 //
 // What it is not: a lock. Two processes writing one target concurrently each write a whole
 // file; the last rename wins.
@@ -37,7 +37,7 @@ struct ByteSpan {
 /// What to do when the target is a symbolic link.
 enum class LinkPolicy {
   Refuse,        ///< a FileError ("is a symbolic link ..."); the default for user outputs
-  Replace,       ///< the link itself is replaced by the new file (attn's own caches)
+  Replace,       ///< the link itself is replaced by the new file, as is a FIFO or device (attn's own caches)
   WriteThrough,  ///< the file the link names is written (atomically, in its directory); the link stays
 };
 
