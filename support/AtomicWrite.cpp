@@ -17,7 +17,9 @@
 
 namespace attn::support {
 
-std::string errnoText(int error) { return std::strerror(error); }
+std::string errnoText(int error) {
+  return std::strerror(error);
+}
 
 namespace {
 
@@ -88,8 +90,10 @@ std::string resolveTarget(const std::string& path, LinkPolicy links, int* existi
   std::string target = path;
   if (S_ISLNK(st.st_mode)) {
     if (links == LinkPolicy::Refuse) {
-      throw FileError(path, "is a symbolic link; attn does not write through links here (remove it, or give "
-                            "the path of the file it names)");
+      throw FileError(
+          path,
+          "is a symbolic link; attn does not write through links here (remove it, or give "
+          "the path of the file it names)");
     }
     if (links == LinkPolicy::Replace) return path;  // rename replaces the link, not what it names
     char resolved[PATH_MAX];
@@ -97,13 +101,15 @@ std::string resolveTarget(const std::string& path, LinkPolicy links, int* existi
       throw FileError(path, "is a symbolic link that cannot be followed: " + errnoText(errno));
     }
     target = resolved;
-    if (::stat(target.c_str(), &st) != 0) throw FileError(path, "cannot examine " + target + ": " + errnoText(errno));
+    if (::stat(target.c_str(), &st) != 0)
+      throw FileError(path, "cannot examine " + target + ": " + errnoText(errno));
   }
   if (S_ISDIR(st.st_mode)) throw FileError(path, "is a directory; expected a file to write");
   // In a directory attn owns (Replace), a FIFO or device planted at the name is replaced too.
   if (!S_ISREG(st.st_mode) && links == LinkPolicy::Replace) return path;
   if (!S_ISREG(st.st_mode)) {
-    throw FileError(path, "is not a regular file (a device, FIFO or socket); attn writes only regular files");
+    throw FileError(
+        path, "is not a regular file (a device, FIFO or socket); attn writes only regular files");
   }
   *existing = static_cast<int>(st.st_mode & 0777);
   return target;
@@ -118,7 +124,8 @@ std::string temporaryName(const std::string& path) {
 
 }  // namespace
 
-void writeFileAtomically(const std::string& path, std::initializer_list<ByteSpan> pieces, WriteOptions options) {
+void writeFileAtomically(const std::string& path, std::initializer_list<ByteSpan> pieces,
+                         WriteOptions options) {
   if (path.empty()) throw FileError("(empty path)", "cannot write a file with an empty name");
   int existingMode = -1;
   const std::string target = resolveTarget(path, options.links, &existingMode);

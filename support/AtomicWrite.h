@@ -36,9 +36,11 @@ struct ByteSpan {
 
 /// What to do when the target is a symbolic link.
 enum class LinkPolicy {
-  Refuse,        ///< a FileError ("is a symbolic link ..."); the default for user outputs
-  Replace,       ///< the link itself is replaced by the new file, as is a FIFO or device (attn's own caches)
-  WriteThrough,  ///< the file the link names is written (atomically, in its directory); the link stays
+  Refuse,   ///< a FileError ("is a symbolic link ..."); the default for user outputs
+  Replace,  ///< the link itself is replaced by the new file, as is a FIFO or device (attn's own
+            ///< caches)
+  WriteThrough,  ///< the file the link names is written (atomically, in its directory); the link
+                 ///< stays
 };
 
 struct WriteOptions {
@@ -47,10 +49,12 @@ struct WriteOptions {
 
 /// Writes `pieces`, one after another, as the whole new contents of `path`, as described
 /// above. Throws FileError naming `path`.
-void writeFileAtomically(const std::string& path, std::initializer_list<ByteSpan> pieces, WriteOptions options = {});
+void writeFileAtomically(const std::string& path, std::initializer_list<ByteSpan> pieces,
+                         WriteOptions options = {});
 
 /// The same for one piece of bytes.
-void writeFileAtomically(const std::string& path, std::string_view bytes, WriteOptions options = {});
+void writeFileAtomically(const std::string& path, std::string_view bytes,
+                         WriteOptions options = {});
 
 /// Creates `dir` and its missing parents (mode 0777 less the umask). Throws FileError
 /// naming the first part that cannot be created or exists and is not a directory.

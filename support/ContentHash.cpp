@@ -23,10 +23,16 @@ std::string hex16(uint64_t value) {
   return text;
 }
 
-std::string hashHex(std::string_view text) { return hex16(fnv1a64(text)); }
+std::string hashHex(std::string_view text) {
+  return hex16(fnv1a64(text));
+}
 
-uint64_t checksum64(std::string_view bytes) { return XXH64(bytes.data(), bytes.size(), 0); }
+uint64_t checksum64(std::string_view bytes) {
+  return XXH64(bytes.data(), bytes.size(), 0);
+}
 
-std::string checksumHex(std::string_view bytes) { return hex16(checksum64(bytes)); }
+std::string checksumHex(std::string_view bytes) {
+  return hex16(checksum64(bytes));
+}
 
 }  // namespace attn::support

@@ -11,7 +11,8 @@ namespace attn::support {
 
 class FileError : public std::runtime_error {
  public:
-  FileError(const std::string& path, const std::string& what) : std::runtime_error(path + ": " + what), path_(path) {}
+  FileError(const std::string& path, const std::string& what)
+      : std::runtime_error(path + ": " + what), path_(path) {}
   /// The file the message is about.
   const std::string& path() const { return path_; }
 

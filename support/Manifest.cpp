@@ -18,7 +18,8 @@ ManifestEntry manifestEntry(const std::string& name, std::string_view contents) 
 
 std::string formatManifest(const std::vector<ManifestEntry>& entries) {
   std::string text = std::string(kHeader) + "\n";
-  for (const ManifestEntry& e : entries) text += hex16(e.checksum) + " " + std::to_string(e.bytes) + " " + e.name + "\n";
+  for (const ManifestEntry& e : entries)
+    text += hex16(e.checksum) + " " + std::to_string(e.bytes) + " " + e.name + "\n";
   return text;
 }
 
@@ -26,7 +27,8 @@ std::vector<ManifestEntry> parseManifest(const std::string& path, const std::str
   std::istringstream in(text);
   std::string line;
   if (!std::getline(in, line) || line != kHeader) {
-    throw FileError(path, "is not an attn manifest (its first line should be '" + std::string(kHeader) + "')");
+    throw FileError(
+        path, "is not an attn manifest (its first line should be '" + std::string(kHeader) + "')");
   }
   std::vector<ManifestEntry> entries;
   int number = 1;
@@ -39,14 +41,17 @@ std::vector<ManifestEntry> parseManifest(const std::string& path, const std::str
     if (ok) {
       const std::string hex = line.substr(0, 16), size = line.substr(a + 1, b - a - 1);
       e.name = line.substr(b + 1);
-      ok = hex.find_first_not_of("0123456789abcdef") == std::string::npos && !size.empty() && size.size() <= 19 &&
-           size.find_first_not_of("0123456789") == std::string::npos && e.name.find('/') == std::string::npos;
+      ok = hex.find_first_not_of("0123456789abcdef") == std::string::npos && !size.empty() &&
+           size.size() <= 19 && size.find_first_not_of("0123456789") == std::string::npos &&
+           e.name.find('/') == std::string::npos;
       if (ok) {
         e.checksum = std::strtoull(hex.c_str(), nullptr, 16);
         e.bytes = std::strtoull(size.c_str(), nullptr, 10);
       }
     }
-    if (!ok) throw FileError(path, "line " + std::to_string(number) + " is not '<checksum> <size> <name>': the manifest is damaged");
+    if (!ok)
+      throw FileError(path, "line " + std::to_string(number) +
+                                " is not '<checksum> <size> <name>': the manifest is damaged");
     entries.push_back(e);
   }
   return entries;
@@ -58,10 +63,11 @@ const ManifestEntry* findEntry(const std::vector<ManifestEntry>& entries, const 
   return nullptr;
 }
 
-void checkAgainstManifest(const std::string& path, const ManifestEntry& entry, std::string_view contents) {
+void checkAgainstManifest(const std::string& path, const ManifestEntry& entry,
+                          std::string_view contents) {
   if (contents.size() != entry.bytes) {
-    throw FileError(path, "is damaged: it has " + std::to_string(contents.size()) + " bytes, its manifest records " +
-                              std::to_string(entry.bytes));
+    throw FileError(path, "is damaged: it has " + std::to_string(contents.size()) +
+                              " bytes, its manifest records " + std::to_string(entry.bytes));
   }
   const uint64_t sum = checksum64(contents);
   if (sum != entry.checksum) {

@@ -39,6 +39,7 @@ const ManifestEntry* findEntry(const std::vector<ManifestEntry>& entries, const 
 
 /// Throws FileError naming `path` (the file that was read) when `contents` is not what
 /// `entry` records: a size or checksum mismatch, said plainly ("is damaged: ...").
-void checkAgainstManifest(const std::string& path, const ManifestEntry& entry, std::string_view contents);
+void checkAgainstManifest(const std::string& path, const ManifestEntry& entry,
+                          std::string_view contents);
 
 }  // namespace attn::support

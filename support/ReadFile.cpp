@@ -14,17 +14,21 @@ namespace attn::support {
 
 namespace {
 
-std::string byteCount(uint64_t n) { return std::to_string(n) + (n == 1 ? " byte" : " bytes"); }
+std::string byteCount(uint64_t n) {
+  return std::to_string(n) + (n == 1 ? " byte" : " bytes");
+}
 
-std::optional<std::string> read(const std::string& path, uint64_t maxBytes, const ReadOptions& options,
-                                bool missingIsEmpty) {
-  const int flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY | (options.followLinks ? 0 : O_NOFOLLOW);
+std::optional<std::string> read(const std::string& path, uint64_t maxBytes,
+                                const ReadOptions& options, bool missingIsEmpty) {
+  const int flags =
+      O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY | (options.followLinks ? 0 : O_NOFOLLOW);
   const int fd = ::open(path.c_str(), flags);
   if (fd < 0) {
     const int error = errno;
     if (missingIsEmpty && (error == ENOENT || error == ENOTDIR)) return std::nullopt;
     if (error == ELOOP && !options.followLinks) {
-      throw FileError(path, "is a symbolic link (expected " + options.what + ", which attn never makes as a link)");
+      throw FileError(path, "is a symbolic link (expected " + options.what +
+                                ", which attn never makes as a link)");
     }
     throw FileError(path, "cannot open: " + errnoText(error));
   }
@@ -36,16 +40,18 @@ std::optional<std::string> read(const std::string& path, uint64_t maxBytes, cons
   if (::fstat(fd, &st) != 0) throw FileError(path, "cannot examine: " + errnoText(errno));
   if (S_ISDIR(st.st_mode)) throw FileError(path, "is a directory (expected " + options.what + ")");
   if (!S_ISREG(st.st_mode)) {
-    const char* kind = S_ISFIFO(st.st_mode)  ? "a FIFO"
-                       : S_ISCHR(st.st_mode) ? "a character device"
-                       : S_ISBLK(st.st_mode) ? "a block device"
+    const char* kind = S_ISFIFO(st.st_mode)   ? "a FIFO"
+                       : S_ISCHR(st.st_mode)  ? "a character device"
+                       : S_ISBLK(st.st_mode)  ? "a block device"
                        : S_ISSOCK(st.st_mode) ? "a socket"
                                               : "not a regular file";
-    throw FileError(path, std::string("is ") + kind + " (expected " + options.what + ", a regular file)");
+    throw FileError(path,
+                    std::string("is ") + kind + " (expected " + options.what + ", a regular file)");
   }
   if (static_cast<uint64_t>(st.st_size) > maxBytes) {
-    throw FileError(path, "is " + byteCount(static_cast<uint64_t>(st.st_size)) + ", more than the " +
-                              byteCount(maxBytes) + " " + options.what + " may have");
+    throw FileError(path, "is " + byteCount(static_cast<uint64_t>(st.st_size)) +
+                              ", more than the " + byteCount(maxBytes) + " " + options.what +
+                              " may have");
   }
   std::string bytes;
   bytes.resize(static_cast<size_t>(st.st_size));
@@ -58,7 +64,9 @@ std::optional<std::string> read(const std::string& path, uint64_t maxBytes, cons
         ssize_t more;
         do more = ::read(fd, &probe, 1);
         while (more < 0 && errno == EINTR);
-        if (more > 0) throw FileError(path, "grew past the " + byteCount(maxBytes) + " " + options.what + " may have");
+        if (more > 0)
+          throw FileError(
+              path, "grew past the " + byteCount(maxBytes) + " " + options.what + " may have");
         break;
       }
       bytes.resize(static_cast<size_t>(std::min<uint64_t>(maxBytes, done + (uint64_t(1) << 16))));
@@ -77,7 +85,8 @@ std::optional<std::string> read(const std::string& path, uint64_t maxBytes, cons
 
 }  // namespace
 
-std::string readRegularFile(const std::string& path, uint64_t maxBytes, const ReadOptions& options) {
+std::string readRegularFile(const std::string& path, uint64_t maxBytes,
+                            const ReadOptions& options) {
   return *read(path, maxBytes, options, false);
 }
 

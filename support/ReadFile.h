@@ -27,7 +27,8 @@ struct ReadOptions {
 
 /// The whole contents of the regular file at `path`, at most `maxBytes` of them. Throws
 /// FileError naming `path`: missing, unreadable, not a regular file, larger than maxBytes.
-std::string readRegularFile(const std::string& path, uint64_t maxBytes, const ReadOptions& options = {});
+std::string readRegularFile(const std::string& path, uint64_t maxBytes,
+                            const ReadOptions& options = {});
 
 /// The same, but a missing file (ENOENT, or a missing directory on the way: ENOTDIR) is
 /// nullopt instead of an error: for caches, where a miss is normal.

@@ -37,7 +37,8 @@ void flushStandardOutput() {
   if (streamFailed || fileFailed) {
     const int error = streamFailed ? streamErrno : fileErrno;
     throw FileError("standard output",
-                    "cannot write: " + (error != 0 ? errnoText(error) : std::string("the output stream failed")));
+                    "cannot write: " +
+                        (error != 0 ? errnoText(error) : std::string("the output stream failed")));
   }
 }
 

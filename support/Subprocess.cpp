@@ -75,7 +75,8 @@ SubprocessResult runSubprocess(const std::vector<std::string>& argv, const std::
   Pipe in, out, err;
   if (!in.open() || !out.open() || !err.open()) {
     result.startError = std::string("cannot make a pipe: ") + std::strerror(errno);
-    closeFd(in.read), closeFd(in.write), closeFd(out.read), closeFd(out.write), closeFd(err.read), closeFd(err.write);
+    closeFd(in.read), closeFd(in.write), closeFd(out.read), closeFd(out.write), closeFd(err.read),
+        closeFd(err.write);
     return result;
   }
   posix_spawn_file_actions_t actions;
@@ -112,7 +113,8 @@ SubprocessResult runSubprocess(const std::vector<std::string>& argv, const std::
   result.started = true;
   ::fcntl(in.write, F_SETFL, O_NONBLOCK);
 
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(options.timeoutSeconds);
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::duration<double>(options.timeoutSeconds);
   size_t written = 0;
   if (input.empty()) closeFd(in.write);
   bool killed = false;
@@ -139,7 +141,8 @@ SubprocessResult runSubprocess(const std::vector<std::string>& argv, const std::
     if (inSlot >= 0 && fds[inSlot].revents) {
       const ssize_t put = ::write(in.write, input.data() + written, input.size() - written);
       if (put > 0) written += static_cast<size_t>(put);
-      if ((put < 0 && errno != EAGAIN && errno != EINTR) || written == input.size()) closeFd(in.write);
+      if ((put < 0 && errno != EAGAIN && errno != EINTR) || written == input.size())
+        closeFd(in.write);
     }
     auto drain = [&](int slot, int& fd, std::string& into, uint64_t cap, bool isOut) {
       if (slot < 0 || !fds[slot].revents) return;
@@ -150,7 +153,8 @@ SubprocessResult runSubprocess(const std::vector<std::string>& argv, const std::
         return;
       }
       const uint64_t room = cap > into.size() ? cap - into.size() : 0;
-      into.append(buffer, static_cast<size_t>(std::min<uint64_t>(room, static_cast<uint64_t>(got))));
+      into.append(buffer,
+                  static_cast<size_t>(std::min<uint64_t>(room, static_cast<uint64_t>(got))));
       if (isOut && static_cast<uint64_t>(got) > room) result.outputTooLarge = true;
     };
     drain(outSlot, out.read, result.out, options.outCap, true);

@@ -12,14 +12,14 @@
 namespace attn::support {
 
 struct SubprocessResult {
-  bool started = false;        ///< false: the program could not be run (startError says why)
-  std::string startError;      ///< e.g. "No such file or directory" when it is not installed
-  int exitStatus = -1;         ///< when it exited; -1 otherwise
-  int signal = 0;              ///< the signal that ended it, 0 when it exited
-  bool timedOut = false;       ///< killed at the deadline
-  bool outputTooLarge = false; ///< killed because its standard output passed the cap
-  std::string out;             ///< its standard output
-  std::string err;             ///< its standard error (the first errCap bytes)
+  bool started = false;         ///< false: the program could not be run (startError says why)
+  std::string startError;       ///< e.g. "No such file or directory" when it is not installed
+  int exitStatus = -1;          ///< when it exited; -1 otherwise
+  int signal = 0;               ///< the signal that ended it, 0 when it exited
+  bool timedOut = false;        ///< killed at the deadline
+  bool outputTooLarge = false;  ///< killed because its standard output passed the cap
+  std::string out;              ///< its standard output
+  std::string err;              ///< its standard error (the first errCap bytes)
 };
 
 struct SubprocessOptions {

@@ -56,36 +56,41 @@ const std::string kEval = "{\"1x\": 3.5, \"2x\": 3.75, \"4x\": 4.25}\n";
 }  // namespace
 
 TEST_SUITE("cli") {
-  TEST_CASE("plot: titles and file names that are shell or gnuplot code are drawn as text, never run") {
-    REQUIRE_MESSAGE(std::system("command -v gnuplot > /dev/null") == 0,
-                    "gnuplot is not installed (scripts/setup.sh installs gnuplot-nox, which attn plot needs)");
+  TEST_CASE(
+      "plot: titles and file names that are shell or gnuplot code are drawn as text, never run") {
+    REQUIRE_MESSAGE(
+        std::system("command -v gnuplot > /dev/null") == 0,
+        "gnuplot is not installed (scripts/setup.sh installs gnuplot-nox, which attn plot needs)");
     const std::string dir = freshDir("plot-injection");
     const std::string trap = dir + "/traps";  // every payload would create a file here
     fs::create_directories(trap);
     auto touch = [&](const std::string& name) { return "touch " + trap + "/" + name; };
     const std::vector<std::string> payloads = {
         "x'.system('" + touch("A") + "').'",  // breaks out of a single-quoted gnuplot string
-        "$(" + touch("B") + ")",               // shell command substitution
-        "`" + touch("C") + "`",                // shell and gnuplot backquotes
-        "@x",                                  // a gnuplot macro
-        "it's",                                // an apostrophe
-        "a\nset output '" + trap + "/D'\nprint system('" + touch("E") + "')",  // newlines end a command
-        "say \"" + touch("F") + "\" `" + touch("G") + "`",                   // double quotes
-        "{/Symbol a}^2_3 & \\\\",             // enhanced-text markup and backslashes
+        "$(" + touch("B") + ")",              // shell command substitution
+        "`" + touch("C") + "`",               // shell and gnuplot backquotes
+        "@x",                                 // a gnuplot macro
+        "it's",                               // an apostrophe
+        "a\nset output '" + trap + "/D'\nprint system('" + touch("E") +
+            "')",                                           // newlines end a command
+        "say \"" + touch("F") + "\" `" + touch("G") + "`",  // double quotes
+        "{/Symbol a}^2_3 & \\\\",                           // enhanced-text markup and backslashes
     };
     for (size_t i = 0; i < payloads.size(); ++i) {
       INFO("payload ", i, ": ", payloads[i]);
       // As the title, and as an input's file name (the curve's label); the PNG's name too
       // where a file name can hold it (no '/' or newline).
-      const std::string input = dir + "/in" + std::to_string(i) + "_" +
-                                (payloads[i].find('/') == std::string::npos && payloads[i].find('\n') == std::string::npos
-                                     ? payloads[i]
-                                     : std::string("plain")) +
-                                ".json";
+      const std::string input =
+          dir + "/in" + std::to_string(i) + "_" +
+          (payloads[i].find('/') == std::string::npos && payloads[i].find('\n') == std::string::npos
+               ? payloads[i]
+               : std::string("plain")) +
+          ".json";
       writePlain(input, kEval);
       const std::string png = dir + "/out" + std::to_string(i) + ".png";
       writePlain(dir + "/plain.json", kEval);
-      CommandResult r = runAttn({"plot", input, dir + "/plain.json", "--title", payloads[i], "--out", png});
+      CommandResult r =
+          runAttn({"plot", input, dir + "/plain.json", "--title", payloads[i], "--out", png});
       requireEnded(r, "plot");
       CHECK(r.status == 0);
       CHECK(isPng(png));
@@ -103,7 +108,9 @@ TEST_SUITE("cli") {
     CHECK(listing(trap).empty());
   }
 
-  TEST_CASE("plot: no write through a planted link; bad inputs, a missing directory and no gnuplot are exit 1") {
+  TEST_CASE(
+      "plot: no write through a planted link; bad inputs, a missing directory and no gnuplot are "
+      "exit 1") {
     const std::string dir = freshDir("plot-files");
     const std::string victim = dir + "/victim";
     writePlain(victim, "precious");
@@ -134,17 +141,26 @@ TEST_SUITE("cli") {
     writePlain(dir + "/huge.json", "{\"1x\": 1e999}");
     writePlain(dir + "/broken.json", "{\"1x\": ");
     const std::vector<Case> cases = {
-        {{"plot", dir, "--out", dir + "/x.png"}, dir + ": is a directory (expected an attn eval JSON file)"},
+        {{"plot", dir, "--out", dir + "/x.png"},
+         dir + ": is a directory (expected an attn eval JSON file)"},
         {{"plot", dir + "/fifo.json", "--out", dir + "/x.png"}, dir + "/fifo.json: is a FIFO"},
-        {{"plot", dir + "/missing.json", "--out", dir + "/x.png"}, dir + "/missing.json: cannot open"},
-        {{"plot", dir + "/bad-key.json", "--out", dir + "/x.png"}, "bad-key.json: entry 'abcx' is not like"},
-        {{"plot", dir + "/zero.json", "--out", dir + "/x.png"}, "zero.json: entry '0x' is not like"},
-        {{"plot", dir + "/string.json", "--out", dir + "/x.png"}, "string.json: entry '1x' is not like"},
-        {{"plot", dir + "/list.json", "--out", dir + "/x.png"}, "list.json: not an attn eval JSON file"},
+        {{"plot", dir + "/missing.json", "--out", dir + "/x.png"},
+         dir + "/missing.json: cannot open"},
+        {{"plot", dir + "/bad-key.json", "--out", dir + "/x.png"},
+         "bad-key.json: entry 'abcx' is not like"},
+        {{"plot", dir + "/zero.json", "--out", dir + "/x.png"},
+         "zero.json: entry '0x' is not like"},
+        {{"plot", dir + "/string.json", "--out", dir + "/x.png"},
+         "string.json: entry '1x' is not like"},
+        {{"plot", dir + "/list.json", "--out", dir + "/x.png"},
+         "list.json: not an attn eval JSON file"},
         {{"plot", dir + "/huge.json", "--out", dir + "/x.png"}, "huge.json"},
-        {{"plot", dir + "/broken.json", "--out", dir + "/x.png"}, "broken.json: not an attn eval JSON file"},
-        {{"plot", dir + "/a.json", "--out", dir + "/no/such/dir/x.png"}, dir + "/no/such/dir/x.png: cannot create"},
-        {{"plot", dir + "/a.json", "--out", dir}, dir + ": is a directory; expected a file to write"},
+        {{"plot", dir + "/broken.json", "--out", dir + "/x.png"},
+         "broken.json: not an attn eval JSON file"},
+        {{"plot", dir + "/a.json", "--out", dir + "/no/such/dir/x.png"},
+         dir + "/no/such/dir/x.png: cannot create"},
+        {{"plot", dir + "/a.json", "--out", dir},
+         dir + ": is a directory; expected a file to write"},
     };
     for (const Case& c : cases) {
       r = runAttn(c.args, 20);
@@ -160,11 +176,13 @@ TEST_SUITE("cli") {
     r = runAttnWith({"plot", dir + "/a.json", "--out", dir + "/y.png"}, noGnuplot);
     requireEnded(r, "no gnuplot");
     CHECK(r.status == 1);
-    CHECK(r.err.find("cannot run gnuplot: No such file or directory (install gnuplot-nox") != std::string::npos);
+    CHECK(r.err.find("cannot run gnuplot: No such file or directory (install gnuplot-nox") !=
+          std::string::npos);
     CHECK_FALSE(fs::exists(dir + "/y.png"));
   }
 
-  TEST_CASE("fmt -i keeps the file's permission bits, and a source that is a symbolic link stays one") {
+  TEST_CASE(
+      "fmt -i keeps the file's permission bits, and a source that is a symbolic link stays one") {
     const std::string dir = freshDir("fmt-modes");
     const std::string messy = "attention   a{\n    let x=dot(q,k)\n      out x*2\n}";
     const std::string clean = "attention a {\n  let x = dot(q, k)\n  out x * 2\n}\n";
@@ -199,7 +217,8 @@ TEST_SUITE("cli") {
 
   TEST_CASE("results to a full standard output: exit 1 with the reason, never 0") {
     const std::string lssa = std::string(ATTN_STDLIB) + "/lssa.attn";
-    const std::string messy = writeTempFile("full-stdout-messy.attn", "attention a{\nout dot(q,k)}\n");
+    const std::string messy =
+        writeTempFile("full-stdout-messy.attn", "attention a{\nout dot(q,k)}\n");
     const std::vector<std::vector<std::string>> commands = {
         {"fmt", lssa},
         {"fmt", "--check", messy},
@@ -222,7 +241,8 @@ TEST_SUITE("cli") {
       requireEnded(r, args[0] + " " + args[1]);
       INFO(args[0], " ", args.back(), "\n", r.err);
       CHECK(r.status == 1);
-      CHECK(r.err.find("attn: error: standard output: cannot write: No space left on device") != std::string::npos);
+      CHECK(r.err.find("attn: error: standard output: cannot write: No space left on device") !=
+            std::string::npos);
     }
     // The same commands to a working stdout still exit 0 (fmt --check: 1 for the messy file).
     CommandResult ok = runAttn({"explain", lssa});
@@ -230,16 +250,18 @@ TEST_SUITE("cli") {
     CHECK_FALSE(ok.out.empty());
   }
 
-  TEST_CASE("every numeric flag: junk, nan, inf, zero or negative where meaningless, huge: exit 2 naming the flag") {
+  TEST_CASE(
+      "every numeric flag: junk, nan, inf, zero or negative where meaningless, huge: exit 2 naming "
+      "the flag") {
     const std::string lssa = std::string(ATTN_STDLIB) + "/lssa.attn";
     const std::string out = tempDir() + "/flags-out";
     struct Flag {
       std::vector<std::string> command;  // everything the command needs but the flag
       std::string flag;
-      std::vector<std::string> bad;      // besides the values every flag rejects
+      std::vector<std::string> bad;  // besides the values every flag rejects
     };
-    const std::vector<std::string> never = {"nan", "inf", "-inf", "5x", " 7", "0x10", "", "1e400",
-                                            "99999999999999999999", "--"};
+    const std::vector<std::string> never = {
+        "nan", "inf", "-inf", "5x", " 7", "0x10", "", "1e400", "99999999999999999999", "--"};
     const std::vector<std::string> train = {"train", "--attn", lssa, "--out", out};
     const std::vector<std::string> eval = {"eval", "--ckpt", out};
     const std::vector<std::string> emit = {"emit", lssa, "--target", "llvm"};
@@ -251,6 +273,7 @@ TEST_SUITE("cli") {
         {tune, "--head-dim", {"0", "-3"}},
         {tune, "--value-dim", {"0"}},
         {tune, "--repeats", {"0", "-1", "100000"}},
+        {tune, "--lengths", {"0", "1024,,4096", "1024,-1", "1024,abc", "1024,", "99999999999"}},
         {prepare, "--val-fraction", {"0", "1", "-0.5", "1.5"}},
         {prepare, "--seed", {"-1", "1.5"}},
         {prepare, "--tokens-per-shard", {"0", "-5", "2147483648"}},

@@ -68,7 +68,9 @@ mode_t modeOf(const std::string& path) {
 }  // namespace
 
 TEST_SUITE("support") {
-  TEST_CASE("atomic write: new file, replacement, pieces, empty file; nothing else left in the directory") {
+  TEST_CASE(
+      "atomic write: new file, replacement, pieces, empty file; nothing else left in the "
+      "directory") {
     const std::string dir = freshDir("basic");
     const std::string path = dir + "/out.bin";
     support::writeFileAtomically(path, std::string("first"));
@@ -82,7 +84,9 @@ TEST_SUITE("support") {
     CHECK(listing(dir) == std::vector<std::string>{"out.bin"});
   }
 
-  TEST_CASE("atomic write: the replaced file's permission bits are kept; a new file gets 0666 less the umask") {
+  TEST_CASE(
+      "atomic write: the replaced file's permission bits are kept; a new file gets 0666 less the "
+      "umask") {
     const std::string dir = freshDir("mode");
     const std::string path = dir + "/script.attn";
     writePlain(path, "old");
@@ -109,7 +113,8 @@ TEST_SUITE("support") {
     // to the victim. The writer must skip every one (O_EXCL | O_NOFOLLOW) and still succeed.
     std::vector<std::string> planted = {path + ".tmp", path + ".attn-fmt.tmp", path + ".dat"};
     // Where this process's counter is: a write that cannot create its temporary file names it.
-    const std::string probe = errorOf([&] { support::writeFileAtomically(dir + "/no/such/dir/x", std::string("p")); });
+    const std::string probe =
+        errorOf([&] { support::writeFileAtomically(dir + "/no/such/dir/x", std::string("p")); });
     const size_t at = probe.find(".tmp." + std::to_string(::getpid()) + ".");
     REQUIRE(at != std::string::npos);
     const long next = std::stol(probe.substr(at + 6 + std::to_string(::getpid()).size())) + 1;
@@ -126,7 +131,8 @@ TEST_SUITE("support") {
     }
   }
 
-  TEST_CASE("atomic write: a link at the target is refused, replaced or written through, as asked") {
+  TEST_CASE(
+      "atomic write: a link at the target is refused, replaced or written through, as asked") {
     const std::string dir = freshDir("links");
     const std::string victim = dir + "/victim";
     writePlain(victim, "precious");
@@ -134,9 +140,13 @@ TEST_SUITE("support") {
     const std::string link = dir + "/out";
     REQUIRE(::symlink("victim", link.c_str()) == 0);
 
-    const std::string refused = errorOf([&] { support::writeFileAtomically(link, std::string("x")); });
-    CHECK(refused == link + ": is a symbolic link; attn does not write through links here (remove it, or give the "
-                            "path of the file it names)");
+    const std::string refused =
+        errorOf([&] { support::writeFileAtomically(link, std::string("x")); });
+    CHECK(
+        refused ==
+        link +
+            ": is a symbolic link; attn does not write through links here (remove it, or give the "
+            "path of the file it names)");
     CHECK(test::readFile(victim) == "precious");
     CHECK(fs::is_symlink(link));
 
@@ -157,29 +167,39 @@ TEST_SUITE("support") {
 
     const std::string dangling = dir + "/dangling";
     REQUIRE(::symlink("nowhere/at/all", dangling.c_str()) == 0);
-    CHECK(errorOf([&] { support::writeFileAtomically(dangling, std::string("x"), through); })
-              .rfind(dangling + ": is a symbolic link that cannot be followed: ", 0) == 0);
+    CHECK(errorOf([&] {
+            support::writeFileAtomically(dangling, std::string("x"), through);
+          }).rfind(dangling + ": is a symbolic link that cannot be followed: ", 0) == 0);
   }
 
-  TEST_CASE("atomic write: a directory, a FIFO or a device at the target is refused; a missing directory named") {
+  TEST_CASE(
+      "atomic write: a directory, a FIFO or a device at the target is refused; a missing directory "
+      "named") {
     const std::string dir = freshDir("kinds");
     fs::create_directories(dir + "/sub/inner");
     CHECK(errorOf([&] { support::writeFileAtomically(dir + "/sub", std::string("x")); }) ==
           dir + "/sub: is a directory; expected a file to write");
     REQUIRE(::mkfifo((dir + "/fifo").c_str(), 0600) == 0);
-    CHECK(errorOf([&] { support::writeFileAtomically(dir + "/fifo", std::string("x")); })
-              .find("is not a regular file") != std::string::npos);
-    CHECK(errorOf([&] { support::writeFileAtomically("/dev/null", std::string("x")); })
-              .find("/dev/null: is not a regular file") == 0);
+    CHECK(errorOf([&] {
+            support::writeFileAtomically(dir + "/fifo", std::string("x"));
+          }).find("is not a regular file") != std::string::npos);
+    CHECK(errorOf([&] {
+            support::writeFileAtomically("/dev/null", std::string("x"));
+          }).find("/dev/null: is not a regular file") == 0);
     const std::string missing = dir + "/no/such/out";
-    const std::string message = errorOf([&] { support::writeFileAtomically(missing, std::string("x")); });
-    CHECK(message.rfind(missing + ": cannot create the temporary file " + missing + ".tmp.", 0) == 0);
-    CHECK(message.find("No such file or directory (does the directory exist, and is it writable?)") !=
-          std::string::npos);
+    const std::string message =
+        errorOf([&] { support::writeFileAtomically(missing, std::string("x")); });
+    CHECK(message.rfind(missing + ": cannot create the temporary file " + missing + ".tmp.", 0) ==
+          0);
+    CHECK(
+        message.find("No such file or directory (does the directory exist, and is it writable?)") !=
+        std::string::npos);
     CHECK(listing(dir) == std::vector<std::string>{"fifo", "sub"});
   }
 
-  TEST_CASE("atomic write: a write that fails half-way leaves the previous file byte-identical, no temporary") {
+  TEST_CASE(
+      "atomic write: a write that fails half-way leaves the previous file byte-identical, no "
+      "temporary") {
     const std::string dir = freshDir("failing");
     const std::string path = dir + "/big.bin";
     std::string previous(5000, 'p');
@@ -189,13 +209,15 @@ TEST_SUITE("support") {
     // returns ENOSPC (the faults suite injects ENOSPC itself into the CLI).
     struct rlimit old {};
     REQUIRE(::getrlimit(RLIMIT_FSIZE, &old) == 0);
-    struct sigaction ignore {}, before {};
+    struct sigaction ignore {
+    }, before{};
     ignore.sa_handler = SIG_IGN;
     REQUIRE(::sigaction(SIGXFSZ, &ignore, &before) == 0);
     struct rlimit small = old;
     small.rlim_cur = 8192;
     const bool limited = ::setrlimit(RLIMIT_FSIZE, &small) == 0;
-    const std::string message = errorOf([&] { support::writeFileAtomically(path, std::string(100000, 'n')); });
+    const std::string message =
+        errorOf([&] { support::writeFileAtomically(path, std::string(100000, 'n')); });
     ::setrlimit(RLIMIT_FSIZE, &old);
     ::sigaction(SIGXFSZ, &before, nullptr);
     REQUIRE(limited);
@@ -212,10 +234,13 @@ TEST_SUITE("support") {
     support::makeDirectories(dir + "/a/b/c");
     support::makeDirectories(dir + "/a/b/c/");
     writePlain(dir + "/file", "x");
-    CHECK(errorOf([&] { support::makeDirectories(dir + "/file/d"); }) == dir + "/file: exists and is not a directory");
+    CHECK(errorOf([&] { support::makeDirectories(dir + "/file/d"); }) ==
+          dir + "/file: exists and is not a directory");
   }
 
-  TEST_CASE("readRegularFile: contents; missing, directory, FIFO, /dev/zero, link, over the cap: errors at once") {
+  TEST_CASE(
+      "readRegularFile: contents; missing, directory, FIFO, /dev/zero, link, over the cap: errors "
+      "at once") {
     const std::string dir = freshDir("read");
     const std::string path = dir + "/f";
     std::string bytes(70000, '\0');
@@ -232,20 +257,24 @@ TEST_SUITE("support") {
 
     support::ReadOptions entry;
     entry.what = "a cache entry";
-    CHECK(errorOf([&] { support::readRegularFile(dir, 10, entry); }) == dir + ": is a directory (expected a cache entry)");
+    CHECK(errorOf([&] { support::readRegularFile(dir, 10, entry); }) ==
+          dir + ": is a directory (expected a cache entry)");
     REQUIRE(::mkfifo((dir + "/fifo").c_str(), 0600) == 0);
     const auto start = std::chrono::steady_clock::now();
     CHECK(errorOf([&] { support::readRegularFile(dir + "/fifo", 10, entry); }) ==
           dir + "/fifo: is a FIFO (expected a cache entry, a regular file)");
     CHECK(errorOf([&] { support::readRegularFile("/dev/zero", 1 << 20, entry); }) ==
           "/dev/zero: is a character device (expected a cache entry, a regular file)");
-    CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(5));  // no waiting for a writer
+    CHECK(std::chrono::steady_clock::now() - start <
+          std::chrono::seconds(5));  // no waiting for a writer
 
     REQUIRE(::symlink(path.c_str(), (dir + "/link").c_str()) == 0);
     CHECK(support::readRegularFile(dir + "/link", 1 << 20) == bytes);
     entry.followLinks = false;
-    CHECK(errorOf([&] { support::readRegularFile(dir + "/link", 1 << 20, entry); }) ==
-          dir + "/link: is a symbolic link (expected a cache entry, which attn never makes as a link)");
+    CHECK(
+        errorOf([&] { support::readRegularFile(dir + "/link", 1 << 20, entry); }) ==
+        dir +
+            "/link: is a symbolic link (expected a cache entry, which attn never makes as a link)");
     REQUIRE(::symlink("/dev/zero", (dir + "/zero").c_str()) == 0);
     CHECK(errorOf([&] { support::readRegularFile(dir + "/zero", 1 << 20); }) ==
           dir + "/zero: is a character device (expected a file, a regular file)");
@@ -266,8 +295,8 @@ TEST_SUITE("support") {
 
   TEST_CASE("manifest: round trip; a flipped byte, a truncation, a damaged line are named") {
     const std::string model(3000, 'm'), state = "{\"step\": 3}\n";
-    const std::vector<support::ManifestEntry> entries = {support::manifestEntry("model.pt", model),
-                                                         support::manifestEntry("state.json", state)};
+    const std::vector<support::ManifestEntry> entries = {
+        support::manifestEntry("model.pt", model), support::manifestEntry("state.json", state)};
     const std::string text = support::formatManifest(entries);
     CHECK(text.rfind("attn-manifest 1\n", 0) == 0);
     const auto parsed = support::parseManifest("DIR/MANIFEST", text);
@@ -280,22 +309,28 @@ TEST_SUITE("support") {
     CHECK_NOTHROW(support::checkAgainstManifest("DIR/model.pt", parsed[0], model));
     std::string flipped = model;
     flipped[1234] ^= 0x10;
-    CHECK(errorOf([&] { support::checkAgainstManifest("DIR/model.pt", parsed[0], flipped); })
-              .rfind("DIR/model.pt: is damaged: its checksum is ", 0) == 0);
-    CHECK(errorOf([&] { support::checkAgainstManifest("DIR/model.pt", parsed[0], model.substr(0, 100)); }) ==
-          "DIR/model.pt: is damaged: it has 100 bytes, its manifest records 3000");
-    CHECK(errorOf([&] { support::parseManifest("DIR/MANIFEST", "hello\n"); })
-              .rfind("DIR/MANIFEST: is not an attn manifest", 0) == 0);
+    CHECK(errorOf([&] {
+            support::checkAgainstManifest("DIR/model.pt", parsed[0], flipped);
+          }).rfind("DIR/model.pt: is damaged: its checksum is ", 0) == 0);
+    CHECK(errorOf([&] {
+            support::checkAgainstManifest("DIR/model.pt", parsed[0], model.substr(0, 100));
+          }) == "DIR/model.pt: is damaged: it has 100 bytes, its manifest records 3000");
+    CHECK(errorOf([&] {
+            support::parseManifest("DIR/MANIFEST", "hello\n");
+          }).rfind("DIR/MANIFEST: is not an attn manifest", 0) == 0);
     std::string bad = text;
     bad[20] = 'Z';
     CHECK(errorOf([&] { support::parseManifest("DIR/MANIFEST", bad); }) ==
           "DIR/MANIFEST: line 2 is not '<checksum> <size> <name>': the manifest is damaged");
   }
 
-  TEST_CASE("subprocess: argv without a shell, stdin in, stdout and exit status out, a deadline, a missing program") {
+  TEST_CASE(
+      "subprocess: argv without a shell, stdin in, stdout and exit status out, a deadline, a "
+      "missing program") {
     const std::string dir = freshDir("subprocess");
     // An argument full of shell syntax reaches the program as one plain argument.
-    const std::string nasty = "$(touch " + dir + "/F1) `touch " + dir + "/F2`; touch " + dir + "/F3 'x";
+    const std::string nasty =
+        "$(touch " + dir + "/F1) `touch " + dir + "/F2`; touch " + dir + "/F3 'x";
     support::SubprocessResult r = support::runSubprocess({"printf", "%s|", nasty}, "");
     REQUIRE(r.started);
     CHECK(r.exitStatus == 0);
@@ -334,7 +369,8 @@ TEST_SUITE("support") {
     CHECK(r.startError == "No such file or directory");
   }
 
-  TEST_CASE("the cache root: ATTN_CACHE_DIR, XDG_CACHE_HOME, HOME, then a per-user directory in /tmp") {
+  TEST_CASE(
+      "the cache root: ATTN_CACHE_DIR, XDG_CACHE_HOME, HOME, then a per-user directory in /tmp") {
     struct Saved {
       std::string name;
       std::optional<std::string> value;
@@ -342,8 +378,10 @@ TEST_SUITE("support") {
         if (const char* v = std::getenv(name.c_str())) value = v;
       }
       ~Saved() {
-        if (value) ::setenv(name.c_str(), value->c_str(), 1);
-        else ::unsetenv(name.c_str());
+        if (value)
+          ::setenv(name.c_str(), value->c_str(), 1);
+        else
+          ::unsetenv(name.c_str());
       }
     } cache("ATTN_CACHE_DIR"), xdg("XDG_CACHE_HOME"), home("HOME");
     ::setenv("ATTN_CACHE_DIR", "/c", 1);

@@ -56,32 +56,55 @@ inline std::string show(double v) {
 
 /// A whole number in [lo, hi].
 inline CLI::Validator integerIn(int64_t lo, int64_t hi) {
-  const std::string range = "a whole number from " + std::to_string(lo) + " to " + std::to_string(hi);
+  const std::string range =
+      "a whole number from " + std::to_string(lo) + " to " + std::to_string(hi);
   return CLI::Validator(
       [lo, hi, range](std::string& value) -> std::string {
         if (!detail::plainInteger(value)) return "'" + value + "' is not " + range;
         errno = 0;
         const long long v = std::strtoll(value.c_str(), nullptr, 10);
-        if (errno == ERANGE || v < lo || v > hi) return value + " is out of range: expected " + range;
+        if (errno == ERANGE || v < lo || v > hi)
+          return value + " is out of range: expected " + range;
         return "";
       },
       "INT in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
 }
 
+/// Comma-separated whole numbers, each in [lo, hi] (empty items are errors).
+inline CLI::Validator integerListIn(int64_t lo, int64_t hi) {
+  const CLI::Validator one = integerIn(lo, hi);
+  return CLI::Validator(
+      [one, lo, hi](std::string& value) -> std::string {
+        std::string item;
+        size_t start = 0;
+        for (;;) {
+          const size_t comma = value.find(',', start);
+          item = value.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+          if (item.empty()) return "'" + value + "' has an empty item: expected numbers from " + std::to_string(lo) +
+                                   " to " + std::to_string(hi) + " separated by commas";
+          if (std::string error = one(item); !error.empty()) return error;
+          if (comma == std::string::npos) return "";
+          start = comma + 1;
+        }
+      },
+      "INT,INT,... in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+}
+
 /// A finite real number x with lo <= x <= hi, or lo < x when loOpen (and x < hi when hiOpen).
 inline CLI::Validator numberIn(double lo, double hi, bool loOpen = false, bool hiOpen = false) {
-  const std::string range = std::string("a finite number ") + (loOpen ? "> " : ">= ") + detail::show(lo) +
-                            (hiOpen ? " and < " : " and <= ") + detail::show(hi);
+  const std::string range = std::string("a finite number ") + (loOpen ? "> " : ">= ") +
+                            detail::show(lo) + (hiOpen ? " and < " : " and <= ") + detail::show(hi);
   return CLI::Validator(
       [=](std::string& value) -> std::string {
         if (!detail::plainReal(value)) return "'" + value + "' is not " + range;
         const double v = std::strtod(value.c_str(), nullptr);
-        const bool ok = std::isfinite(v) && (loOpen ? v > lo : v >= lo) && (hiOpen ? v < hi : v <= hi);
+        const bool ok =
+            std::isfinite(v) && (loOpen ? v > lo : v >= lo) && (hiOpen ? v < hi : v <= hi);
         if (!ok) return value + " is out of range: expected " + range;
         return "";
       },
-      std::string("NUMBER in ") + (loOpen ? "(" : "[") + detail::show(lo) + ", " + detail::show(hi) +
-          (hiOpen ? ")" : "]"));
+      std::string("NUMBER in ") + (loOpen ? "(" : "[") + detail::show(lo) + ", " +
+          detail::show(hi) + (hiOpen ? ")" : "]"));
 }
 
 }  // namespace attn::cli

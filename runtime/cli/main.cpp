@@ -537,7 +537,8 @@ int main(int argc, char** argv) {
       ->check(cli::integerIn(1, kMaxHeadDim));
   tune->add_option("--value-dim", tuneOptions.valueDim, "Head dimension of v (default: --head-dim)")
       ->check(cli::integerIn(1, kMaxHeadDim));
-  tune->add_option("--lengths", tuneOptions.lengths, "Sequence lengths to tune for (default 1024,4096,16384)");
+  tune->add_option("--lengths", tuneOptions.lengths, "Sequence lengths to tune for (default 1024,4096,16384)")
+      ->check(cli::integerListIn(1, kMaxSeqLen * 16));
   tune->add_option("--repeats", tuneOptions.repeats, "Timed runs per candidate; the median counts (default 5)")
       ->check(cli::integerIn(1, 1000));
   tune->add_flag("--compile-only", tuneOptions.compileOnly, "Compile and check the candidates; time nothing (no GPU needed)");

@@ -36,7 +36,8 @@ std::vector<std::string> regularFilesIn(const std::string& dir) {
   while (dirent* e = ::readdir(d)) {
     const std::string name = e->d_name;
     struct stat st {};
-    if (name != "." && name != ".." && ::lstat((dir + "/" + name).c_str(), &st) == 0 && S_ISREG(st.st_mode))
+    if (name != "." && name != ".." && ::lstat((dir + "/" + name).c_str(), &st) == 0 &&
+        S_ISREG(st.st_mode))
       names.push_back(name);
   }
   ::closedir(d);
@@ -54,7 +55,8 @@ void prepareInto(const std::string& dir) {
   static std::atomic<unsigned> counter{0};
   const std::string parent = dir.substr(0, dir.rfind('/'));
   support::makeDirectories(parent);
-  const std::string fresh = dir + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
+  const std::string fresh =
+      dir + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
   removeTree(fresh);
   if (::mkdir(fresh.c_str(), 0777) != 0) {
     throw DataError(fresh + ": cannot create the directory: " + support::errnoText(errno));
@@ -81,14 +83,16 @@ void prepareInto(const std::string& dir) {
   // is not needed.
   struct stat st {};
   if (::lstat(dir.c_str(), &st) == 0) {
-    const std::string aside = dir + ".damaged." + std::to_string(::getpid()) + "." + std::to_string(counter++);
+    const std::string aside =
+        dir + ".damaged." + std::to_string(::getpid()) + "." + std::to_string(counter++);
     if (::rename(dir.c_str(), aside.c_str()) == 0) removeTree(aside);
   }
   if (::rename(fresh.c_str(), dir.c_str()) != 0) {
     const int error = errno;
     removeTree(fresh);
     if (verifyPreparedCorpus(dir).empty()) return;
-    throw DataError(dir + ": cannot move the prepared corpus into place: " + support::errnoText(error));
+    throw DataError(dir +
+                    ": cannot move the prepared corpus into place: " + support::errnoText(error));
   }
 }
 
@@ -97,7 +101,8 @@ void prepareInto(const std::string& dir) {
 std::string verifyPreparedCorpus(const std::string& dir) {
   try {
     const std::string manifestPath = dir + "/" + kManifest;
-    const std::optional<std::string> text = support::readRegularFileIfPresent(manifestPath, kMaxManifestBytes);
+    const std::optional<std::string> text =
+        support::readRegularFileIfPresent(manifestPath, kMaxManifestBytes);
     if (!text) return manifestPath + ": missing (an interrupted preparation, or an older attn's)";
     const std::vector<support::ManifestEntry> entries = support::parseManifest(manifestPath, *text);
     bool hasIndex = false, hasTrain = false;
@@ -107,7 +112,8 @@ std::string verifyPreparedCorpus(const std::string& dir) {
       hasIndex = hasIndex || e.name == "sotu_val_documents.json";
       hasTrain = hasTrain || e.name.rfind("sotu_train_", 0) == 0;
     }
-    if (!hasIndex || !hasTrain) return manifestPath + ": does not list the shards and validation index it should";
+    if (!hasIndex || !hasTrain)
+      return manifestPath + ": does not list the shards and validation index it should";
     return "";
   } catch (const support::FileError& e) {
     return e.what();
@@ -118,13 +124,16 @@ std::string preparedDefaultCorpus() {
   const std::string dir = support::cacheDirectory() + "/data/sotu";
   struct stat st {};
   if (::lstat(dir.c_str(), &st) != 0) {
-    std::fprintf(stderr, "attn: preparing the built-in corpus (233 State of the Union speeches) into %s\n", dir.c_str());
+    std::fprintf(stderr,
+                 "attn: preparing the built-in corpus (233 State of the Union speeches) into %s\n",
+                 dir.c_str());
     prepareInto(dir);
     return dir;
   }
   const std::string problem = verifyPreparedCorpus(dir);
   if (!problem.empty()) {
-    std::fprintf(stderr, "attn: note: the prepared built-in corpus is damaged (%s); preparing it again\n",
+    std::fprintf(stderr,
+                 "attn: note: the prepared built-in corpus is damaged (%s); preparing it again\n",
                  problem.c_str());
     prepareInto(dir);
   }

@@ -27,9 +27,12 @@ std::string gnuplotQuote(const std::string& text) {
   std::string out = "'";
   for (char c : text) {
     const auto u = static_cast<unsigned char>(c);
-    if (c == '\'') out += "''";
-    else if (u < 0x20 || u == 0x7f) out += ' ';
-    else out += c;
+    if (c == '\'')
+      out += "''";
+    else if (u < 0x20 || u == 0x7f)
+      out += ' ';
+    else
+      out += c;
   }
   return out + "'";
 }
@@ -43,8 +46,9 @@ std::string gnuplotScript(const std::vector<LossCurve>& curves, const std::strin
   }
   script += "EOD\n";
   script += "set title " + gnuplotQuote(title) + "\n";
-  script += "set logscale x 2\nset xlabel 'evaluation length / training length'\n"
-            "set ylabel 'validation loss (nats)'\nset grid\nset key top left noenhanced\n";
+  script +=
+      "set logscale x 2\nset xlabel 'evaluation length / training length'\n"
+      "set ylabel 'validation loss (nats)'\nset grid\nset key top left noenhanced\n";
   script += "plot ";
   for (size_t c = 0; c < curves.size(); ++c) {
     script += std::string(c ? ", " : "") + "$attn_losses index " + std::to_string(c) +
@@ -53,30 +57,43 @@ std::string gnuplotScript(const std::vector<LossCurve>& curves, const std::strin
   return script + "\n";
 }
 
-std::string plotLossCurves(const std::vector<LossCurve>& curves, const std::string& png, const std::string& title) {
+std::string plotLossCurves(const std::vector<LossCurve>& curves, const std::string& png,
+                           const std::string& title) {
   if (curves.empty()) return "nothing to plot into '" + png + "'";
   for (const LossCurve& curve : curves) {
     if (curve.points.empty()) return "'" + curve.label + "' has no points to plot";
     for (const auto& [x, y] : curve.points) {
-      if (!(std::isfinite(x) && x > 0)) return "'" + curve.label + "': length " + number(x) + " is not a positive multiple";
-      if (!std::isfinite(y)) return "'" + curve.label + "': the loss at " + number(x) + "x is " + number(y) + ", not a finite number";
+      if (!(std::isfinite(x) && x > 0))
+        return "'" + curve.label + "': length " + number(x) + " is not a positive multiple";
+      if (!std::isfinite(y))
+        return "'" + curve.label + "': the loss at " + number(x) + "x is " + number(y) +
+               ", not a finite number";
     }
   }
   support::SubprocessOptions options;
   options.timeoutSeconds = kGnuplotSeconds;
-  const support::SubprocessResult r = support::runSubprocess({"gnuplot"}, gnuplotScript(curves, title), options);
-  if (!r.started) return "cannot run gnuplot: " + r.startError + " (install gnuplot-nox, which attn plots with)";
+  const support::SubprocessResult r =
+      support::runSubprocess({"gnuplot"}, gnuplotScript(curves, title), options);
+  if (!r.started)
+    return "cannot run gnuplot: " + r.startError + " (install gnuplot-nox, which attn plots with)";
   std::string detail = r.err;
   while (!detail.empty() && (detail.back() == '\n' || detail.back() == ' ')) detail.pop_back();
-  if (r.timedOut) return "gnuplot did not finish within " + number(kGnuplotSeconds) + " s; nothing was written to '" + png + "'";
-  if (r.outputTooLarge) return "gnuplot wrote an implausibly large PNG; nothing was written to '" + png + "'";
-  if (r.signal != 0) return "gnuplot was killed by signal " + std::to_string(r.signal) + "; nothing was written to '" + png + "'";
+  if (r.timedOut)
+    return "gnuplot did not finish within " + number(kGnuplotSeconds) +
+           " s; nothing was written to '" + png + "'";
+  if (r.outputTooLarge)
+    return "gnuplot wrote an implausibly large PNG; nothing was written to '" + png + "'";
+  if (r.signal != 0)
+    return "gnuplot was killed by signal " + std::to_string(r.signal) +
+           "; nothing was written to '" + png + "'";
   if (r.exitStatus != 0) {
     return "gnuplot failed (exit status " + std::to_string(r.exitStatus) + ")" +
-           (detail.empty() ? std::string() : ": " + detail) + "; nothing was written to '" + png + "'";
+           (detail.empty() ? std::string() : ": " + detail) + "; nothing was written to '" + png +
+           "'";
   }
   if (r.out.compare(0, 8, "\x89PNG\r\n\x1a\n") != 0) {
-    return "gnuplot did not produce a PNG (is its pngcairo terminal available? gnuplot-nox has it)" +
+    return "gnuplot did not produce a PNG (is its pngcairo terminal available? gnuplot-nox has "
+           "it)" +
            (detail.empty() ? std::string() : ": " + detail);
   }
   try {

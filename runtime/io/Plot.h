@@ -26,7 +26,8 @@ struct LossCurve {
 /// what went wrong (naming the file or gnuplot), for the caller to report as a user error:
 /// gnuplot missing, failing or too slow, a point that is not a positive finite length or a
 /// finite loss, a PNG that cannot be written. `png` is untouched unless a whole PNG came back.
-std::string plotLossCurves(const std::vector<LossCurve>& curves, const std::string& png, const std::string& title);
+std::string plotLossCurves(const std::vector<LossCurve>& curves, const std::string& png,
+                           const std::string& title);
 
 /// `text` as a gnuplot single-quoted string literal that gnuplot reads as data, never code
 /// (see above). Exposed for the tests.

@@ -58,7 +58,8 @@ std::string freshDirectory(const std::string& runDir) {
     const std::string dir =
         runDir + "/checkpoint.tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
     if (::mkdir(dir.c_str(), 0777) == 0) return dir;
-    if (errno != EEXIST) throw UserError(dir + ": cannot create the directory: " + support::errnoText(errno));
+    if (errno != EEXIST)
+      throw UserError(dir + ": cannot create the directory: " + support::errnoText(errno));
   }
   throw UserError(runDir + ": cannot find a free name for a new checkpoint directory");
 }
@@ -71,7 +72,8 @@ std::string firstLine(const std::string& text) {
 
 // The bytes of DIR/NAME, checked against the manifest when there is one.
 std::string readChecked(const std::string& dir, const std::string& name,
-                        const std::optional<std::vector<support::ManifestEntry>>& manifest, uint64_t cap) {
+                        const std::optional<std::vector<support::ManifestEntry>>& manifest,
+                        uint64_t cap) {
   const std::string path = dir + "/" + name;
   try {
     support::ReadOptions options;
@@ -79,7 +81,9 @@ std::string readChecked(const std::string& dir, const std::string& name,
     std::string bytes = support::readRegularFile(path, cap, options);
     if (manifest) {
       const support::ManifestEntry* entry = support::findEntry(*manifest, name);
-      if (!entry) throw UserError(path + ": not listed in the checkpoint's MANIFEST (the checkpoint is damaged)");
+      if (!entry)
+        throw UserError(path +
+                        ": not listed in the checkpoint's MANIFEST (the checkpoint is damaged)");
       support::checkAgainstManifest(path, *entry, bytes);
     }
     return bytes;
@@ -90,8 +94,8 @@ std::string readChecked(const std::string& dir, const std::string& name,
 
 }  // namespace
 
-void saveCheckpoint(const std::string& runDir, torch::nn::Module& model, torch::optim::Optimizer& optimizer,
-                    int64_t step, double loss) {
+void saveCheckpoint(const std::string& runDir, torch::nn::Module& model,
+                    torch::optim::Optimizer& optimizer, int64_t step, double loss) {
   const std::string live = runDir + "/checkpoint", old = runDir + "/checkpoint.old";
   std::vector<std::pair<std::string, std::string>> files;
   {
@@ -104,7 +108,8 @@ void saveCheckpoint(const std::string& runDir, torch::nn::Module& model, torch::
     optimizer.save(archive);
     files.emplace_back("optimizer.pt", archiveBytes(archive));
   }
-  files.emplace_back("state.json", nlohmann::json{{"step", step}, {"train_loss", loss}}.dump() + "\n");
+  files.emplace_back("state.json",
+                     nlohmann::json{{"step", step}, {"train_loss", loss}}.dump() + "\n");
 
   const std::string fresh = freshDirectory(runDir);
   try {
@@ -118,7 +123,8 @@ void saveCheckpoint(const std::string& runDir, torch::nn::Module& model, torch::
     std::error_code ignored;
     std::filesystem::remove_all(fresh, ignored);
     throw UserError(std::string(e.what()) + "; the checkpoint was not written (" +
-                    (exists(live) ? "the previous one, " + live + ", is untouched)" : "there is no previous one)"));
+                    (exists(live) ? "the previous one, " + live + ", is untouched)"
+                                  : "there is no previous one)"));
   }
   removeTree(old);
   if (exists(live) && std::rename(live.c_str(), old.c_str()) != 0)
@@ -131,20 +137,25 @@ void saveCheckpoint(const std::string& runDir, torch::nn::Module& model, torch::
 std::string findCheckpoint(const std::string& runDir) {
   for (const char* name : {"/checkpoint", "/checkpoint.old"}) {
     const std::string dir = runDir + name;
-    if (exists(dir + "/" + kManifest) || (exists(dir + "/state.json") && exists(dir + "/model.pt"))) return dir;
+    if (exists(dir + "/" + kManifest) || (exists(dir + "/state.json") && exists(dir + "/model.pt")))
+      return dir;
   }
   return "";
 }
 
-int64_t loadCheckpoint(const std::string& dir, torch::nn::Module& model, torch::optim::Optimizer* optimizer) {
+int64_t loadCheckpoint(const std::string& dir, torch::nn::Module& model,
+                       torch::optim::Optimizer* optimizer) {
   std::optional<std::vector<support::ManifestEntry>> manifest;
   const std::string manifestPath = dir + "/" + kManifest;
   try {
     if (auto text = support::readRegularFileIfPresent(manifestPath, kMaxSmallFileBytes)) {
       manifest = support::parseManifest(manifestPath, *text);
     } else {
-      std::fprintf(stderr, "attn: warning: %s has no MANIFEST (written by an older attn): its files cannot be "
-                   "verified\n", dir.c_str());
+      std::fprintf(
+          stderr,
+          "attn: warning: %s has no MANIFEST (written by an older attn): its files cannot be "
+          "verified\n",
+          dir.c_str());
     }
   } catch (const support::FileError& e) {
     throw UserError(std::string(e.what()) + " (a damaged checkpoint cannot be used)");
@@ -153,14 +164,19 @@ int64_t loadCheckpoint(const std::string& dir, torch::nn::Module& model, torch::
   const std::string statePath = dir + "/state.json";
   int64_t step = -1;
   try {
-    const nlohmann::json state = nlohmann::json::parse(readChecked(dir, "state.json", manifest, kMaxSmallFileBytes));
+    const nlohmann::json state =
+        nlohmann::json::parse(readChecked(dir, "state.json", manifest, kMaxSmallFileBytes));
     if (!state.is_object() || !state.contains("step") || !state.at("step").is_number_integer())
-      throw UserError(statePath + ": has no integer \"step\" (a damaged checkpoint cannot be used)");
+      throw UserError(statePath +
+                      ": has no integer \"step\" (a damaged checkpoint cannot be used)");
     step = state.at("step").get<int64_t>();
   } catch (const nlohmann::json::exception& e) {
-    throw UserError(statePath + ": not valid JSON (" + std::string(e.what()) + "); a damaged checkpoint cannot be used");
+    throw UserError(statePath + ": not valid JSON (" + std::string(e.what()) +
+                    "); a damaged checkpoint cannot be used");
   }
-  if (step < 0) throw UserError(statePath + ": step " + std::to_string(step) + " is negative (a damaged checkpoint)");
+  if (step < 0)
+    throw UserError(statePath + ": step " + std::to_string(step) +
+                    " is negative (a damaged checkpoint)");
 
   auto load = [&](const std::string& name, auto&& into) {
     const std::string bytes = readChecked(dir, name, manifest, kMaxArchiveBytes);
@@ -170,7 +186,8 @@ int64_t loadCheckpoint(const std::string& dir, torch::nn::Module& model, torch::
       archive.load_from(in);
       into(archive);
     } catch (const c10::Error& e) {
-      throw UserError(dir + "/" + name + ": cannot be loaded: " + firstLine(e.what_without_backtrace()) +
+      throw UserError(dir + "/" + name +
+                      ": cannot be loaded: " + firstLine(e.what_without_backtrace()) +
                       " (a damaged checkpoint, or one of another model configuration)");
     } catch (const std::exception& e) {  // LibTorch's archive reader also throws std::runtime_error
       throw UserError(dir + "/" + name + ": cannot be loaded: " + firstLine(e.what()) +
@@ -178,7 +195,8 @@ int64_t loadCheckpoint(const std::string& dir, torch::nn::Module& model, torch::
     }
   };
   load("model.pt", [&](torch::serialize::InputArchive& a) { model.load(a); });
-  if (optimizer) load("optimizer.pt", [&](torch::serialize::InputArchive& a) { optimizer->load(a); });
+  if (optimizer)
+    load("optimizer.pt", [&](torch::serialize::InputArchive& a) { optimizer->load(a); });
   return step;
 }
 

@@ -30,8 +30,8 @@ class Optimizer;
 namespace attn::train {
 
 /// Writes RUN/checkpoint for (model, optimizer) after `step` (0-based) with `loss`.
-void saveCheckpoint(const std::string& runDir, torch::nn::Module& model, torch::optim::Optimizer& optimizer,
-                    int64_t step, double loss);
+void saveCheckpoint(const std::string& runDir, torch::nn::Module& model,
+                    torch::optim::Optimizer& optimizer, int64_t step, double loss);
 
 /// The newest whole checkpoint directory of a run (RUN/checkpoint, else RUN/checkpoint.old),
 /// or "" when there is none.

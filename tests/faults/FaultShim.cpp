@@ -6,7 +6,8 @@
 // ATTN_FAULT_PATH when that is set.
 //
 //   ATTN_FAULT_AFTER_BYTES=N   writes succeed for N bytes in all (the last one partly), then
-//                              fail with ATTN_FAULT_ERRNO (default ENOSPC: "No space left on device")
+//                              fail with ATTN_FAULT_ERRNO (default ENOSPC: "No space left on
+//                              device")
 //   ATTN_FAULT_WRITE_CALL=K    the K-th write call (1-based) to a matching file fails
 //   ATTN_FAULT_FSYNC=1         fsync and fdatasync of a matching file fail with EIO
 //   ATTN_FAULT_RENAME=1        rename onto a matching path fails with EIO
@@ -78,7 +79,8 @@ bool matchingFile(int fd) {
 // How many of `count` bytes may be written now; -1 with errno set when none.
 ssize_t allowance(int fd, size_t count) {
   Settings& s = settings();
-  if ((s.afterBytes < 0 && s.writeCall < 0) || !matchingFile(fd)) return static_cast<ssize_t>(count);
+  if ((s.afterBytes < 0 && s.writeCall < 0) || !matchingFile(fd))
+    return static_cast<ssize_t>(count);
   if (s.writeCall >= 0 && ++writeCalls == s.writeCall) {
     errno = s.writeErrno;
     return -1;
@@ -112,7 +114,9 @@ ssize_t pwrite(int fd, const void* buffer, size_t count, off_t offset) {
   return real(fd, buffer, static_cast<size_t>(allowed), offset);
 }
 
-ssize_t pwrite64(int fd, const void* buffer, size_t count, off_t offset) { return pwrite(fd, buffer, count, offset); }
+ssize_t pwrite64(int fd, const void* buffer, size_t count, off_t offset) {
+  return pwrite(fd, buffer, count, offset);
+}
 
 ssize_t writev(int fd, const struct iovec* iov, int iovcnt) {
   static auto real = next<ssize_t (*)(int, const struct iovec*, int)>("writev");
@@ -124,8 +128,9 @@ ssize_t writev(int fd, const struct iovec* iov, int iovcnt) {
   // A partial write: only the first `allowed` bytes, as a full disk would take them.
   size_t done = 0;
   for (int i = 0; i < iovcnt && done < static_cast<size_t>(allowed); ++i) {
-    const size_t take = iov[i].iov_len < static_cast<size_t>(allowed) - done ? iov[i].iov_len
-                                                                                : static_cast<size_t>(allowed) - done;
+    const size_t take = iov[i].iov_len < static_cast<size_t>(allowed) - done
+                            ? iov[i].iov_len
+                            : static_cast<size_t>(allowed) - done;
     static auto realWrite = next<ssize_t (*)(int, const void*, size_t)>("write");
     const ssize_t put = realWrite(fd, iov[i].iov_base, take);
     if (put < 0) return done ? static_cast<ssize_t>(done) : -1;

@@ -18,9 +18,9 @@
 
 #include <algorithm>
 #include <cstdlib>
-#include <functional>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <random>
 #include <string>
 #include <vector>
@@ -72,7 +72,8 @@ CommandOptions fault(const std::vector<std::string>& settings) {
 
 /// A spread of write failures for files whose path holds `path`: the disk full at once,
 /// after a few bytes, after a random amount; EIO on a write, on fsync, on rename.
-std::vector<std::vector<std::string>> failuresFor(const std::string& path, std::mt19937_64& rng, uint64_t typical) {
+std::vector<std::vector<std::string>> failuresFor(const std::string& path, std::mt19937_64& rng,
+                                                  uint64_t typical) {
   std::uniform_int_distribution<uint64_t> bytes(1, typical > 1 ? typical - 1 : 1);
   const std::string p = "ATTN_FAULT_PATH=" + path;
   return {
@@ -92,7 +93,8 @@ std::string describe(const std::vector<std::string>& settings) {
 
 /// Ended by itself, with 0, 1 or 2: never 3, never a signal, never a hang.
 void requireNoCrash(const CommandResult& r, const std::string& what) {
-  INFO(what, " (seed ", seed(), ")\nstdout: ", r.out.substr(0, 1500), "\nstderr: ", r.err.substr(0, 3000));
+  INFO(what, " (seed ", seed(), ")\nstdout: ", r.out.substr(0, 1500),
+       "\nstderr: ", r.err.substr(0, 3000));
   REQUIRE_FALSE(r.timedOut);
   REQUIRE(r.signal == 0);
   REQUIRE(r.status >= 0);
@@ -138,7 +140,8 @@ std::vector<std::string> documents(const std::string& dir, int n) {
   std::vector<std::string> files;
   for (int d = 0; d < n; ++d) {
     std::string text;
-    for (int i = 0; i < 80; ++i) text += "Document " + std::to_string(d) + " line " + std::to_string(i) + " of the record. ";
+    for (int i = 0; i < 80; ++i)
+      text += "Document " + std::to_string(d) + " line " + std::to_string(i) + " of the record. ";
     files.push_back(dir + "/doc" + std::to_string(d) + ".txt");
     writePlain(files.back(), text);
   }
@@ -151,7 +154,8 @@ const std::string kClean = "attention a {\n  let x = dot(q, k)\n  out x * 2  # t
 }  // namespace
 
 TEST_SUITE("faults") {
-  TEST_CASE("fmt -i: a failing write, fsync or rename leaves the source byte-identical and names it") {
+  TEST_CASE(
+      "fmt -i: a failing write, fsync or rename leaves the source byte-identical and names it") {
     std::mt19937_64 rng(seed());
     const std::string dir = freshDir("fmt");
     const std::string path = dir + "/prog.attn";
@@ -186,7 +190,9 @@ TEST_SUITE("faults") {
     }
   }
 
-  TEST_CASE("data prepare: a failing shard write leaves the previous shards byte-identical and names the file") {
+  TEST_CASE(
+      "data prepare: a failing shard write leaves the previous shards byte-identical and names the "
+      "file") {
     std::mt19937_64 rng(seed() + 2);
     const std::string dir = freshDir("prepare");
     std::vector<std::string> args = {"data", "prepare"};
@@ -225,17 +231,20 @@ TEST_SUITE("faults") {
     std::vector<std::string> args = {"data", "prepare"};
     for (const std::string& f : documents(dir, 6)) args.push_back(f);
     const std::string out = dir + "/shards";
-    args.insert(args.end(), {"--out", out, "--val-fraction", "0.3", "--prefix", "k", "--tokens-per-shard", "500"});
+    args.insert(args.end(), {"--out", out, "--val-fraction", "0.3", "--prefix", "k",
+                             "--tokens-per-shard", "500"});
     std::uniform_real_distribution<double> when(0.0, 0.4);
     for (int round = 0; round < 3 * rounds(); ++round) {
       CommandOptions o;
       o.killAfterSeconds = when(rng);
       CommandResult r = runAttnWith(args, o);
-      requireKilledOrClean(r, "data prepare killed after " + std::to_string(o.killAfterSeconds) + " s");
+      requireKilledOrClean(
+          r, "data prepare killed after " + std::to_string(o.killAfterSeconds) + " s");
       if (!fs::exists(out)) continue;
       for (const std::string& name : filesIn(out)) {
         INFO(name, " after a kill at ", o.killAfterSeconds, " s (seed ", seed(), ")");
-        if (name.size() > 4 && name.compare(name.size() - 4, 4, ".bin") == 0) CHECK_NOTHROW(data::readShard(out + "/" + name));
+        if (name.size() > 4 && name.compare(name.size() - 4, 4, ".bin") == 0)
+          CHECK_NOTHROW(data::readShard(out + "/" + name));
       }
     }
   }
@@ -261,19 +270,24 @@ TEST_SUITE("faults") {
   }
 
 #ifdef ATTN_HAVE_TORCH
-  TEST_CASE("run: failing output writes keep the previous outputs; kills leave old or new, whole; bad .npy named") {
+  TEST_CASE(
+      "run: failing output writes keep the previous outputs; kills leave old or new, whole; bad "
+      ".npy named") {
     std::mt19937_64 rng(seed() + 5);
     const std::string dir = freshDir("run");
-    const std::string q = dir + "/q.npy", k = dir + "/k.npy", v = dir + "/v.npy", dout = dir + "/do.npy";
+    const std::string q = dir + "/q.npy", k = dir + "/k.npy", v = dir + "/v.npy",
+                      dout = dir + "/do.npy";
     writePlain(q, npyOf({37, 16}, 1));
     writePlain(k, npyOf({37, 16}, 2));
     writePlain(v, npyOf({37, 16}, 3));
     writePlain(dout, npyOf({37, 16}, 4));
-    const std::string lssa = std::string(ATTN_STDLIB) + "/lssa.attn", softmax = std::string(ATTN_STDLIB) + "/softmax.attn";
+    const std::string lssa = std::string(ATTN_STDLIB) + "/lssa.attn",
+                      softmax = std::string(ATTN_STDLIB) + "/softmax.attn";
     const std::string out = dir + "/out";
     auto runArgs = [&](const std::string& program) {
-      return std::vector<std::string>{"run", program, "--backend", "reference", "--q", q, "--k", k, "--v", v,
-                                      "--dout", dout, "--out", out};
+      return std::vector<std::string>{"run",    program, "--backend", "reference", "--q",
+                                      q,        "--k",   k,           "--v",       v,
+                                      "--dout", dout,    "--out",     out};
     };
     REQUIRE(runAttn(runArgs(lssa)).status == 0);
     const std::vector<std::string> outputs = {"dk.npy", "dq.npy", "dv.npy", "o.npy"};
@@ -284,10 +298,12 @@ TEST_SUITE("faults") {
     // Links planted at the names the old writer used: nothing is written through them.
     const std::string victim = dir + "/victim";
     writePlain(victim, "precious");
-    for (const auto& n : outputs) REQUIRE(::symlink(victim.c_str(), (out + "/" + n + ".tmp").c_str()) == 0);
+    for (const auto& n : outputs)
+      REQUIRE(::symlink(victim.c_str(), (out + "/" + n + ".tmp").c_str()) == 0);
 
     for (const char* target : {"o.npy", "dv.npy"}) {
-      for (const auto& settings : failuresFor(std::string("/out/") + target, rng, before[3].size())) {
+      for (const auto& settings :
+           failuresFor(std::string("/out/") + target, rng, before[3].size())) {
         CommandResult r = runAttnWith(runArgs(softmax), fault(settings));
         requireNoCrash(r, std::string("run under ") + describe(settings));
         INFO(describe(settings), "\n", r.err);
@@ -327,7 +343,8 @@ TEST_SUITE("faults") {
     std::string header = qBytes;
     header[9] = 'X';
     writePlain(dir + "/header.npy", header);
-    for (const std::string& bad : {dir + "/short.npy", dir + "/header.npy", std::string("/dev/zero"), dir}) {
+    for (const std::string& bad :
+         {dir + "/short.npy", dir + "/header.npy", std::string("/dev/zero"), dir}) {
       std::vector<std::string> args = runArgs(lssa);
       args[5] = bad;  // --q
       CommandResult r = runAttn(args, 30);
@@ -338,7 +355,9 @@ TEST_SUITE("faults") {
     }
   }
 
-  TEST_CASE("train: failing checkpoint and log writes are exit 1 naming the file; the previous checkpoint stays") {
+  TEST_CASE(
+      "train: failing checkpoint and log writes are exit 1 naming the file; the previous "
+      "checkpoint stays") {
     std::mt19937_64 rng(seed() + 6);
     const std::string dir = freshDir("train");
     const std::string data = dir + "/shards";
@@ -348,9 +367,24 @@ TEST_SUITE("faults") {
     REQUIRE(runAttn(prepare).status == 0);
     const std::string run = dir + "/run";
     auto trainArgs = [&](int steps, bool resume) {
-      std::vector<std::string> a = {"train", "--config", "tiny", "--attn", std::string(ATTN_STDLIB) + "/lssa.attn",
-                                    "--steps", std::to_string(steps), "--seq-len", "16", "--micro-batch", "1",
-                                    "--data", data, "--out", run, "--threads", "1", "--quiet"};
+      std::vector<std::string> a = {"train",
+                                    "--config",
+                                    "tiny",
+                                    "--attn",
+                                    std::string(ATTN_STDLIB) + "/lssa.attn",
+                                    "--steps",
+                                    std::to_string(steps),
+                                    "--seq-len",
+                                    "16",
+                                    "--micro-batch",
+                                    "1",
+                                    "--data",
+                                    data,
+                                    "--out",
+                                    run,
+                                    "--threads",
+                                    "1",
+                                    "--quiet"};
       if (resume) a.push_back("--resume");
       return a;
     };
@@ -369,10 +403,13 @@ TEST_SUITE("faults") {
       CHECK(r.status == 1);
       CHECK(r.err.find(run + "/checkpoint") != std::string::npos);
       CHECK(r.err.find("the checkpoint was not written") != std::string::npos);
-      for (size_t i = 0; i < files.size(); ++i) CHECK(readFile(run + "/checkpoint/" + files[i]) == before[i]);
-      CHECK(filesIn(run, true) == std::vector<std::string>{"attention.attn", "checkpoint", "config.json", "log.jsonl"});
+      for (size_t i = 0; i < files.size(); ++i)
+        CHECK(readFile(run + "/checkpoint/" + files[i]) == before[i]);
+      CHECK(filesIn(run, true) ==
+            std::vector<std::string>{"attention.attn", "checkpoint", "config.json", "log.jsonl"});
     }
-    CommandResult logFails = runAttnWith(trainArgs(3, true), fault({"ATTN_FAULT_PATH=log.jsonl", "ATTN_FAULT_AFTER_BYTES=0"}));
+    CommandResult logFails = runAttnWith(
+        trainArgs(3, true), fault({"ATTN_FAULT_PATH=log.jsonl", "ATTN_FAULT_AFTER_BYTES=0"}));
     requireNoCrash(logFails, "train with a full disk for log.jsonl");
     CHECK(logFails.status == 1);
     CHECK(logFails.err.find(run + "/log.jsonl") != std::string::npos);
@@ -383,7 +420,9 @@ TEST_SUITE("faults") {
     CHECK(readFile(run + "/checkpoint/state.json").find("\"step\":2") != std::string::npos);
   }
 
-  TEST_CASE("checkpoints: damaged, truncated, missing, swapped for a FIFO or /dev/zero: eval and --resume name the file") {
+  TEST_CASE(
+      "checkpoints: damaged, truncated, missing, swapped for a FIFO or /dev/zero: eval and "
+      "--resume name the file") {
     const std::string dir = freshDir("damaged-ckpt");
     const std::string data = dir + "/shards";
     std::vector<std::string> prepare = {"data", "prepare"};
@@ -391,9 +430,11 @@ TEST_SUITE("faults") {
     prepare.insert(prepare.end(), {"--out", data, "--val-fraction", "0.25", "--prefix", "t"});
     REQUIRE(runAttn(prepare).status == 0);
     const std::string good = dir + "/good";
-    const std::vector<std::string> train = {"train", "--config", "tiny", "--attn", std::string(ATTN_STDLIB) + "/lssa.attn",
-                                            "--steps", "1", "--seq-len", "16", "--micro-batch", "1", "--data", data,
-                                            "--out", good, "--threads", "1", "--quiet"};
+    const std::vector<std::string> train = {
+        "train",     "--config", "tiny",      "--attn", std::string(ATTN_STDLIB) + "/lssa.attn",
+        "--steps",   "1",        "--seq-len", "16",     "--micro-batch",
+        "1",         "--data",   data,        "--out",  good,
+        "--threads", "1",        "--quiet"};
     REQUIRE(runAttn(train).status == 0);
 
     struct Damage {
@@ -406,35 +447,57 @@ TEST_SUITE("faults") {
     auto flipBytes = [](const std::string& path, size_t count) {
       std::string bytes = readFile(path);
       std::mt19937 rng(static_cast<uint32_t>(seed()));
-      for (size_t i = 0; i < count; ++i) bytes[rng() % bytes.size()] ^= static_cast<char>(1 + rng() % 255);
+      for (size_t i = 0; i < count; ++i)
+        bytes[rng() % bytes.size()] ^= static_cast<char>(1 + rng() % 255);
       writePlain(path, bytes);
     };
     const std::vector<Damage> damages = {
-        {"400 flipped bytes", "model.pt", [&](const std::string& c) { flipBytes(c + "/model.pt", 400); },
-         "is damaged: its checksum", true},
-        {"one flipped byte", "model.pt", [&](const std::string& c) { flipBytes(c + "/model.pt", 1); }, "is damaged: its checksum"},
+        {"400 flipped bytes", "model.pt",
+         [&](const std::string& c) { flipBytes(c + "/model.pt", 400); }, "is damaged: its checksum",
+         true},
+        {"one flipped byte", "model.pt",
+         [&](const std::string& c) { flipBytes(c + "/model.pt", 1); }, "is damaged: its checksum"},
         {"truncated", "model.pt",
-         [&](const std::string& c) { writePlain(c + "/model.pt", readFile(c + "/model.pt").substr(0, 5000)); },
+         [&](const std::string& c) {
+           writePlain(c + "/model.pt", readFile(c + "/model.pt").substr(0, 5000));
+         },
          "is damaged: it has 5000 bytes"},
         {"truncated optimizer", "optimizer.pt",
-         [&](const std::string& c) { writePlain(c + "/optimizer.pt", readFile(c + "/optimizer.pt").substr(0, 100)); },
+         [&](const std::string& c) {
+           writePlain(c + "/optimizer.pt", readFile(c + "/optimizer.pt").substr(0, 100));
+         },
          "is damaged", true},
-        {"missing optimizer", "optimizer.pt", [&](const std::string& c) { fs::remove(c + "/optimizer.pt"); },
+        {"missing optimizer", "optimizer.pt",
+         [&](const std::string& c) { fs::remove(c + "/optimizer.pt"); },
          "cannot open: No such file or directory", true},
-        {"state.json edited", "state.json", [&](const std::string& c) { writePlain(c + "/state.json", "{\"step\": 1e9}\n"); },
+        {"state.json edited", "state.json",
+         [&](const std::string& c) { writePlain(c + "/state.json", "{\"step\": 1e9}\n"); },
          "is damaged"},
         {"a FIFO for model.pt", "model.pt",
-         [&](const std::string& c) { fs::remove(c + "/model.pt"), ::mkfifo((c + "/model.pt").c_str(), 0600); }, "is a FIFO"},
+         [&](const std::string& c) {
+           fs::remove(c + "/model.pt"), ::mkfifo((c + "/model.pt").c_str(), 0600);
+         },
+         "is a FIFO"},
         {"a link to /dev/zero", "model.pt",
-         [&](const std::string& c) { fs::remove(c + "/model.pt"), fs::create_symlink("/dev/zero", c + "/model.pt"); },
+         [&](const std::string& c) {
+           fs::remove(c + "/model.pt"), fs::create_symlink("/dev/zero", c + "/model.pt");
+         },
          "is a character device"},
         {"a damaged MANIFEST", "MANIFEST",
-         [&](const std::string& c) { writePlain(c + "/MANIFEST", "attn-manifest 1\nnot a line\n"); }, "the manifest is damaged"},
+         [&](const std::string& c) {
+           writePlain(c + "/MANIFEST", "attn-manifest 1\nnot a line\n");
+         },
+         "the manifest is damaged"},
         {"no MANIFEST, malformed state.json", "state.json",
-         [&](const std::string& c) { fs::remove(c + "/MANIFEST"), writePlain(c + "/state.json", "{\"step\": "); },
+         [&](const std::string& c) {
+           fs::remove(c + "/MANIFEST"), writePlain(c + "/state.json", "{\"step\": ");
+         },
          "not valid JSON"},
         {"no MANIFEST, a truncated model", "model.pt",
-         [&](const std::string& c) { fs::remove(c + "/MANIFEST"), writePlain(c + "/model.pt", readFile(c + "/model.pt").substr(0, 3000)); },
+         [&](const std::string& c) {
+           fs::remove(c + "/MANIFEST"),
+               writePlain(c + "/model.pt", readFile(c + "/model.pt").substr(0, 3000));
+         },
          "cannot be loaded"},
     };
     int n = 0;
@@ -450,7 +513,8 @@ TEST_SUITE("faults") {
       std::vector<std::vector<std::string>> commands;
       if (d.viaResume) commands.push_back(resume);
       if (d.file != "optimizer.pt")
-        commands.push_back({"eval", "--ckpt", copy, "--data", data, "--lengths", "1x", "--max-docs", "1", "--threads", "1"});
+        commands.push_back({"eval", "--ckpt", copy, "--data", data, "--lengths", "1x", "--max-docs",
+                            "1", "--threads", "1"});
       for (const auto& args : commands) {
         CommandResult r = runAttn(args, 60);
         requireNoCrash(r, d.what + ": " + args[0]);
@@ -464,7 +528,8 @@ TEST_SUITE("faults") {
     const std::string old = dir + "/old";
     fs::copy(good, old, fs::copy_options::recursive);
     fs::remove(old + "/checkpoint/MANIFEST");
-    CommandResult r = runAttn({"eval", "--ckpt", old, "--data", data, "--lengths", "1x", "--max-docs", "1", "--threads", "1"});
+    CommandResult r = runAttn({"eval", "--ckpt", old, "--data", data, "--lengths", "1x",
+                               "--max-docs", "1", "--threads", "1"});
     requireNoCrash(r, "eval of a checkpoint without a MANIFEST");
     CHECK(r.status == 0);
     CHECK(r.err.find("has no MANIFEST (written by an older attn)") != std::string::npos);
@@ -476,7 +541,8 @@ TEST_SUITE("faults") {
     CHECK(r.err.find(old + "/config.json: not valid JSON") != std::string::npos);
   }
 
-  TEST_CASE("train killed at random moments: it resumes from a whole checkpoint, or says there is none") {
+  TEST_CASE(
+      "train killed at random moments: it resumes from a whole checkpoint, or says there is none") {
     std::mt19937_64 rng(seed() + 7);
     const std::string dir = freshDir("train-kill");
     const std::string data = dir + "/shards";
@@ -487,13 +553,31 @@ TEST_SUITE("faults") {
     std::uniform_real_distribution<double> when(1.0, 6.0);
     for (int round = 0; round < rounds(); ++round) {
       const std::string run = dir + "/run" + std::to_string(round);
-      std::vector<std::string> args = {"train", "--config", "tiny", "--attn", std::string(ATTN_STDLIB) + "/lssa.attn",
-                                       "--steps", "100000", "--seq-len", "16", "--micro-batch", "1", "--data", data,
-                                       "--out", run, "--threads", "1", "--quiet", "--checkpoint-every", "1"};
+      std::vector<std::string> args = {"train",
+                                       "--config",
+                                       "tiny",
+                                       "--attn",
+                                       std::string(ATTN_STDLIB) + "/lssa.attn",
+                                       "--steps",
+                                       "100000",
+                                       "--seq-len",
+                                       "16",
+                                       "--micro-batch",
+                                       "1",
+                                       "--data",
+                                       data,
+                                       "--out",
+                                       run,
+                                       "--threads",
+                                       "1",
+                                       "--quiet",
+                                       "--checkpoint-every",
+                                       "1"};
       CommandOptions o;
       o.killAfterSeconds = when(rng);
       CommandResult killed = runAttnWith(args, o);
-      requireKilledOrClean(killed, "train killed after " + std::to_string(o.killAfterSeconds) + " s");
+      requireKilledOrClean(killed,
+                           "train killed after " + std::to_string(o.killAfterSeconds) + " s");
       // The newest whole checkpoint says where the run was; resuming goes two steps further.
       int64_t step = -1;
       for (const char* name : {"/checkpoint/state.json", "/checkpoint.old/state.json"}) {
@@ -503,26 +587,34 @@ TEST_SUITE("faults") {
       args.push_back("--resume");
       CommandResult r = runAttn(args, 120);
       requireNoCrash(r, "train --resume after a kill");
-      INFO("killed after ", o.killAfterSeconds, " s at step ", step, " (seed ", seed(), ")\n", r.err);
+      INFO("killed after ", o.killAfterSeconds, " s at step ", step, " (seed ", seed(), ")\n",
+           r.err);
       if (step < 0) {  // killed before the first checkpoint
         CHECK(r.status == 1);
         CHECK(r.err.find("no checkpoint in") != std::string::npos);
       } else {
         CHECK(r.status == 0);
-        CHECK(readFile(run + "/checkpoint/state.json").find("\"step\":" + std::to_string(step + 2)) != std::string::npos);
-        CHECK(filesIn(run + "/checkpoint", true) == std::vector<std::string>{"MANIFEST", "model.pt", "optimizer.pt", "state.json"});
+        CHECK(
+            readFile(run + "/checkpoint/state.json").find("\"step\":" + std::to_string(step + 2)) !=
+            std::string::npos);
+        CHECK(filesIn(run + "/checkpoint", true) ==
+              std::vector<std::string>{"MANIFEST", "model.pt", "optimizer.pt", "state.json"});
       }
     }
   }
 
-  TEST_CASE("caches: a damaged corpus is prepared again; cache entries that are links, FIFOs or garbage are rebuilt") {
+  TEST_CASE(
+      "caches: a damaged corpus is prepared again; cache entries that are links, FIFOs or garbage "
+      "are rebuilt") {
     const std::string dir = freshDir("caches");
     const std::string cache = dir + "/cache";
     CommandOptions own;
     own.env = {"ATTN_CACHE_DIR=" + cache};
-    const std::vector<std::string> train = {"train", "--config", "tiny", "--attn", std::string(ATTN_STDLIB) + "/lssa.attn",
-                                            "--steps", "1", "--seq-len", "16", "--micro-batch", "1", "--out",
-                                            dir + "/run", "--threads", "1", "--quiet"};
+    const std::vector<std::string> train = {
+        "train",   "--config", "tiny",       "--attn",    std::string(ATTN_STDLIB) + "/lssa.attn",
+        "--steps", "1",        "--seq-len",  "16",        "--micro-batch",
+        "1",       "--out",    dir + "/run", "--threads", "1",
+        "--quiet"};
     CommandResult r = runAttnWith(train, own);
     requireNoCrash(r, "train on the built-in corpus");
     REQUIRE(r.status == 0);
@@ -544,7 +636,8 @@ TEST_SUITE("faults") {
       requireNoCrash(r, "train on a damaged corpus: " + message);
       INFO(message, "\n", r.err);
       CHECK(r.status == 0);
-      CHECK(r.err.find("attn: note: the prepared built-in corpus is damaged (") != std::string::npos);
+      CHECK(r.err.find("attn: note: the prepared built-in corpus is damaged (") !=
+            std::string::npos);
       CHECK(r.err.find(message) != std::string::npos);
       CHECK(readFile(shard) == whole);
     }
@@ -557,14 +650,19 @@ TEST_SUITE("faults") {
     // rebuilt (a regular file again) and the result is the same.
     const std::string q = dir + "/q.npy";
     writePlain(q, npyOf({37, 16}, 9));
-    const std::vector<std::string> run = {"run", std::string(ATTN_STDLIB) + "/lssar.attn", "--backend", "cpu", "--q", q,
-                                          "--k", q, "--v", q, "--out", dir + "/out"};
+    const std::vector<std::string> run = {"run",       std::string(ATTN_STDLIB) + "/lssar.attn",
+                                          "--backend", "cpu",
+                                          "--q",       q,
+                                          "--k",       q,
+                                          "--v",       q,
+                                          "--out",     dir + "/out"};
     own.env = {"ATTN_CACHE_DIR=" + dir + "/kernels"};  // only this program's kernels in it
     r = runAttnWith(run, own);
     REQUIRE(r.status == 0);
     const std::string o = readFile(dir + "/out/o.npy");
     std::vector<std::string> entries;
-    for (const auto& e : fs::directory_iterator(dir + "/kernels/cpu")) entries.push_back(e.path().string());
+    for (const auto& e : fs::directory_iterator(dir + "/kernels/cpu"))
+      entries.push_back(e.path().string());
     REQUIRE(entries.size() == 1);
     const std::string entry = entries[0];
     const std::vector<std::pair<std::string, std::function<void()>>> bad = {
