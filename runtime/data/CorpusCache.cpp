@@ -1,6 +1,7 @@
 #include "runtime/data/CorpusCache.h"
 
 #include <dirent.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -8,6 +9,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <vector>
 
@@ -50,11 +52,33 @@ void removeTree(const std::string& dir) {
   std::filesystem::remove_all(dir, ignored);
 }
 
+// Removes what a killed preparation left next to `dir` (DIR.tmp.PID.N, DIR.damaged.PID.N)
+// when process PID no longer exists; a live one may still be working in it.
+void removeLeftovers(const std::string& dir) {
+  const size_t slash = dir.rfind('/');
+  const std::string parent = dir.substr(0, slash), base = dir.substr(slash + 1);
+  DIR* d = ::opendir(parent.c_str());
+  if (!d) return;
+  std::vector<std::string> stale;
+  while (dirent* e = ::readdir(d)) {
+    const std::string name = e->d_name;
+    for (const std::string kind : {".tmp.", ".damaged."}) {
+      const std::string prefix = base + kind;
+      if (name.compare(0, prefix.size(), prefix) != 0) continue;
+      const long pid = std::strtol(name.c_str() + prefix.size(), nullptr, 10);
+      if (pid > 0 && ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) stale.push_back(parent + "/" + name);
+    }
+  }
+  ::closedir(d);
+  for (const std::string& path : stale) removeTree(path);
+}
+
 // Tokenizes the built-in corpus into a fresh directory next to `dir` and renames it to `dir`.
 void prepareInto(const std::string& dir) {
   static std::atomic<unsigned> counter{0};
   const std::string parent = dir.substr(0, dir.rfind('/'));
   support::makeDirectories(parent);
+  removeLeftovers(dir);
   const std::string fresh =
       dir + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
   removeTree(fresh);

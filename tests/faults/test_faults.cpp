@@ -632,6 +632,9 @@ TEST_SUITE("faults") {
     };
     for (const auto& [message, apply] : damages) {
       apply();
+      // What a killed preparation leaves (its process gone) is cleared by the next one.
+      fs::create_directories(corpus + ".tmp.999999999.0/x");
+      fs::create_directories(corpus + ".damaged.999999999.3");
       r = runAttnWith(train, own, 120);
       requireNoCrash(r, "train on a damaged corpus: " + message);
       INFO(message, "\n", r.err);
@@ -640,6 +643,7 @@ TEST_SUITE("faults") {
             std::string::npos);
       CHECK(r.err.find(message) != std::string::npos);
       CHECK(readFile(shard) == whole);
+      CHECK(filesIn(cache + "/data", true) == std::vector<std::string>{"sotu"});
     }
     r = runAttnWith(train, own);
     CHECK(r.status == 0);
