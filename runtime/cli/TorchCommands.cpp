@@ -28,12 +28,14 @@
 #include "runtime/CudaOp.h"
 #include "runtime/data/Bpe.h"
 #include "runtime/data/Corpus.h"
-#include "runtime/data/DataDir.h"
+#include "runtime/data/CorpusCache.h"
 #include "runtime/data/DataError.h"
 #include "runtime/data/Shards.h"
 #include "runtime/io/Npy.h"
 #include "runtime/io/Plot.h"
 #include "runtime/train/Trainer.h"
+#include "support/AtomicWrite.h"
+#include "support/FileError.h"
 
 namespace attn::cli {
 
@@ -72,19 +74,7 @@ void writeTensor(const std::string& path, const at::Tensor& tensor, at::ScalarTy
   io::writeNpy(path, a);
 }
 
-void makeDirectories(const std::string& dir) {
-  std::string partial;
-  for (size_t pos = 0; pos != std::string::npos;) {
-    pos = dir.find('/', pos + 1);
-    partial = dir.substr(0, pos);
-    if (partial.empty()) continue;
-    if (::mkdir(partial.c_str(), 0755) != 0 && errno != EEXIST)
-      throw UserError("cannot create directory '" + partial + "': " + std::strerror(errno));
-  }
-  struct stat st {};
-  if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
-    throw UserError("'" + dir + "' is not a directory");
-}
+void makeDirectories(const std::string& dir) { support::makeDirectories(dir); }
 
 int run(const RunOptions& o) {
   CompileOptions options;
@@ -168,16 +158,7 @@ train::TokenData loadTokenData(const std::string& dir) {
 // --data, or the built-in corpus prepared once into the cache.
 train::TokenData tokenData(const std::string& dir) {
   if (!dir.empty()) return loadTokenData(dir);
-  std::string cache = data::cacheDirectory() + "/data/sotu";
-  struct stat st {};
-  if (::stat((cache + "/sotu_val_documents.json").c_str(), &st) != 0) {
-    std::cerr << "attn: preparing the built-in corpus (233 State of the Union speeches) into " << cache << '\n';
-    data::Tokenizer tokenizer = data::Tokenizer::loadDefault();
-    data::Split split = data::splitDocuments(data::defaultCorpus(), 0.1, 1);
-    makeDirectories(cache);
-    data::prepareShards(split, tokenizer, cache, "sotu", 100000000);
-  }
-  return loadTokenData(cache);
+  return loadTokenData(data::preparedDefaultCorpus());  // verified, and prepared again when damaged
 }
 
 void setThreads(int threads) {
@@ -258,6 +239,14 @@ int guarded(const Fn& fn) {
     return 1;
   } catch (const attn::data::DataError& e) {
     std::cerr << "attn: error: " << e.what() << '\n';
+    return 1;
+  } catch (const attn::support::FileError& e) {
+    std::cerr << "attn: error: " << e.what() << '\n';
+    return 1;
+  } catch (const nlohmann::json::exception& e) {
+    // Only files attn wrote are parsed as JSON here (config.json, state files), so a JSON
+    // error means one was damaged or edited; the readers name the file where they can.
+    std::cerr << "attn: error: a JSON file of the run is damaged: " << e.what() << '\n';
     return 1;
   } catch (const attn::InternalError& e) {
     std::cerr << "attn: internal error: " << e.what() << " (at " << e.where() << ")\n";

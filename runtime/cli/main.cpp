@@ -25,6 +25,9 @@
 
 #include <CLI/CLI.hpp>
 #include <chrono>
+#include <cmath>
+#include <csignal>
+#include <cstdlib>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -36,11 +39,16 @@
 #include "compiler/Formatter.h"
 #include "compiler/Parser.h"
 #include "compiler/Pipeline.h"
+#include "runtime/cli/FlagChecks.h"
 #include "runtime/cli/TorchCommands.h"
 #include "runtime/io/Plot.h"
 #include "runtime/data/Bpe.h"
 #include "runtime/data/Corpus.h"
 #include "runtime/data/DataError.h"
+#include "support/AtomicWrite.h"
+#include "support/FileError.h"
+#include "support/ReadFile.h"
+#include "support/StandardOutput.h"
 
 #include <map>
 #include <nlohmann/json.hpp>
@@ -62,6 +70,15 @@ constexpr int kExitOk = 0;
 constexpr int kExitUserError = 1;
 constexpr int kExitUsage = 2;
 constexpr int kExitInternal = 3;
+
+// The ranges of numeric flags (runtime/cli/FlagChecks.h): generous, but a value past them is
+// a typo, not a plan (and would overflow a product or exhaust memory before saying so).
+constexpr int64_t kMaxHeadDim = 4096;
+constexpr int64_t kMaxSteps = 1000000000;
+constexpr int64_t kMaxSeqLen = int64_t(1) << 20;
+constexpr int64_t kMaxMicroBatch = int64_t(1) << 16;
+constexpr int64_t kMaxBatchTokens = int64_t(1) << 40;
+constexpr int64_t kMaxThreads = 4096;
 
 struct Options {
   std::vector<std::string> files;
@@ -106,26 +123,19 @@ int runCheck(const Options& o) {
   return finish(diags);
 }
 
-// Writes `text` to `path` through a temporary file and a rename, so that an interrupted
-// write never leaves a half-written source file.
+// Writes `text` over `path` atomically (support/AtomicWrite.h): an interrupted or failed
+// write never leaves a half-written source file, the file keeps its permission bits, and a
+// source file that is a symbolic link stays one (the file it names is rewritten).
 bool writeAtomically(const std::string& path, const std::string& text, DiagnosticEngine& diags) {
-  std::string tmp = path + ".attn-fmt.tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << text;
-    out.flush();
-    if (!out) {
-      diags.error("cannot write '" + tmp + "'");
-      std::remove(tmp.c_str());
-      return false;
-    }
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    diags.error("cannot replace '" + path + "'");
-    std::remove(tmp.c_str());
+  try {
+    support::WriteOptions options;
+    options.links = support::LinkPolicy::WriteThrough;
+    support::writeFileAtomically(path, text, options);
+    return true;
+  } catch (const support::FileError& e) {
+    diags.error(e.what());
     return false;
   }
-  return true;
 }
 
 int runFmt(const Options& o) {
@@ -140,13 +150,13 @@ int runFmt(const Options& o) {
     bool changed = formatted != module->file->text();
     if (o.checkOnly) {
       if (changed) {
-        std::cout << path << ": not formatted\n";
+        support::writeStandardOutput(path + ": not formatted\n");
         anyWouldChange = true;
       }
     } else if (o.inPlace) {
       if (changed) writeAtomically(path, formatted, diags);
     } else {
-      std::cout << formatted;
+      support::writeStandardOutput(formatted);
     }
   }
   int status = finish(diags);
@@ -161,7 +171,7 @@ int runExplain(const Options& o) {
   auto checked = compileFrontend(o.files.at(0), *options, diags);
   if (checked) {
     KernelPlan plan = schedule(lowerAndOptimise(*checked));
-    std::cout << describe(*checked) << '\n' << describePlan(plan) << describeBackward(plan, differentiate(plan));
+    support::writeStandardOutput(describe(*checked) + '\n' + describePlan(plan) + describeBackward(plan, differentiate(plan)));
   }
   return finish(diags);
 }
@@ -198,8 +208,8 @@ int runEmit(const Options& o) {
     auto plan = compileToPlan(o.files.at(0), *options, diags);
     if (plan) {
       cuda::CudaKernelSource src = cuda::generateCudaKernels(*plan, differentiate(*plan), cudaOptions);
-      if (o.target == "cuda") std::cout << src.source;
-      else std::cout << cuda::compile(src.source, plan->graph.name + ".cu", arch).ptx;
+      if (o.target == "cuda") support::writeStandardOutput(src.source);
+      else support::writeStandardOutput(cuda::compile(src.source, plan->graph.name + ".cu", arch).ptx);
     }
 #else
     auto& d = diags.error("--target " + o.target + ": this attn was built without the CUDA toolkit (NVRTC)");
@@ -212,7 +222,9 @@ int runEmit(const Options& o) {
     auto options = compileOptions(o, diags);
     if (!options) return finish(diags);
     auto plan = compileToPlan(o.files.at(0), *options, diags);
-    if (plan) std::cout << cpu::emitLlvm(*plan, o.f64, o.optimised, o.headDim, o.valueDim > 0 ? o.valueDim : o.headDim);
+    if (plan)
+      support::writeStandardOutput(
+          cpu::emitLlvm(*plan, o.f64, o.optimised, o.headDim, o.valueDim > 0 ? o.valueDim : o.headDim));
 #else
     diags.error("--target llvm: this attn was built without LLVM (ATTN_WITH_LLVM=OFF)");
 #endif
@@ -220,23 +232,23 @@ int runEmit(const Options& o) {
   }
   if (o.target == "ast") {
     auto module = loadModule(o.files.at(0), diags);
-    if (module && !diags.hasErrors()) std::cout << ast::dump(*module);
+    if (module && !diags.hasErrors()) support::writeStandardOutput(ast::dump(*module));
     return finish(diags);
   }
   auto options = compileOptions(o, diags);
   if (!options) return finish(diags);
   if (o.target == "ir") {
     auto graph = compileToIR(o.files.at(0), *options, diags);
-    if (graph) std::cout << ir::print(*graph);
+    if (graph) support::writeStandardOutput(ir::print(*graph));
     return finish(diags);
   }
   if (o.target == "plan") {
     auto plan = compileToPlan(o.files.at(0), *options, diags);
-    if (plan) std::cout << describePlan(*plan) << describeBackward(*plan, differentiate(*plan));
+    if (plan) support::writeStandardOutput(describePlan(*plan) + describeBackward(*plan, differentiate(*plan)));
     return finish(diags);
   }
   auto checked = compileFrontend(o.files.at(0), *options, diags);
-  if (checked) std::cout << describe(*checked);
+  if (checked) support::writeStandardOutput(describe(*checked));
   return finish(diags);
 }
 
@@ -283,31 +295,47 @@ struct PlotOptions {
   std::string title = "validation loss against evaluation length";
 };
 
+// An eval JSON is a few hundred bytes; anything far larger is not one.
+constexpr uint64_t kMaxEvalJsonBytes = uint64_t(16) << 20;
+
+// "4x" -> 4; 0 when `key` is not a positive finite number followed by 'x'.
+double lengthMultiple(const std::string& key) {
+  if (key.size() < 2 || key.back() != 'x') return 0;
+  const std::string digits = key.substr(0, key.size() - 1);
+  char* end = nullptr;
+  const double v = std::strtod(digits.c_str(), &end);
+  if (end != digits.c_str() + digits.size() || !std::isfinite(v) || v <= 0) return 0;
+  return v;
+}
+
 // `attn plot`: one line per eval JSON, loss against length (log2 x axis), with gnuplot.
 int runPlot(const PlotOptions& o) {
   std::vector<io::LossCurve> curves;
   for (const std::string& path : o.inputs) {
-    std::ifstream in(path);
-    if (!in) {
-      std::cerr << "attn: error: cannot read '" << path << "'\n";
-      return kExitUserError;
-    }
+    support::ReadOptions read;
+    read.what = "an attn eval JSON file";
+    const std::string text = support::readRegularFile(path, kMaxEvalJsonBytes, read);
     nlohmann::json j;
     try {
-      in >> j;
+      j = nlohmann::json::parse(text);
     } catch (const nlohmann::json::exception& e) {
-      std::cerr << "attn: error: " << path << " is not an eval JSON file: " << e.what() << '\n';
+      std::cerr << "attn: error: " << path << ": not an attn eval JSON file: " << e.what() << '\n';
+      return kExitUserError;
+    }
+    if (!j.is_object() || j.empty()) {
+      std::cerr << "attn: error: " << path << ": not an attn eval JSON file: expected {\"1x\": loss, ...}\n";
       return kExitUserError;
     }
     io::LossCurve curve;
     curve.label = std::filesystem::path(path).stem().string();
     for (auto it = j.begin(); it != j.end(); ++it) {
       const std::string& key = it.key();
-      if (key.empty() || key.back() != 'x' || !it.value().is_number()) {
-        std::cerr << "attn: error: " << path << ": entry '" << key << "' is not like \"4x\": loss\n";
+      const double x = lengthMultiple(key);
+      if (x == 0 || !it.value().is_number() || !std::isfinite(it.value().get<double>())) {
+        std::cerr << "attn: error: " << path << ": entry '" << key << "' is not like \"4x\": loss (a finite number)\n";
         return kExitUserError;
       }
-      curve.points[std::atof(key.c_str())] = it.value().get<double>();
+      curve.points[x] = it.value().get<double>();
     }
     curves.push_back(std::move(curve));
   }
@@ -315,7 +343,7 @@ int runPlot(const PlotOptions& o) {
     std::cerr << "attn: error: " << error << '\n';
     return kExitUserError;
   }
-  std::cout << "wrote " << o.out << '\n';
+  support::writeStandardOutput("wrote " + o.out + "\n");
   return kExitOk;
 }
 
@@ -416,6 +444,9 @@ int runWithLargeStack(const std::function<int()>& body) {
     } catch (const std::bad_alloc&) {
       std::cerr << "attn: error: out of memory\n";
       j->status = kExitUserError;
+    } catch (const support::FileError& e) {
+      std::cerr << "attn: error: " << e.what() << '\n';
+      j->status = kExitUserError;
     } catch (const std::exception& e) {
       std::cerr << "attn: internal error: unexpected exception: " << e.what() << '\n';
       j->status = kExitInternal;
@@ -438,6 +469,9 @@ int runWithLargeStack(const std::function<int()>& body) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A reader of our output that went away is a write error (EPIPE) reported like any other,
+  // not a silent death by SIGPIPE; so is a gnuplot that exits before reading its script.
+  std::signal(SIGPIPE, SIG_IGN);
   CLI::App app{"attn: a JIT compiler for attention mechanisms (.attn programs)"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "attn 0.1.0");
@@ -466,8 +500,10 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"ast", "checked", "ir", "plan", "llvm", "cuda", "ptx"}));
   emit->add_flag("--optimised", o.optimised, "--target llvm: the IR after LLVM's O3 for this CPU");
   emit->add_flag("--f64", o.f64, "--target llvm: kernels for float64 inputs (default: float32)");
-  emit->add_option("--head-dim", o.headDim, "--target llvm: specialise for this head dimension of q, k");
-  emit->add_option("--value-dim", o.valueDim, "--target llvm: ... and of v (default: --head-dim)");
+  emit->add_option("--head-dim", o.headDim, "--target llvm: specialise for this head dimension of q, k")
+      ->check(cli::integerIn(1, kMaxHeadDim));
+  emit->add_option("--value-dim", o.valueDim, "--target llvm: ... and of v (default: --head-dim)")
+      ->check(cli::integerIn(1, kMaxHeadDim));
   emit->add_option("--arch", o.arch, "--target cuda|ptx: sm_80, sm_86, sm_89 or sm_90 (default sm_90)");
   emit->add_option("--dtype", o.dtype, "--target cuda|ptx: input dtype f32, f16 or bf16 (default bf16)");
   emit->add_option("--tile", o.tile, "--target cuda|ptx: tensor-core tile mMnNwWsS (default m64n64w4s2)");
@@ -497,10 +533,14 @@ int main(int argc, char** argv) {
   tune->add_option("--name", tuneOptions.name, "Which attention of the file (default: its only one)");
   tune->add_option("--set", tuneOptions.sets, "Override a param: NAME=VALUE (repeatable)")->allow_extra_args(false);
   tune->add_option("--dtype", tuneOptions.dtype, "f16 or bf16 (default bf16)");
-  tune->add_option("--head-dim", tuneOptions.headDim, "Head dimension of q and k (default 64)");
-  tune->add_option("--value-dim", tuneOptions.valueDim, "Head dimension of v (default: --head-dim)");
-  tune->add_option("--lengths", tuneOptions.lengths, "Sequence lengths to tune for (default 1024,4096,16384)");
-  tune->add_option("--repeats", tuneOptions.repeats, "Timed runs per candidate; the median counts (default 5)");
+  tune->add_option("--head-dim", tuneOptions.headDim, "Head dimension of q and k (default 64)")
+      ->check(cli::integerIn(1, kMaxHeadDim));
+  tune->add_option("--value-dim", tuneOptions.valueDim, "Head dimension of v (default: --head-dim)")
+      ->check(cli::integerIn(1, kMaxHeadDim));
+  tune->add_option("--lengths", tuneOptions.lengths, "Sequence lengths to tune for (default 1024,4096,16384)")
+      ->check(cli::integerListIn(1, kMaxSeqLen * 16));
+  tune->add_option("--repeats", tuneOptions.repeats, "Timed runs per candidate; the median counts (default 5)")
+      ->check(cli::integerIn(1, 1000));
   tune->add_flag("--compile-only", tuneOptions.compileOnly, "Compile and check the candidates; time nothing (no GPU needed)");
   tune->add_option("--arch", tuneOptions.arch, "--compile-only: sm_80, sm_86, sm_89 or sm_90 (default sm_90)");
 
@@ -514,10 +554,13 @@ int main(int argc, char** argv) {
   prepare->add_option("--out", prepareOptions.outDir, "Output directory (created if missing)")->required();
   prepare->add_option("--val-fraction", prepareOptions.valFraction,
                       "Fraction of the documents held out for validation (at least one)")
+      ->check(cli::numberIn(0, 1, true, true))
       ->capture_default_str();
   prepare->add_option("--seed", prepareOptions.seed, "Seed of the choice of validation documents")
+      ->check(cli::integerIn(0, INT64_MAX))
       ->capture_default_str();
   prepare->add_option("--tokens-per-shard", prepareOptions.tokensPerShard, "Tokens per shard file")
+      ->check(cli::integerIn(1, INT32_MAX))
       ->capture_default_str();
   prepare->add_option("--prefix", prepareOptions.prefix,
                       "Shard names: PREFIX_train_000000.bin ... (default: sotu, or the input's name)");
@@ -538,23 +581,43 @@ int main(int argc, char** argv) {
   trainCmd->add_option("--device", trainOptions.train.device, "cpu, or cuda (bf16 autocast)")->capture_default_str();
   trainCmd->add_option("--data", trainOptions.data,
                        "Directory of token shards (attn data prepare, or llm.c's); default: the built-in corpus");
-  trainCmd->add_option("--steps", trainOptions.train.steps, "Optimiser steps (default: the config's)");
-  trainCmd->add_option("--seq-len", trainOptions.train.seqLen, "Training sequence length (default: the config's)");
-  trainCmd->add_option("--micro-batch", trainOptions.train.microBatch, "Sequences per forward pass");
+  trainCmd->add_option("--steps", trainOptions.train.steps, "Optimiser steps (default: the config's)")
+      ->check(cli::integerIn(1, kMaxSteps));
+  trainCmd->add_option("--seq-len", trainOptions.train.seqLen, "Training sequence length (default: the config's)")
+      ->check(cli::integerIn(1, kMaxSeqLen));
+  trainCmd->add_option("--micro-batch", trainOptions.train.microBatch, "Sequences per forward pass")
+      ->check(cli::integerIn(1, kMaxMicroBatch));
   trainCmd->add_option("--batch-tokens", trainOptions.train.batchTokens,
-                       "Tokens per optimiser step; a multiple of micro-batch x seq-len (gradient accumulation)");
-  trainCmd->add_option("--lr", trainOptions.train.lr, "Peak learning rate");
-  trainCmd->add_option("--min-lr-ratio", trainOptions.train.minLrRatio, "Final learning rate / peak")->capture_default_str();
-  trainCmd->add_option("--warmup", trainOptions.train.warmup, "Warmup steps");
-  trainCmd->add_option("--weight-decay", trainOptions.train.weightDecay, "AdamW weight decay (2-D weights only)")
+                       "Tokens per optimiser step; a multiple of micro-batch x seq-len (gradient accumulation)")
+      ->check(cli::integerIn(1, kMaxBatchTokens));
+  trainCmd->add_option("--lr", trainOptions.train.lr, "Peak learning rate")->check(cli::numberIn(0, 10, true));
+  trainCmd->add_option("--min-lr-ratio", trainOptions.train.minLrRatio, "Final learning rate / peak")
+      ->check(cli::numberIn(0, 1))
       ->capture_default_str();
-  trainCmd->add_option("--clip", trainOptions.train.clip, "Gradient norm clipping")->capture_default_str();
-  trainCmd->add_option("--seed", trainOptions.train.seed, "Seed (initialisation and batches)")->capture_default_str();
-  trainCmd->add_option("--checkpoint-every", trainOptions.train.checkpointEvery, "Steps between checkpoints (0: at the end)");
-  trainCmd->add_option("--stop-after", trainOptions.train.stopAfter, "Stop (with a checkpoint) after this many steps");
+  trainCmd->add_option("--warmup", trainOptions.train.warmup, "Warmup steps")->check(cli::integerIn(0, kMaxSteps));
+  trainCmd->add_option("--weight-decay", trainOptions.train.weightDecay, "AdamW weight decay (2-D weights only)")
+      ->check(cli::numberIn(0, 100))
+      ->capture_default_str();
+  trainCmd->add_option("--clip", trainOptions.train.clip, "Gradient norm clipping")
+      ->check(cli::numberIn(0, 1e9, true))
+      ->capture_default_str();
+  trainCmd->add_option("--seed", trainOptions.train.seed, "Seed (initialisation and batches)")
+      ->check(cli::integerIn(0, INT64_MAX))
+      ->capture_default_str();
+  trainCmd->add_option("--checkpoint-every", trainOptions.train.checkpointEvery,
+                       "Checkpoint every N steps (and after --checkpoint-minutes, and at the end)")
+      ->check(cli::integerIn(1, kMaxSteps))
+      ->capture_default_str();
+  trainCmd->add_option("--checkpoint-minutes", trainOptions.train.checkpointMinutes,
+                       "Checkpoint after this many minutes of training since the last one")
+      ->check(cli::numberIn(0, 1e6, true))
+      ->capture_default_str();
+  trainCmd->add_option("--stop-after", trainOptions.train.stopAfter, "Stop (with a checkpoint) after this many steps")
+      ->check(cli::integerIn(1, kMaxSteps));
   trainCmd->add_flag("--resume", trainOptions.train.resume, "Continue the run in --out from its checkpoint");
   trainCmd->add_flag("--quiet", trainOptions.train.quiet, "No progress line");
-  trainCmd->add_option("--threads", trainOptions.threads, "CPU threads (default: all)");
+  trainCmd->add_option("--threads", trainOptions.threads, "CPU threads (default: all)")
+      ->check(cli::integerIn(1, kMaxThreads));
   trainCmd->add_option("--out", trainOptions.train.out, "Run directory: log.jsonl, config.json, checkpoint/")->required();
 
   cli::EvalCliOptions evalOptions;
@@ -573,10 +636,12 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   evalCmd->add_option("--max-docs", evalOptions.eval.maxDocuments,
                       "Validation documents per length (their first L tokens; 0: all long enough)")
+      ->check(cli::integerIn(0, INT32_MAX))
       ->capture_default_str();
   evalCmd->add_option("--out", evalOptions.eval.out, "JSON file: {\"1x\": loss, ...}");
   evalCmd->add_option("--plot", evalOptions.plot, "PNG of loss against length (gnuplot)");
-  evalCmd->add_option("--threads", evalOptions.threads, "CPU threads (default: all)");
+  evalCmd->add_option("--threads", evalOptions.threads, "CPU threads (default: all)")
+      ->check(cli::integerIn(1, kMaxThreads));
 
   try {
     app.parse(argc, argv);
@@ -616,6 +681,13 @@ int main(int argc, char** argv) {
     return fn ? fn(&evalOptions) : kExitUserError;
   };
   int status = runWithLargeStack(body);
-  std::cout.flush();
+  // Whatever went to standard output through streams must have arrived: a result lost to a
+  // full disk or a closed pipe is not a success.
+  try {
+    support::flushStandardOutput();
+  } catch (const support::FileError& e) {
+    std::cerr << "attn: error: " << e.what() << '\n';
+    if (status == kExitOk) status = kExitUserError;
+  }
   return status;
 }

@@ -26,7 +26,10 @@ struct TrainOptions {
   double weightDecay = 0.1;
   double clip = 1.0;
   uint64_t seed = 1;
-  int64_t checkpointEvery = 0;          ///< 0: only at the end
+  /// Checkpoints are written every checkpointEvery steps and after checkpointMinutes of
+  /// training since the last one, whichever comes first, and at the end (0 turns a trigger off).
+  int64_t checkpointEvery = 1000;
+  double checkpointMinutes = 10;
   int64_t stopAfter = 0;                ///< stop (with a checkpoint) after this many steps; 0: run to `steps`
   std::string out;                      ///< the run directory
   bool resume = false;                  ///< continue from out/checkpoint

@@ -9,9 +9,10 @@
 // then cosine decay to min_lr_ratio · lr, gradient clipping, gradient accumulation,
 // deterministic (batch k of step s depends only on the seed, s and k, so a resumed run sees
 // the same batches), a progress line with loss, tokens/s and ETA on stderr, and
-// DIR/log.jsonl with one JSON object per step. Checkpoints are directories written beside
-// the live one and swapped in by rename: a run killed at any moment leaves DIR/checkpoint
-// (or, during the swap, DIR/checkpoint.old) whole.
+// DIR/log.jsonl with one JSON object per step. Checkpoints (runtime/train/Checkpoint.h:
+// verified by a manifest of checksums, written beside the live one and swapped in by rename,
+// so a run killed at any moment leaves DIR/checkpoint or DIR/checkpoint.old whole) every
+// 1,000 steps or 10 minutes of training, whichever comes first, and at the end.
 #pragma once
 
 #include <cstdint>
