@@ -6,7 +6,8 @@
 
 namespace attn::io {
 
-std::string plotLossCurves(const std::vector<LossCurve>& curves, const std::string& png, const std::string& title) {
+std::string plotLossCurves(const std::vector<LossCurve>& curves, const std::string& png, const std::string& title,
+                           const PlotAxes& axes) {
   const std::string dat = png + ".dat";
   std::string plots;
   {
@@ -20,7 +21,7 @@ std::string plotLossCurves(const std::vector<LossCurve>& curves, const std::stri
     }
   }
   const std::string script = "set terminal pngcairo size 900,560 noenhanced; set output '" + png + "'; set title '" +
-                             title + "'; set logscale x 2; set xlabel 'evaluation length / training length'; "
+                             title + "'; " + (axes.logX ? "set logscale x 2; " : "") + "set xlabel '" + axes.xlabel + "'; "
                              "set ylabel 'validation loss (nats)'; set grid; set key top left; plot " + plots;
   const std::string command = "gnuplot -e \"" + script + "\"";
   const int status = std::system(command.c_str());

@@ -13,8 +13,15 @@ struct LossCurve {
   std::map<double, double> points;  ///< length multiple (1, 2, 4 ...) -> loss
 };
 
-/// Writes `png` (log2 x axis, one line per curve). Returns an empty string on success, else
-/// what went wrong, for the caller to report.
-std::string plotLossCurves(const std::vector<LossCurve>& curves, const std::string& png, const std::string& title);
+/// The x axis: its label, and whether it is log2 (lengths) or linear (positions).
+struct PlotAxes {
+  std::string xlabel = "evaluation length / training length";
+  bool logX = true;
+};
+
+/// Writes `png` (one line per curve). Returns an empty string on success, else what went
+/// wrong, for the caller to report.
+std::string plotLossCurves(const std::vector<LossCurve>& curves, const std::string& png, const std::string& title,
+                           const PlotAxes& axes = {});
 
 }  // namespace attn::io
