@@ -22,6 +22,7 @@ import resource
 import shlex
 import subprocess
 import sys
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -136,6 +137,7 @@ class Runner:
         self.hardware = self._hardware()
         self.done_here = set()  # runs and data this process has trained or prepared (or printed)
         self.only_rows = None   # a subset of row ids (run_all.py --rows)
+        self.lock = threading.Lock()
 
     # -- facts for the records -------------------------------------------------------
     def _commit(self):
@@ -169,7 +171,8 @@ class Runner:
 
     # -- commands --------------------------------------------------------------------
     def say(self, text):
-        print(text, file=self.log, flush=True)
+        with self.lock:
+            print(text, file=self.log, flush=True)
 
     def run(self, args, skip=False):
         """Runs `attn ARGS`; returns (wall seconds, CPU seconds) or None when printed only."""
@@ -177,18 +180,16 @@ class Runner:
         if self.dry or skip:
             self.say(("# done, skipped: " if skip else "$ ") + line)
             return None
-        self.say("$ " + line)
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.time()
         result = subprocess.run([self.attn] + args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         wall = time.time() - start
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         if result.returncode != 0:
-            self.say(result.stdout)
+            self.say("$ " + line + "\n" + result.stdout)
             raise SystemExit("attn exited %d: %s" % (result.returncode, line))
         tail = [l for l in result.stdout.splitlines() if not l.startswith("[")][-12:]
-        for l in tail:
-            self.say("  " + l)
+        self.say("\n".join(["$ " + line] + ["  " + l for l in tail] + ["  (%.0f s)" % wall]))
         return wall, (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
 
     def common(self):
@@ -243,9 +244,6 @@ class Runner:
     def train(self, program, params, data_kind, seed):
         """The training run of `program` with `params` on text or passkey data; returns its id."""
         run_id = self.run_id(program, params, data_kind, seed)
-        if run_id in self.done_here:
-            return run_id
-        self.done_here.add(run_id)
         d = self.run_dir(run_id)
         rec = self.record(run_id)
         finished = rec.get("train", {}).get("finished", False)
@@ -331,30 +329,73 @@ def rows_of(runner, experiment):
     return rows
 
 
-def run_experiment(runner, experiment):
-    """Trains and measures every row of `experiment` for every seed."""
-    rows = rows_of(runner, experiment)
-    if not rows:
-        runner.say("# %s: no rows at scale %s" % (experiment, runner.name))
-        return
-    runner.say("# %s at scale %s: %d rows x %d seeds" % (experiment, runner.name, len(rows), len(runner.seeds)))
-    kind = "passkey" if experiment == "passkey" else "text"
-    for seed in runner.seeds:
-        for row in rows:
-            tw = row["trained_with"]
-            run_id = runner.train(tw["program"], tw["params"], kind, seed)
-            if kind == "passkey":
-                runner.passkey(run_id, row["program"], row["params"], runner.passkey_data())
-                if runner.scale["passkey_loss"]:
-                    runner.evaluate(run_id, row["program"], row["params"], runner.passkey_data())
-            else:
-                runner.evaluate(run_id, row["program"], row["params"], runner.text_data())
-    if experiment == "figure2":  # gradient norms of runs trained with the re-weighting
+def plan(runner, experiments):
+    """The jobs of `experiments`: {run key: [measurements]}, each training run once however many
+    rows share it. A run key is (program, params, data kind, seed); a measurement is
+    (kind, program, params) with kind "eval" or "passkey"."""
+    jobs = {}
+
+    def need(program, params, kind, seed, measurement):
+        key = (program, tuple(sorted(params.items())), kind, seed)
+        todo = jobs.setdefault(key, [])
+        if measurement not in todo:
+            todo.append(measurement)
+
+    for experiment in experiments:
+        rows = rows_of(runner, experiment)
+        runner.say("# %s at scale %s: %d rows x %d seeds" % (experiment, runner.name, len(rows), len(runner.seeds)))
+        kind = "passkey" if experiment == "passkey" else "text"
         for seed in runner.seeds:
-            for program in ("softmax_rw.attn", "lssar.attn"):
-                for p in runner.scale["trained_p"]:
-                    run_id = runner.train(program, {"p": p}, "text", seed)
-                    runner.evaluate(run_id, program, {"p": p}, runner.text_data())
+            for row in rows:
+                tw = row["trained_with"]
+                m = (row["program"], tuple(sorted(row["params"].items())))
+                if kind == "passkey":
+                    need(tw["program"], tw["params"], kind, seed, ("passkey",) + m)
+                    if runner.scale["passkey_loss"]:
+                        need(tw["program"], tw["params"], kind, seed, ("eval",) + m)
+                else:
+                    need(tw["program"], tw["params"], kind, seed, ("eval",) + m)
+        if experiment == "figure2":  # gradient norms of runs trained with the re-weighting
+            for seed in runner.seeds:
+                for program in ("softmax_rw.attn", "lssar.attn"):
+                    for p in runner.scale["trained_p"]:
+                        row_id = "t4-trained-%s-p%d" % (stem(program), p)  # the same runs as table 4's
+                        if runner.only_rows is None or row_id in runner.only_rows:
+                            need(program, {"p": p}, "text", seed, ("eval", program, (("p", p),)))
+    return jobs
+
+
+def execute(runner, jobs, workers=1):
+    """Trains and measures every job; `workers` jobs at a time (each its own run directory)."""
+    kinds = {key[2] for key in jobs}
+    data = {}
+    if "text" in kinds or "passkey" in kinds:
+        data["text"] = runner.text_data()
+    if "passkey" in kinds:
+        data["passkey"] = runner.passkey_data()
+
+    def one(item):
+        (program, params, kind, seed), measurements = item
+        run_id = runner.train(program, dict(params), kind, seed)
+        for what, mprogram, mparams in measurements:
+            if what == "passkey":
+                runner.passkey(run_id, mprogram, dict(mparams), data[kind])
+            else:
+                runner.evaluate(run_id, mprogram, dict(mparams), data[kind])
+
+    items = list(jobs.items())
+    if workers <= 1 or runner.dry:
+        for item in items:
+            one(item)
+        return
+    import concurrent.futures
+    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
+        for f in [pool.submit(one, item) for item in items]:
+            f.result()
+
+
+def run_experiment(runner, experiment, workers=1):
+    execute(runner, plan(runner, [experiment]), workers)
 
 
 def arguments(description, experiment=True):
@@ -364,6 +405,7 @@ def arguments(description, experiment=True):
     ap.add_argument("--seeds", help="comma-separated seeds (default: the scale's)")
     ap.add_argument("--attn", help="the attn binary (default: $ATTN, else build/bin/attn)")
     if experiment:
+        ap.add_argument("--jobs", type=int, default=1, help="training runs at a time (default 1)")
         ap.add_argument("--dry-run", action="store_true", help="print every command, run nothing")
         ap.add_argument("--data", help="paper scale: the FineWeb-10B shard directory (llm.c's format)")
     return ap
@@ -388,4 +430,6 @@ def runner_from(args):
 def experiment_main(experiment, description):
     args = arguments(description).parse_args()
     runner = runner_from(args)
-    run_experiment(runner, experiment)
+    if args.jobs < 1:
+        raise SystemExit("--jobs: at least 1")
+    run_experiment(runner, experiment, args.jobs)

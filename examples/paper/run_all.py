@@ -26,8 +26,9 @@ if __name__ == "__main__":
         if bad:
             raise SystemExit("--rows: unknown row id(s) %s (see paper_values.json)" % ", ".join(bad))
         runner.only_rows = set(wanted)
-    for experiment in [e for e in ORDER if e in only]:
-        common.run_experiment(runner, experiment)
+    if args.jobs < 1:
+        raise SystemExit("--jobs: at least 1")
+    common.execute(runner, common.plan(runner, [e for e in ORDER if e in only]), args.jobs)
     if not args.dry_run:
         r = report.Report(args.scale, runner.out, attn=args.attn)
         r.runner.seeds = runner.seeds
