@@ -413,6 +413,11 @@ class Report:
         for line in scale_notes(self.scale):
             self.w("- " + line)
         self.w()
+        notes = os.path.join(self.out, "NOTES.md")  # written by hand: what was tried, what ran
+        if os.path.exists(notes):
+            with open(notes) as f:
+                self.w(f.read().rstrip())
+            self.w()
         self.table4()
         self.passkey()
         self.figure1()

@@ -151,6 +151,8 @@ SynthResult synthesize(const SynthOptions& o) {
       r.files.push_back(o.outDir + "/" + name);
     }
   }
+  // A tokenizer.json left by an earlier synth from other data would name the wrong tokenizer.
+  if (!fs::exists(o.inDir + "/tokenizer.json")) fs::remove(o.outDir + "/tokenizer.json", error);
   nlohmann::ordered_json manifest = {{"format", "attn-synth"},
                                      {"version", 1},
                                      {"task", o.task},

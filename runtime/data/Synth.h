@@ -7,7 +7,9 @@
 // The output directory gets: the input's training documents and the instances, each a
 // document of its own (<eot> first), in an order drawn from the seed; the input's
 // validation shards, validation index and tokenizer description unchanged (validation
-// loss stays a measure on text); and synth.json saying what was mixed.
+// loss stays a measure on text); and synth.json saying what was mixed. Training shards and
+// a tokenizer.json left in the output directory by an earlier synth are removed (every
+// *_train_*.bin there is read by attn train).
 // Not here: other tasks, instances in the validation data (attn passkey makes its own).
 #pragma once
 
