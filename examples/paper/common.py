@@ -256,6 +256,8 @@ class Runner:
                  "--out", d]
         if "batch_tokens" in t:
             args += ["--batch-tokens", str(t["batch_tokens"])]
+        if t["steps"] >= 200:  # an interrupted long run resumes from its last checkpoint
+            args += ["--checkpoint-every", str(max(100, t["steps"] // 20))]
         args += self.common()
         resume = not finished and os.path.exists(os.path.join(d, "checkpoint", "state.json"))
         if resume:
