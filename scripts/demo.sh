@@ -12,11 +12,13 @@
 # Five minutes is far too little for a tiny model to learn retrieval or to use long
 # contexts at all: expect near-chance passkey accuracy and flat, close losses. The script
 # says so at the end; examples/paper/results/cpu/REPORT.md has what longer runs measured.
-# ATTN_DEMO_STEPS (default 60) sets the training steps of each model; runs go to demo-run/.
+# ATTN_DEMO_STEPS (default 120) sets the training steps of each model; runs go to demo-run/.
+# Measured: 2.5 minutes on the 2-core dev machine under moderate load (kernels cached;
+# compiling them once adds under a minute).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 attn=build/bin/attn
-steps="${ATTN_DEMO_STEPS:-60}"
+steps="${ATTN_DEMO_STEPS:-120}"
 out="${ATTN_DEMO_DIR:-demo-run}"
 mkdir -p "$out"
 
