@@ -13,8 +13,8 @@
 # contexts at all: expect near-chance passkey accuracy and flat, close losses. The script
 # says so at the end; examples/paper/results/cpu/REPORT.md has what longer runs measured.
 # ATTN_DEMO_STEPS (default 120) sets the training steps of each model; runs go to demo-run/.
-# Measured: 2.5 minutes on the 2-core dev machine under moderate load (kernels cached;
-# compiling them once adds under a minute).
+# Measured: 2.5 minutes on the 2-core dev machine under moderate load (compiling the
+# kernels into an empty cache adds about a second per program).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 attn=build/bin/attn
