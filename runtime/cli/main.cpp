@@ -8,10 +8,13 @@
 //             [--dtype f32|f16|bf16] [--tile m64n64w4s2] [--head-dim D] [--name N] [--set K=V]...
 //   attn run FILE --backend B --q Q.npy --k K.npy --v V.npy [--dout DO.npy] --out DIR
 //   attn train --config tiny|small|124m --attn FILE [--set K=V] [--backend B] [--steps N] ... --out DIR
-//   attn eval --ckpt DIR [--attn FILE --set K=V] [--lengths 1x,2x,..] [--out FILE.json] [--plot FILE.png]
-//   attn plot A.json [B.json...] --out FILE.png
-//   attn data prepare [INPUT...] --out DIR [--val-fraction F] [--seed S] [--tokens-per-shard N]
-//                     [--prefix NAME]
+//   attn eval --ckpt DIR [--attn FILE --set K=V] [--lengths 1x,2x,..] [--protocol P] [--per-position B]
+//             [--out FILE.json] [--plot FILE.png]
+//   attn passkey --ckpt DIR [--attn FILE --set K=V] [--lengths ..] [--depths ..] [--trials N] [--out FILE.json]
+//   attn plot A.json [B.json...] [--by-position] --out FILE.png
+//   attn data prepare [INPUT...] --out DIR [--tokenizer gpt2|bytes|bpe:N] [--val-fraction F] [--seed S]
+//                     [--tokens-per-shard N] [--prefix NAME]
+//   attn data synth --task passkey --data DIR --out DIR [--mix F] [--min-length N] [--max-length N] [--seed S]
 //
 // `run` needs LibTorch, which lives in a shared library opened only for it
 // (TorchCommands.h says why).
@@ -49,6 +52,10 @@
 #include "support/FileError.h"
 #include "support/ReadFile.h"
 #include "support/StandardOutput.h"
+#include "runtime/data/Synth.h"
+#include "runtime/data/TextTokenizer.h"
+#include "runtime/io/EvalFile.h"
+#include "runtime/train/LengthSpec.h"
 
 #include <map>
 #include <nlohmann/json.hpp>
@@ -290,56 +297,39 @@ int runRun(const cli::RunOptions& o) {
 }
 
 struct PlotOptions {
-  std::vector<std::string> inputs;  // eval JSON files ({"1x": loss, ...})
+  std::vector<std::string> inputs;  // eval JSON files (attn eval --out, either version)
   std::string out;                  // PNG
-  std::string title = "validation loss against evaluation length";
+  std::string title;
+  bool byPosition = false;          // loss by position in the window (eval --per-position)
 };
 
-// An eval JSON is a few hundred bytes; anything far larger is not one.
-constexpr uint64_t kMaxEvalJsonBytes = uint64_t(16) << 20;
-
-// "4x" -> 4; 0 when `key` is not a positive finite number followed by 'x'.
-double lengthMultiple(const std::string& key) {
-  if (key.size() < 2 || key.back() != 'x') return 0;
-  const std::string digits = key.substr(0, key.size() - 1);
-  char* end = nullptr;
-  const double v = std::strtod(digits.c_str(), &end);
-  if (end != digits.c_str() + digits.size() || !std::isfinite(v) || v <= 0) return 0;
-  return v;
-}
-
-// `attn plot`: one line per eval JSON, loss against length (log2 x axis), with gnuplot.
+// `attn plot`: one line per eval JSON, loss against length (log2 x axis), with gnuplot; or,
+// --by-position, one line per (file, length): loss against position in the window.
 int runPlot(const PlotOptions& o) {
   std::vector<io::LossCurve> curves;
   for (const std::string& path : o.inputs) {
-    support::ReadOptions read;
-    read.what = "an attn eval JSON file";
-    const std::string text = support::readRegularFile(path, kMaxEvalJsonBytes, read);
-    nlohmann::json j;
+    io::EvalFile file;
     try {
-      j = nlohmann::json::parse(text);
-    } catch (const nlohmann::json::exception& e) {
-      std::cerr << "attn: error: " << path << ": not an attn eval JSON file: " << e.what() << '\n';
+      file = io::readEvalFile(path);
+    } catch (const io::EvalFileError& e) {
+      std::cerr << "attn: error: " << e.what() << '\n';
       return kExitUserError;
     }
-    if (!j.is_object() || j.empty()) {
-      std::cerr << "attn: error: " << path << ": not an attn eval JSON file: expected {\"1x\": loss, ...}\n";
+    const std::string label = std::filesystem::path(path).stem().string();
+    try {
+      for (auto& curve : o.byPosition ? io::positionCurves(file, label) : std::vector<io::LossCurve>{io::lengthCurve(file, label)})
+        curves.push_back(std::move(curve));
+    } catch (const io::EvalFileError& e) {
+      std::cerr << "attn: error: " << e.what() << '\n';
       return kExitUserError;
     }
-    io::LossCurve curve;
-    curve.label = std::filesystem::path(path).stem().string();
-    for (auto it = j.begin(); it != j.end(); ++it) {
-      const std::string& key = it.key();
-      const double x = lengthMultiple(key);
-      if (x == 0 || !it.value().is_number() || !std::isfinite(it.value().get<double>())) {
-        std::cerr << "attn: error: " << path << ": entry '" << key << "' is not like \"4x\": loss (a finite number)\n";
-        return kExitUserError;
-      }
-      curve.points[x] = it.value().get<double>();
-    }
-    curves.push_back(std::move(curve));
   }
-  if (std::string error = io::plotLossCurves(curves, o.out, o.title); !error.empty()) {
+  const std::string title = !o.title.empty() ? o.title
+                            : o.byPosition  ? "validation loss by position in the window"
+                                            : "validation loss against evaluation length";
+  io::PlotAxes axes;
+  if (o.byPosition) axes = {"position in the window (tokens)", false};
+  if (std::string error = io::plotLossCurves(curves, o.out, title, axes); !error.empty()) {
     std::cerr << "attn: error: " << error << '\n';
     return kExitUserError;
   }
@@ -354,6 +344,7 @@ struct DataPrepareOptions {
   uint64_t seed = 1;
   int64_t tokensPerShard = 100000000;  // llm.c's shard size
   std::string prefix;                  // empty: from the input (defaultPrefix)
+  std::string tokenizer = "gpt2";      // gpt2, bytes, bpe:N (runtime/data/TextTokenizer.h)
 };
 
 // The shard prefix when --prefix is not given: "sotu" for the built-in corpus, the stem of
@@ -406,9 +397,10 @@ int runDataPrepare(const DataPrepareOptions& o) {
       return kExitUserError;
     }
     const std::string prefix = o.prefix.empty() ? defaultPrefix(o.inputs) : o.prefix;
-    const data::Tokenizer tokenizer = data::Tokenizer::loadDefault();
     const data::Split split = data::splitDocuments(std::move(documents), o.valFraction, o.seed);
-    const data::PrepareResult r = data::prepareShards(split, tokenizer, o.outDir, prefix, o.tokensPerShard);
+    // bpe:N learns its merges from the training side only: validation text stays unseen.
+    const std::unique_ptr<data::TextTokenizer> tokenizer = data::makeTokenizer(o.tokenizer, split.train);
+    const data::PrepareResult r = data::prepareShards(split, *tokenizer, o.outDir, prefix, o.tokensPerShard);
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
     char timing[96];
@@ -418,12 +410,61 @@ int runDataPrepare(const DataPrepareOptions& o) {
     printSide("train", r.train);
     printSide("val", r.validation);
     std::cout << "  validation documents: " << r.validationIndex << '\n';
-    for (const auto& stale : r.removedStaleShards) std::cout << "  removed stale shard " << stale << '\n';
+    std::cout << "  tokenizer: " << tokenizer->name() << " (" << withCommas(tokenizer->vocabSize()) << " tokens)\n";
+    for (const auto& stale : r.removedStaleShards) std::cout << "  removed stale file " << stale << '\n';
     return kExitOk;
   } catch (const data::DataError& e) {
     std::cerr << "attn: error: " << e.what() << '\n';
     return kExitUserError;
   }
+}
+
+// attn data synth: task instances mixed into a data directory's training text.
+int runDataSynth(const data::SynthOptions& o) {
+  try {
+    const data::SynthResult r = data::synthesize(o);
+    char line[200];
+    std::snprintf(line, sizeof line, "mixed %s passkey instances (%s tokens) into %s documents (%s tokens): %.2f%% of the "
+                  "training tokens are instances\n",
+                  withCommas(r.instances).c_str(), withCommas(r.instanceTokens).c_str(),
+                  withCommas(r.textDocuments).c_str(), withCommas(r.textTokens).c_str(), 100 * r.fraction);
+    std::cout << line;
+    for (const auto& f : r.files) std::cout << "  " << f << '\n';
+    return kExitOk;
+  } catch (const data::DataError& e) {
+    std::cerr << "attn: error: " << e.what() << '\n';
+    return kExitUserError;
+  }
+}
+
+// Flag checks the CLI applies before any work, so that a bad value is exit 2 naming the
+// flag: finite numbers in a range (CLI11's Range lets NaN through), length multiples.
+CLI::Validator finiteIn(double lo, double hi) {
+  return CLI::Validator(
+      [lo, hi](std::string& text) -> std::string {
+        double v = 0;
+        try {
+          size_t used = 0;
+          v = std::stod(text, &used);
+          if (used != text.size()) return "'" + text + "' is not a number";
+        } catch (...) {
+          return "'" + text + "' is not a number";
+        }
+        if (!std::isfinite(v) || v < lo || v > hi)
+          return "'" + text + "' is not in [" + CLI::detail::to_string(lo) + ", " + CLI::detail::to_string(hi) + "]";
+        return "";
+      },
+      "FLOAT in [" + CLI::detail::to_string(lo) + ", " + CLI::detail::to_string(hi) + "]");
+}
+
+CLI::Validator lengthMultiple() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        if (text.empty() || train::parseLengthMultiple(text)) return "";
+        return "'" + text + "' is not a multiple of the training length like 4x (1x to " +
+               std::to_string(train::kMaxLengthMultiple) + "x)";
+      },
+      "NX");
 }
 
 // Runs `body` on a thread with a 512 MiB stack (address space only; pages are touched on
@@ -544,7 +585,7 @@ int main(int argc, char** argv) {
   tune->add_flag("--compile-only", tuneOptions.compileOnly, "Compile and check the candidates; time nothing (no GPU needed)");
   tune->add_option("--arch", tuneOptions.arch, "--compile-only: sm_80, sm_86, sm_89 or sm_90 (default sm_90)");
 
-  auto* dataCommand = app.add_subcommand("data", "Prepare token data for training");
+  auto* dataCommand = app.add_subcommand("data", "Prepare token data for training (prepare), mix a task into it (synth)");
   dataCommand->require_subcommand(1);
   auto* prepare = dataCommand->add_subcommand(
       "prepare", "Tokenize text (GPT-2 BPE) into llm.c token shards, holding out whole documents for validation");
@@ -564,12 +605,47 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   prepare->add_option("--prefix", prepareOptions.prefix,
                       "Shard names: PREFIX_train_000000.bin ... (default: sotu, or the input's name)");
+  prepare->add_option("--tokenizer", prepareOptions.tokenizer,
+                      "gpt2 (GPT-2's BPE), bytes (one token per byte: 257) or bpe:N (N merges learned from the "
+                      "training documents; a small vocabulary for CPU training)")
+      ->check(CLI::Validator(
+          [](std::string& t) -> std::string {
+            return data::isTokenizerSpec(t) ? "" : "'" + t + "' is not gpt2, bytes or bpe:N (N from 1 to " +
+                                                       std::to_string(data::kMaxBpeMerges) + ")";
+          },
+          "gpt2|bytes|bpe:N"))
+      ->capture_default_str();
+
+  data::SynthOptions synthOptions;
+  std::string synthFiller = "text";
+  auto* synth = dataCommand->add_subcommand(
+      "synth", "Mix task instances (passkey retrieval) into a data directory's training text");
+  synth->add_option("--task", synthOptions.task, "The task: passkey")->required()->check(CLI::IsMember({"passkey"}));
+  synth->add_option("--data", synthOptions.inDir, "The data directory to mix into (attn data prepare)")->required();
+  synth->add_option("--out", synthOptions.outDir, "Output directory (created if missing)")->required();
+  synth->add_option("--mix", synthOptions.mix, "Fraction of the training tokens that are instances")
+      ->check(finiteIn(0, 0.99))
+      ->capture_default_str();
+  synth->add_option("--max-length", synthOptions.maxLength, "Longest instance, in tokens (the training length is a "
+                                                            "good choice)")
+      ->check(CLI::Range(int64_t{1}, int64_t{10000000}))
+      ->capture_default_str();
+  synth->add_option("--min-length", synthOptions.minLength, "Shortest instance, in tokens (default: max-length / 4)")
+      ->check(CLI::Range(int64_t{1}, int64_t{10000000}));
+  synth->add_option("--filler", synthFiller, "text (stretches of the training documents) or repeat (the usual "
+                                             "repeated sentences)")
+      ->check(CLI::IsMember({"text", "repeat"}))
+      ->capture_default_str();
+  synth->add_option("--digits", synthOptions.digits, "Digits of a key")->check(CLI::Range(1, 18))->capture_default_str();
+  synth->add_option("--seed", synthOptions.seed, "Seed of the instances and their places")->capture_default_str();
 
   PlotOptions plotOptions;
   auto* plotCmd = app.add_subcommand("plot", "Plot validation loss against length for one or several attn eval JSONs");
   plotCmd->add_option("inputs", plotOptions.inputs, "JSON files written by attn eval --out")->required();
   plotCmd->add_option("--out", plotOptions.out, "PNG file")->required();
   plotCmd->add_option("--title", plotOptions.title, "Plot title");
+  plotCmd->add_flag("--by-position", plotOptions.byPosition,
+                    "Loss against position in the window, one line per length (files from eval --per-position)");
 
   cli::TrainCliOptions trainOptions;
   auto* trainCmd = app.add_subcommand("train", "Train a GPT-2 whose attention is an .attn program");
@@ -631,16 +707,70 @@ int main(int argc, char** argv) {
   evalCmd->add_option("--data", evalOptions.data, "Directory of token shards (default: the built-in corpus)");
   evalCmd->add_option("--lengths", evalOptions.eval.lengths, "Multiples of the training length")
       ->delimiter(',')
+      ->check(lengthMultiple())
       ->capture_default_str();
   evalCmd->add_option("--rope", evalOptions.eval.rope, "RoPE scaling: ntk (static), ntk-dynamic or none")
+      ->check(CLI::IsMember({"ntk", "ntk-dynamic", "none"}))
+      ->capture_default_str();
+  evalCmd->add_option("--protocol", evalOptions.eval.protocol,
+                      "same-tokens (the same targets at every length), stream (the validation stream, as llm.c) or "
+                      "first-window (each document's first L tokens: other text at each length; for comparison)")
+      ->check(CLI::IsMember({"same-tokens", "stream", "first-window"}))
       ->capture_default_str();
   evalCmd->add_option("--max-docs", evalOptions.eval.maxDocuments,
-                      "Validation documents per length (their first L tokens; 0: all long enough)")
-      ->check(cli::integerIn(0, INT32_MAX))
+                      "Validation documents (stream: chunks of the longest length) to score; 0: all")
+      ->check(cli::integerIn(0, 1000000000))
       ->capture_default_str();
-  evalCmd->add_option("--out", evalOptions.eval.out, "JSON file: {\"1x\": loss, ...}");
+  evalCmd->add_option("--per-position", evalOptions.eval.positionBucket,
+                      "Also the loss by position in the window, in buckets of B tokens")
+      ->check(CLI::Range(int64_t{1}, int64_t{1000000000}));
+  evalCmd->add_option("--out", evalOptions.eval.out, "JSON file (format attn-eval, version 2; docs/EVALUATION.md)");
   evalCmd->add_option("--plot", evalOptions.plot, "PNG of loss against length (gnuplot)");
   evalCmd->add_option("--threads", evalOptions.threads, "CPU threads (default: all)")
+      ->check(cli::integerIn(1, kMaxThreads));
+
+  cli::PasskeyCliOptions passkeyOptions;
+  auto* passkeyCmd =
+      app.add_subcommand("passkey", "Retrieval accuracy of a trained run: a key hidden in filler text, by length and depth");
+  passkeyCmd->add_option("--ckpt", passkeyOptions.passkey.checkpoint, "A run directory of attn train")->required();
+  passkeyCmd->add_option("--attn", passkeyOptions.passkey.attnFile, "Test with another program (default: the trained one)");
+  passkeyCmd->add_option("--name", passkeyOptions.passkey.attnName, "Which attention of --attn");
+  passkeyCmd->add_option("--set", passkeyOptions.passkey.sets, "Override a param of --attn: NAME=VALUE")
+      ->allow_extra_args(false);
+  passkeyCmd->add_option("--backend", passkeyOptions.passkey.backend, "reference, cpu or cuda")
+      ->check(CLI::IsMember({"reference", "cpu", "cuda"}))
+      ->capture_default_str();
+  passkeyCmd->add_option("--device", passkeyOptions.passkey.device, "cpu or cuda")
+      ->check(CLI::IsMember({"cpu", "cuda"}))
+      ->capture_default_str();
+  passkeyCmd->add_option("--data", passkeyOptions.data,
+                         "The run's data directory: its tokenizer, and its validation text as filler (default: the "
+                         "built-in corpus, GPT-2 tokens)");
+  passkeyCmd->add_option("--lengths", passkeyOptions.passkey.lengths, "Multiples of the training length")
+      ->delimiter(',')
+      ->check(lengthMultiple())
+      ->capture_default_str();
+  passkeyCmd->add_option("--depths", passkeyOptions.passkey.depths, "Where the key is: 0 the start, 1 the end")
+      ->delimiter(',')
+      ->check(finiteIn(0, 1))
+      ->capture_default_str();
+  passkeyCmd->add_option("--trials", passkeyOptions.passkey.trials, "Instances per length and depth")
+      ->check(CLI::Range(int64_t{1}, int64_t{1000000}))
+      ->capture_default_str();
+  passkeyCmd->add_option("--seed", passkeyOptions.passkey.seed, "Seed of the instances (the same for every program)")
+      ->capture_default_str();
+  passkeyCmd->add_option("--rope", passkeyOptions.passkey.rope, "RoPE scaling: ntk (static), ntk-dynamic or none")
+      ->check(CLI::IsMember({"ntk", "ntk-dynamic", "none"}))
+      ->capture_default_str();
+  passkeyCmd->add_option("--filler", passkeyOptions.passkey.filler,
+                         "text (the validation documents) or repeat (the usual repeated sentences)")
+      ->check(CLI::IsMember({"text", "repeat"}))
+      ->capture_default_str();
+  passkeyCmd->add_option("--digits", passkeyOptions.passkey.digits, "Digits of a key")
+      ->check(CLI::Range(1, 18))
+      ->capture_default_str();
+  passkeyCmd->add_option("--out", passkeyOptions.passkey.out, "JSON file (format attn-passkey)");
+  passkeyCmd->add_option("--threads", passkeyOptions.threads, "CPU threads (default: all)")
       ->check(cli::integerIn(1, kMaxThreads));
 
   try {
@@ -663,6 +793,10 @@ int main(int argc, char** argv) {
   if (*emit) body = [&] { return runEmit(o); };
   if (*run) body = [&] { return runRun(runOptions); };
   if (*prepare) body = [&] { return runDataPrepare(prepareOptions); };
+  if (*synth) body = [&] {
+    synthOptions.filler = data::parseFillerKind(synthFiller);
+    return runDataSynth(synthOptions);
+  };
   if (*plotCmd) body = [&] { return runPlot(plotOptions); };
   if (*tune) body = [&] {
 #ifdef ATTN_HAVE_CUDA
@@ -679,6 +813,10 @@ int main(int argc, char** argv) {
   if (*evalCmd) body = [&] {
     auto* fn = reinterpret_cast<int (*)(const cli::EvalCliOptions*)>(torchCommand("attn_eval_command"));
     return fn ? fn(&evalOptions) : kExitUserError;
+  };
+  if (*passkeyCmd) body = [&] {
+    auto* fn = reinterpret_cast<int (*)(const cli::PasskeyCliOptions*)>(torchCommand("attn_passkey_command"));
+    return fn ? fn(&passkeyOptions) : kExitUserError;
   };
   int status = runWithLargeStack(body);
   // Whatever went to standard output through streams must have arrived: a result lost to a

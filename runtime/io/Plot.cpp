@@ -37,7 +37,7 @@ std::string gnuplotQuote(const std::string& text) {
   return out + "'";
 }
 
-std::string gnuplotScript(const std::vector<LossCurve>& curves, const std::string& title) {
+std::string gnuplotScript(const std::vector<LossCurve>& curves, const std::string& title, const PlotAxes& axes) {
   std::string script = "set terminal pngcairo size 900,560 noenhanced\nset output\n";
   script += "$attn_losses << EOD\n";
   for (const LossCurve& curve : curves) {
@@ -46,9 +46,9 @@ std::string gnuplotScript(const std::vector<LossCurve>& curves, const std::strin
   }
   script += "EOD\n";
   script += "set title " + gnuplotQuote(title) + "\n";
-  script +=
-      "set logscale x 2\nset xlabel 'evaluation length / training length'\n"
-      "set ylabel 'validation loss (nats)'\nset grid\nset key top left noenhanced\n";
+  if (axes.logX) script += "set logscale x 2\n";
+  script += "set xlabel " + gnuplotQuote(axes.xlabel) + "\n";
+  script += "set ylabel 'validation loss (nats)'\nset grid\nset key top left noenhanced\n";
   script += "plot ";
   for (size_t c = 0; c < curves.size(); ++c) {
     script += std::string(c ? ", " : "") + "$attn_losses index " + std::to_string(c) +
@@ -58,13 +58,13 @@ std::string gnuplotScript(const std::vector<LossCurve>& curves, const std::strin
 }
 
 std::string plotLossCurves(const std::vector<LossCurve>& curves, const std::string& png,
-                           const std::string& title) {
+                           const std::string& title, const PlotAxes& axes) {
   if (curves.empty()) return "nothing to plot into '" + png + "'";
   for (const LossCurve& curve : curves) {
     if (curve.points.empty()) return "'" + curve.label + "' has no points to plot";
     for (const auto& [x, y] : curve.points) {
-      if (!(std::isfinite(x) && x > 0))
-        return "'" + curve.label + "': length " + number(x) + " is not a positive multiple";
+      if (!std::isfinite(x) || (axes.logX && x <= 0))
+        return "'" + curve.label + "': x = " + number(x) + " is not " + (axes.logX ? "a positive multiple" : "finite");
       if (!std::isfinite(y))
         return "'" + curve.label + "': the loss at " + number(x) + "x is " + number(y) +
                ", not a finite number";
@@ -73,7 +73,7 @@ std::string plotLossCurves(const std::vector<LossCurve>& curves, const std::stri
   support::SubprocessOptions options;
   options.timeoutSeconds = kGnuplotSeconds;
   const support::SubprocessResult r =
-      support::runSubprocess({"gnuplot"}, gnuplotScript(curves, title), options);
+      support::runSubprocess({"gnuplot"}, gnuplotScript(curves, title, axes), options);
   if (!r.started)
     return "cannot run gnuplot: " + r.startError + " (install gnuplot-nox, which attn plots with)";
   std::string detail = r.err;

@@ -6,10 +6,7 @@
 #include <torch/nn/module.h>
 #include <torch/nn/utils/clip_grad.h>
 #include <torch/optim/adamw.h>
-#include <torch/cuda.h>
 #include <torch/serialize.h>
-#include <ATen/autocast_mode.h>
-#include <torch/version.h>
 
 #include <chrono>
 #include <filesystem>
@@ -22,7 +19,9 @@
 #include <sstream>
 
 #include "compiler/Pipeline.h"
+#include "runtime/data/Shards.h"
 #include "runtime/train/Checkpoint.h"
+#include "runtime/train/Device.h"
 #include "support/AtomicWrite.h"
 #include "support/FileError.h"
 #include "support/ReadFile.h"
@@ -109,45 +108,6 @@ std::string formatDuration(double seconds) {
   else std::snprintf(text, sizeof text, "%lld:%02lld", static_cast<long long>(s / 60), static_cast<long long>(s % 60));
   return text;
 }
-
-// The device named by --device; a clear error where it does not exist.
-at::Device deviceOf(const std::string& name) {
-  if (name == "cpu") return at::Device(at::kCPU);
-  if (name == "cuda") {
-    if (!torch::cuda::is_available())
-      throw UserError("--device cuda: no CUDA device is available to this LibTorch (a CPU-only build, or no GPU)");
-    return at::Device(at::kCUDA);
-  }
-  throw UserError("unknown device '" + name + "' (expected cpu or cuda)");
-}
-
-// bf16 autocast around a forward pass on CUDA; nothing on the CPU.
-class Autocast {
-  // LibTorch 2.4 replaced the CUDA-only calls by per-device ones (the old ones are deprecated).
-  static void setDtypeAndEnabled(bool enabled) {
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-    at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
-    at::autocast::set_autocast_enabled(at::kCUDA, enabled);
-#else
-    at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
-    at::autocast::set_enabled(enabled);
-#endif
-  }
-
- public:
-  explicit Autocast(const at::Device& device) : on_(device.is_cuda()) {
-    if (!on_) return;
-    setDtypeAndEnabled(true);
-  }
-  ~Autocast() {
-    if (!on_) return;
-    setDtypeAndEnabled(false);
-    at::autocast::clear_cache();
-  }
-
- private:
-  bool on_;
-};
 
 struct Run {
   model::Gpt2 model;
@@ -345,59 +305,37 @@ double train(const TrainOptions& given, const TokenData& data) {
   return loss;
 }
 
-std::map<std::string, double> evaluate(const EvalOptions& e, const TokenData& data) {
-  if (e.checkpoint.empty()) throw UserError("--ckpt is required");
-  const std::string configPath = e.checkpoint + "/config.json";
-  if (!exists(configPath)) throw UserError("'" + e.checkpoint + "' is not a training run (no config.json)");
+TrainedModel loadTrainedModel(const std::string& runDir, const std::string& attnFile, const std::string& attnName,
+                              const std::vector<std::string>& sets, const std::string& backend,
+                              const std::string& device) {
+  if (runDir.empty()) throw UserError("--ckpt is required");
+  const std::string configPath = runDir + "/config.json";
+  if (!exists(configPath)) throw UserError("'" + runDir + "' is not a training run (no config.json)");
   json trained = readJson(configPath);
+  if (!trained.is_object() || !trained.contains("model"))
+    throw UserError("'" + configPath + "' is not a training run's config (no \"model\")");
   model::Gpt2Config config = model::Gpt2Config::fromJson(trained.at("model").dump());
-  std::string file = e.attnFile.empty() ? e.checkpoint + "/attention.attn" : e.attnFile;
-  std::vector<std::string> sets = e.attnFile.empty() ? trained.at("sets").get<std::vector<std::string>>() : e.sets;
-  std::string name = e.attnFile.empty() ? trained.at("attn_name").get<std::string>() : e.attnName;
-  Program program = compileProgram(file, name, sets);
-  const at::Device device = deviceOf(e.device);
-  Run run{model::Gpt2(config, program, parseBackend(e.backend)), nullptr};
-  std::string path = findCheckpoint(e.checkpoint);
-  if (path.empty()) throw UserError("no checkpoint in '" + e.checkpoint + "'");
-  loadCheckpoint(path, run.model.impl(), nullptr);
-  run.model.impl().to(device);
-  run.model.impl().eval();
-  c10::NoGradGuard noGrad;
-  model::RopeScaling scaling = model::parseRopeScaling(e.rope);
-
-  std::map<std::string, double> result;
-  for (const std::string& spec : e.lengths) {
-    if (spec.size() < 2 || spec.back() != 'x') throw UserError("--lengths: '" + spec + "' is not like 4x");
-    int64_t multiple = 0;
+  std::string file = attnFile.empty() ? runDir + "/attention.attn" : attnFile;
+  std::vector<std::string> programSets = sets;
+  std::string name = attnName;
+  if (attnFile.empty()) {
     try {
-      multiple = std::stoll(spec.substr(0, spec.size() - 1));
-    } catch (...) {
-      throw UserError("--lengths: '" + spec + "' is not like 4x");
+      programSets = trained.at("sets").get<std::vector<std::string>>();
+      name = trained.at("attn_name").get<std::string>();
+    } catch (const json::exception&) {
+      throw UserError("'" + configPath + "' lacks the trained program's \"sets\" or \"attn_name\"");
     }
-    const int64_t L = multiple * config.seqLen;
-    run.model.setRopeScaling(scaling, L);
-    double sum = 0;
-    int64_t count = 0;
-    for (const auto& doc : data.validation) {
-      if (static_cast<int64_t>(doc.size()) < L + 1) continue;
-      if (e.maxDocuments > 0 && count >= e.maxDocuments) break;
-      at::Tensor x = at::empty({1, L}, at::kLong), y = at::empty({1, L}, at::kLong);
-      for (int64_t t = 0; t < L; ++t) {
-        x[0][t] = static_cast<int64_t>(doc[static_cast<size_t>(t)]);
-        y[0][t] = static_cast<int64_t>(doc[static_cast<size_t>(t + 1)]);
-      }
-      Autocast autocast(device);
-      sum += run.model.loss(x.to(device), y.to(device)).item<double>();
-      ++count;
-    }
-    if (count == 0) {
-      std::fprintf(stderr, "attn eval: no validation document has %lld tokens; %s left out\n",
-                   static_cast<long long>(L + 1), spec.c_str());
-      continue;
-    }
-    result[spec] = sum / static_cast<double>(count);
   }
-  return result;
+  Program program = compileProgram(file, name, programSets);
+  const at::Device where = deviceOf(device);
+  Run run{model::Gpt2(config, program, parseBackend(backend)), nullptr};
+  std::string path = findCheckpoint(runDir);
+  if (path.empty()) throw UserError("no checkpoint in '" + runDir + "'");
+  loadCheckpoint(path, run.model.impl(), nullptr);
+  run.model.impl().to(where);
+  run.model.impl().eval();
+  TrainedModel out{std::move(run.model), where, file, programSets};
+  return out;
 }
 
 }  // namespace attn::train
