@@ -41,9 +41,9 @@ EvalFile readEvalFile(const std::string& path) {
   try {
     j = json::parse(text);
   } catch (const json::exception& e) {
-    throw EvalFileError(path + " is not an eval JSON file: " + e.what());
+    throw EvalFileError(path + ": not an attn eval JSON file: " + e.what());
   }
-  if (!j.is_object()) throw EvalFileError(path + " is not an eval JSON file: not a JSON object");
+  if (!j.is_object()) throw EvalFileError(path + ": not an attn eval JSON file: not a JSON object");
   EvalFile file;
   if (!j.contains("format")) {  // version 1
     for (auto it = j.begin(); it != j.end(); ++it) {
