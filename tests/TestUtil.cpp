@@ -139,12 +139,19 @@ CommandResult runProgramWith(const std::string& program, const std::vector<std::
 
   const auto start = std::chrono::steady_clock::now();
   auto deadline = start + std::chrono::duration<double>(timeoutSeconds);
-  const auto killAt = start + std::chrono::duration<double>(options.killAfterSeconds);
+  const auto killDelay = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+      std::chrono::duration<double>(options.killAfterSeconds));
+  bool killArmed = options.killAfterSeconds >= 0 && options.killOnceExists.empty();
+  auto killAt = start + killDelay;
   int wstatus = 0;
   while (true) {
     pid_t r = waitpid(pid, &wstatus, WNOHANG);
     if (r == pid) break;
-    if (options.killAfterSeconds >= 0 && std::chrono::steady_clock::now() >= killAt) {
+    if (!killArmed && options.killAfterSeconds >= 0 && ::access(options.killOnceExists.c_str(), F_OK) == 0) {
+      killArmed = true;
+      killAt = std::chrono::steady_clock::now() + killDelay;
+    }
+    if (killArmed && std::chrono::steady_clock::now() >= killAt) {
       kill(pid, SIGKILL);
       waitpid(pid, &wstatus, 0);
       break;

@@ -31,6 +31,10 @@ struct CommandOptions {
   /// Kill it with SIGKILL after this many seconds (< 0: never; the result then has
   /// signal == SIGKILL and timedOut == false if it had not finished).
   double killAfterSeconds = -1;
+  /// With killAfterSeconds >= 0: count those seconds from the moment this path first exists
+  /// (polled), not from the start, so a test can kill a run at a point it reached rather
+  /// than at a time that a loaded machine may not reach.
+  std::string killOnceExists;
 };
 
 /// runProgram and runAttn with the options above.

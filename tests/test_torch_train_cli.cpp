@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <csignal>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -116,8 +117,15 @@ TEST_SUITE("model") {
     const std::string run = tempDir() + "/killed_run";
     std::vector<std::string> args = trainArgs(run, 100000);
     args.insert(args.end(), {"--checkpoint-every", "1", "--quiet"});
-    CommandResult killed = runAttn(args, 6.0);
-    REQUIRE(killed.timedOut);
+    // Killed 0.3 s after its first whole checkpoint exists (so possibly in the middle of
+    // writing a later one), however slowly a loaded machine gets there.
+    CommandOptions kill;
+    kill.killOnceExists = run + "/checkpoint/state.json";
+    kill.killAfterSeconds = 0.3;
+    CommandResult killed = runAttnWith(args, kill, 300);
+    INFO(killed.err);
+    REQUIRE_FALSE(killed.timedOut);
+    REQUIRE(killed.signal == SIGKILL);
     std::string ckpt = exists(run + "/checkpoint/state.json") ? run + "/checkpoint" : run + "/checkpoint.old";
     REQUIRE(exists(ckpt + "/state.json"));
     int64_t step = nlohmann::json::parse(readFile(ckpt + "/state.json")).at("step").get<int64_t>();
