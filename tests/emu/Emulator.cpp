@@ -120,7 +120,6 @@ size_t pageSize() {
 // ------------------------------------------------------------------ the running launch
 
 struct Emulator::State {
-  Emulator* emu = nullptr;
   const EmuOptions* options = nullptr;
   EmuCounters* counters = nullptr;
   std::vector<Buffer> buffers;
@@ -772,7 +771,6 @@ class FaultScope {
 // ------------------------------------------------------------------ Emulator
 
 Emulator::Emulator(EmuOptions options) : options_(options), state_(std::make_unique<State>()) {
-  state_->emu = this;
   state_->options = &options_;
   state_->counters = &counters_;
   state_->rng.seed(options_.scheduleSeed);
