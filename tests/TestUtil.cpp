@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <csignal>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -86,13 +88,35 @@ std::vector<std::string> attnFilesIn(const std::string& dir) {
 }
 
 CommandResult runAttn(const std::vector<std::string>& args, double timeoutSeconds) {
-  return runProgram(ATTN_BINARY, args, timeoutSeconds);
+  return runProgramWith(ATTN_BINARY, args, CommandOptions{}, timeoutSeconds);
 }
 
 CommandResult runProgram(const std::string& program, const std::vector<std::string>& args, double timeoutSeconds) {
-  static int counter = 0;
+  return runProgramWith(program, args, CommandOptions{}, timeoutSeconds);
+}
+
+CommandResult runAttnWith(const std::vector<std::string>& args, const CommandOptions& options, double timeoutSeconds) {
+  return runProgramWith(ATTN_BINARY, args, options, timeoutSeconds);
+}
+
+CommandResult runProgramWith(const std::string& program, const std::vector<std::string>& args,
+                             const CommandOptions& options, double timeoutSeconds) {
+  static std::atomic<int> counter{0};
   std::string base = tempDir() + "/cmd" + std::to_string(counter++);
-  std::string outPath = base + ".out", errPath = base + ".err";
+  std::string outPath = options.stdoutPath.empty() ? base + ".out" : options.stdoutPath, errPath = base + ".err";
+
+  std::vector<std::string> envStrings;
+  for (char** e = environ; *e; ++e) {
+    const std::string entry = *e;
+    const std::string name = entry.substr(0, entry.find('='));
+    bool replaced = false;
+    for (const std::string& extra : options.env) replaced = replaced || extra.substr(0, extra.find('=')) == name;
+    if (!replaced) envStrings.push_back(entry);
+  }
+  envStrings.insert(envStrings.end(), options.env.begin(), options.env.end());
+  std::vector<char*> envp;
+  for (auto& e : envStrings) envp.push_back(e.data());
+  envp.push_back(nullptr);
 
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
@@ -107,28 +131,35 @@ CommandResult runProgram(const std::string& program, const std::vector<std::stri
 
   CommandResult result;
   pid_t pid;
-  if (posix_spawn(&pid, program.c_str(), &actions, nullptr, argv.data(), environ) != 0) {
+  if (posix_spawn(&pid, program.c_str(), &actions, nullptr, argv.data(), envp.data()) != 0) {
     posix_spawn_file_actions_destroy(&actions);
     throw std::runtime_error("cannot start " + program);
   }
   posix_spawn_file_actions_destroy(&actions);
 
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeoutSeconds);
+  const auto start = std::chrono::steady_clock::now();
+  auto deadline = start + std::chrono::duration<double>(timeoutSeconds);
+  const auto killAt = start + std::chrono::duration<double>(options.killAfterSeconds);
   int wstatus = 0;
   while (true) {
     pid_t r = waitpid(pid, &wstatus, WNOHANG);
     if (r == pid) break;
+    if (options.killAfterSeconds >= 0 && std::chrono::steady_clock::now() >= killAt) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &wstatus, 0);
+      break;
+    }
     if (std::chrono::steady_clock::now() > deadline) {
       kill(pid, SIGKILL);
       waitpid(pid, &wstatus, 0);
       result.timedOut = true;
       break;
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    std::this_thread::sleep_for(std::chrono::milliseconds(options.killAfterSeconds >= 0 ? 1 : 5));
   }
   if (!result.timedOut && WIFEXITED(wstatus)) result.status = WEXITSTATUS(wstatus);
   if (WIFSIGNALED(wstatus)) result.signal = WTERMSIG(wstatus);
-  result.out = readFile(outPath);
+  result.out = options.stdoutPath.empty() ? readFile(outPath) : std::string();
   result.err = readFile(errPath);
   return result;
 }

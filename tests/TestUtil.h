@@ -22,6 +22,23 @@ CommandResult runAttn(const std::vector<std::string>& args, double timeoutSecond
 /// Runs `program` (a path) with `args` the same way.
 CommandResult runProgram(const std::string& program, const std::vector<std::string>& args, double timeoutSeconds = 120);
 
+/// How runAttnWith runs it.
+struct CommandOptions {
+  /// "NAME=VALUE" entries added to (or replacing those of) this process's environment.
+  std::vector<std::string> env;
+  /// A file opened as its standard output instead of a capture ("/dev/full": a full disk).
+  std::string stdoutPath;
+  /// Kill it with SIGKILL after this many seconds (< 0: never; the result then has
+  /// signal == SIGKILL and timedOut == false if it had not finished).
+  double killAfterSeconds = -1;
+};
+
+/// runProgram and runAttn with the options above.
+CommandResult runProgramWith(const std::string& program, const std::vector<std::string>& args,
+                             const CommandOptions& options, double timeoutSeconds = 120);
+CommandResult runAttnWith(const std::vector<std::string>& args, const CommandOptions& options,
+                          double timeoutSeconds = 120);
+
 /// A fresh directory for this test process (removed at exit).
 const std::string& tempDir();
 /// Writes `content` to tempDir()/name and returns the path.

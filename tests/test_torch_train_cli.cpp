@@ -86,15 +86,17 @@ TEST_SUITE("model") {
     CHECK(e.out.find("validation loss") != std::string::npos);
     CHECK(e.out.find("  2x ") != std::string::npos);
     auto table = nlohmann::json::parse(readFile(json));
-    REQUIRE(table.contains("1x"));
-    REQUIRE(table.contains("4x"));
-    CHECK(std::isfinite(table.at("4x").get<double>()));
+    CHECK(table.at("format") == "attn-eval");
+    REQUIRE(table.at("lengths").size() == 3);
+    CHECK(table["lengths"][0]["length"] == "1x");
+    CHECK(table["lengths"][2]["length"] == "4x");
+    CHECK(std::isfinite(table["lengths"][2]["loss"].get<double>()));
     // LSSAR on the LSSA-trained weights: the same lengths, other numbers.
     CommandResult r = runAttn({"eval", "--ckpt", run, "--attn", std::string(ATTN_STDLIB) + "/lssar.attn", "--data",
                                shards(), "--lengths", "1x,2x", "--out", json});
     REQUIRE(r.status == 0);
     auto other = nlohmann::json::parse(readFile(json));
-    CHECK(other.at("1x").get<double>() != table.at("1x").get<double>());
+    CHECK(other["lengths"][0]["loss"].get<double>() != table["lengths"][0]["loss"].get<double>());
     // attn plot: both runs in one PNG.
     const std::string a = tempDir() + "/lssa.json", b = tempDir() + "/lssar.json", png = tempDir() + "/plot.png";
     { std::ofstream(a) << table.dump(); }
