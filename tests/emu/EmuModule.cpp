@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <mutex>
@@ -16,6 +17,7 @@
 
 #include "codegen/cuda/KernelCache.h"
 #include "codegen/cuda/Skeleton.h"
+#include "support/Subprocess.h"
 
 namespace attn::emu {
 
@@ -47,15 +49,23 @@ std::string cacheDir() {
 // What the compiler says of itself (part of the cache key: another compiler, another object).
 const std::string& compilerIdentity() {
   static const std::string id = [] {
-    std::string out;
-    if (FILE* p = ::popen((std::string(ATTN_HOST_CXX) + " --version 2>&1").c_str(), "r")) {
-      char buffer[256];
-      while (std::fgets(buffer, sizeof buffer, p)) out += buffer;
-      ::pclose(p);
-    }
-    return std::string(ATTN_HOST_CXX) + "\n" + out;
+    const support::SubprocessResult r = support::runSubprocess({ATTN_HOST_CXX, "--version"}, "");
+    return std::string(ATTN_HOST_CXX) + "\n" + r.out;
   }();
   return id;
+}
+
+// The skeleton headers: the ones built into attn (what NVRTC compiles), or, for checking that
+// the suite catches a broken skeleton (docs/TESTING.md, "mutation check"), the same-named files
+// in $ATTN_EMU_SKELETON_DIR where it has them.
+std::vector<std::pair<std::string, std::string>> skeletonHeaders() {
+  const char* dir = std::getenv("ATTN_EMU_SKELETON_DIR");
+  std::vector<std::pair<std::string, std::string>> files;
+  for (const cuda::SkeletonFile& f : cuda::skeletonFiles()) {
+    const std::string override = dir && *dir ? std::string(dir) + "/" + f.name : "";
+    files.emplace_back(f.name, !override.empty() && ::access(override.c_str(), R_OK) == 0 ? readFile(override) : f.text);
+  }
+  return files;
 }
 
 // Static __shared__ variables would be per-thread locals here (the headers define __shared__
@@ -107,7 +117,7 @@ std::shared_ptr<const EmuModule> EmuModule::build(const std::string& source, con
   wrapper += "      attn_emu::Entry{nullptr, nullptr}};\n  return entries;\n}\n";
 
   std::vector<std::pair<std::string, std::string>> files{{"module.cu", source}, {"emu_main.cpp", wrapper}};
-  for (const cuda::SkeletonFile& f : cuda::skeletonFiles()) files.emplace_back(f.name, f.text);
+  for (auto& f : skeletonHeaders()) files.push_back(std::move(f));
   for (const char* f : {"cuda_emu.h", "EmuApi.h"}) files.emplace_back(f, readFile(emuDir() + f));
   for (const auto& [name, text] : files) refuseStaticShared(text, name);
   std::string everything = compilerIdentity() + '\0' + emuCompileFlags() + '\0' + ATTN_CUDA_INCLUDE_DIR + '\0';
@@ -135,13 +145,22 @@ std::shared_ptr<const EmuModule> EmuModule::build(const std::string& source, con
     if (!::mkdtemp(tmpl)) throw EmuError("emu: cannot create a build directory in " + dir);
     const std::string work = tmpl;
     for (const auto& [name, text] : files) writeFile(work + "/" + name, text);
-    const std::string cmd = std::string(ATTN_HOST_CXX) + " " + emuCompileFlags() + " -I'" + work + "' -isystem '" +
-                            ATTN_CUDA_INCLUDE_DIR + "' -o '" + work + "/module.so' '" + work + "/emu_main.cpp' > '" +
-                            work + "/log.txt' 2>&1";
-    if (std::system(cmd.c_str()) != 0)
-      throw EmuError("emu: the host compiler rejected the module (" + work + "):\n" + readFile(work + "/log.txt"));
+    // No shell: the compiler gets an argument vector (the cache directory may hold any byte).
+    std::vector<std::string> argv{ATTN_HOST_CXX};
+    std::istringstream flags(emuCompileFlags());
+    for (std::string f; flags >> f;) argv.push_back(f);
+    for (const std::string& a : std::vector<std::string>{"-I", work, "-isystem", ATTN_CUDA_INCLUDE_DIR, "-o", work + "/module.so",
+                          work + "/emu_main.cpp"})
+      argv.push_back(a);
+    support::SubprocessOptions options;
+    options.timeoutSeconds = 600;
+    const support::SubprocessResult r = support::runSubprocess(argv, "", options);
+    if (!r.started || r.exitStatus != 0)
+      throw EmuError("emu: the host compiler rejected the module (" + work + "):\n" +
+                     (r.started ? r.out + r.err : r.startError) + (r.timedOut ? "\n(timed out)" : ""));
     if (std::rename((work + "/module.so").c_str(), so.c_str()) != 0) throw EmuError("emu: cannot move the object to " + so);
-    std::system(("rm -rf '" + work + "'").c_str());
+    std::error_code ignored;
+    std::filesystem::remove_all(work, ignored);
     module->origin_ = "compiled";
   }
   module->handle_ = ::dlopen(so.c_str(), RTLD_NOW | RTLD_LOCAL);

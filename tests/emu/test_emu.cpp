@@ -182,10 +182,16 @@ Errors compareOnEmulator(const Program& program, const Built& built, const Case&
   std::vector<at::Tensor> in;
   for (const at::Tensor& x : {q, k, v}) in.push_back(x.to(at::kDouble).detach().requires_grad_(e.backward));
   at::Tensor want = program(in[0], in[1], in[2], Backend::Reference);
-  if (e.backward) want.backward(dout.to(at::kDouble));
+  std::vector<at::Tensor> grads(3);
+  if (e.backward) {
+    want.backward(dout.to(at::kDouble));
+    // An input the output does not depend on (a random program may ignore q or k) has no
+    // gradient in autograd: its gradient is zero, which the kernels must give too.
+    for (int i = 0; i < 3; ++i) grads[i] = in[i].grad().defined() ? in[i].grad() : at::zeros_like(in[i]);
+  }
   clock.reference += seconds(start);
   e.finite = at::isfinite(want).all().item<bool>();
-  for (int i = 0; i < 3 && e.backward; ++i) e.finite = e.finite && at::isfinite(in[i].grad()).all().item<bool>();
+  for (int i = 0; i < 3 && e.backward; ++i) e.finite = e.finite && at::isfinite(grads[i]).all().item<bool>();
   if (!e.finite) return e;
 
   emu::HostProblem p;
@@ -200,9 +206,9 @@ Errors compareOnEmulator(const Program& program, const Built& built, const Case&
   clock.run += seconds(start);
   e.o = relErr(tensorOf(r.o.data(), {1, c.heads, c.lq, c.dv}, type), want.detach());
   if (e.backward) {
-    e.dq = relErr(tensorOf(r.dq.data(), {1, c.heads, c.lq, c.d}, at::kFloat), in[0].grad());
-    e.dk = relErr(tensorOf(r.dk.data(), {1, c.heads, c.lk, c.d}, at::kFloat), in[1].grad());
-    e.dv = relErr(tensorOf(r.dv.data(), {1, c.heads, c.lk, c.dv}, at::kFloat), in[2].grad());
+    e.dq = relErr(tensorOf(r.dq.data(), {1, c.heads, c.lq, c.d}, at::kFloat), grads[0]);
+    e.dk = relErr(tensorOf(r.dk.data(), {1, c.heads, c.lk, c.d}, at::kFloat), grads[1]);
+    e.dv = relErr(tensorOf(r.dv.data(), {1, c.heads, c.lk, c.dv}, at::kFloat), grads[2]);
   }
   return e;
 }
@@ -210,7 +216,8 @@ Errors compareOnEmulator(const Program& program, const Built& built, const Case&
 // Runs `program` on every case for every module key; checks the tolerance; returns the worst
 // error. `label` names the program in messages.
 double checkProgram(const Program& program, const std::string& label, const std::vector<ModuleKey>& keys,
-                    const std::vector<Case>& cases, uint64_t& seed, Clock& clock, int& compared, bool report = true) {
+                    const std::vector<Case>& cases, uint64_t& seed, Clock& clock, int& compared, bool report = true,
+                    double bf16Tolerance = 1e-2) {
   const KernelPlan plan = schedule(program.graph());
   double worst = 0;
   for (const ModuleKey& key : keys) {
@@ -247,10 +254,11 @@ double checkProgram(const Program& program, const std::string& label, const std:
                                                                 : std::string(" (no backward)"));
       {
         INFO(what);
-        CHECK(e.o <= 1e-2);
-        CHECK(e.dq <= 1e-2);
-        CHECK(e.dk <= 1e-2);
-        CHECK(e.dv <= 1e-2);
+        const double tol = key.dtype == cuda::Dtype::BF16 ? bf16Tolerance : 1e-2;
+        CHECK(e.o <= tol);
+        CHECK(e.dq <= tol);
+        CHECK(e.dk <= tol);
+        CHECK(e.dv <= tol);
       }
       if (report) MESSAGE(what);
       worst = std::max(worst, e.worst());
@@ -613,9 +621,15 @@ TEST_SUITE("emu") {
         for (const cuda::TileConfig& t : cuda::candidateTiles(o, 90, rowFloats)) tiles.push_back({cuda::Dtype::BF16, d, d, t});
         checkProgram(program, name, tiles, {{130, 130, 0, 0, 1}, {37, 200, 0, 0, 2}}, seed, clock, compared, false);
       }
-    for (const std::string& file : test::attnFilesIn(ATTN_STDLIB))
-      checkProgram(Program::fromFile(file), file.substr(file.rfind('/') + 1), keys, cases, seed, clock, compared,
-                   false);
+    for (const std::string& file : test::attnFilesIn(ATTN_STDLIB)) {
+      const std::string name = file.substr(file.rfind('/') + 1);
+      // softmax_rw's default p = 15 raises its weights to the 15th power, which multiplies the
+      // operands' rounding: measured at L = 37 (seeds 1003-1006), dq and dk are 0.005-0.012 in
+      // bf16 and 0.0009-0.0015 in fp16 (the 8x of their mantissas), the same on every tile, and
+      // 0.003 in bf16 at p = 3. That is rounding, not a kernel error: bf16 gets 2e-2 here.
+      const double bf16Tolerance = name == "softmax_rw.attn" ? 2e-2 : 1e-2;
+      checkProgram(Program::fromFile(file), name, keys, cases, seed, clock, compared, false, bf16Tolerance);
+    }
     std::mt19937_64 rng(20261203);
     for (int i = 0; i < 20; ++i) {
       const std::string text = test::randomProgram(rng);
@@ -625,3 +639,4 @@ TEST_SUITE("emu") {
     CHECK(compared >= 600);
   }
 }
+
