@@ -16,6 +16,8 @@
 #include <deque>
 #include <map>
 #include <random>
+#include <unordered_map>
+#include <unordered_set>
 
 #include "emu/Fiber.h"
 
@@ -155,6 +157,55 @@ struct Emulator::State {
   int exitedThreads = 0;
   uint64_t seq = 0;
   std::string error;  // set when the launch fails
+
+  // Global memory between the CTAs of a launch, which a GPU runs at once and the emulator one
+  // after another: the first CTA to write each 4-byte word in this launch, and whether by
+  // atomicAdd. A CTA's plain stores are found after it ran by comparing the buffers with a copy
+  // taken before (a store that leaves a word as it was is not seen); its atomics as they run.
+  struct GlobalWriter {
+    Dim3 block;
+    bool atomic = false;
+  };
+  std::unordered_map<const unsigned char*, GlobalWriter> globalWriters;
+  std::unordered_set<const unsigned char*> blockAtomics;  // words this CTA atomically added to
+  std::vector<std::vector<unsigned char>> globalBefore;   // per buffer, as the CTA started
+
+  static std::string nameOf(Dim3 b) {
+    return "block (" + std::to_string(b.x) + ", " + std::to_string(b.y) + ", " + std::to_string(b.z) + ")";
+  }
+  static bool sameBlock(Dim3 a, Dim3 b) { return a.x == b.x && a.y == b.y && a.z == b.z; }
+
+  /// An inter-CTA race on the word at `word` (this CTA's `what`), or nothing.
+  std::string globalRace(const unsigned char* word, bool atomic) {
+    auto [it, fresh] = globalWriters.try_emplace(word, GlobalWriter{blockIdx, atomic});
+    if (fresh || sameBlock(it->second.block, blockIdx) || (atomic && it->second.atomic)) return "";
+    return "inter-CTA race on global " + describe(word) + ": " + (atomic ? "an atomicAdd" : "a store") + " by " +
+           nameOf(blockIdx) + " and " + (it->second.atomic ? "an atomicAdd" : "a store") + " by " +
+           nameOf(it->second.block) + " in one launch (CTAs run concurrently: the result depends on their order)";
+  }
+  void snapshotGlobal() {
+    globalBefore.resize(buffers.size());
+    for (size_t i = 0; i < buffers.size(); ++i) globalBefore[i].assign(buffers[i].data, buffers[i].data + buffers[i].bytes);
+    blockAtomics.clear();
+  }
+  /// After a CTA: its plain stores against the other CTAs' writes ("" when there is no race).
+  std::string checkGlobalStores() {
+    for (size_t i = 0; i < buffers.size() && i < globalBefore.size(); ++i) {
+      const Buffer& b = buffers[i];
+      const std::vector<unsigned char>& before = globalBefore[i];
+      for (size_t at = 0; at < b.bytes; at += 4096) {
+        const size_t n = std::min<size_t>(4096, b.bytes - at);
+        if (std::memcmp(b.data + at, before.data() + at, n) == 0) continue;
+        for (size_t w = at; w < at + n; w += 4) {
+          if (std::memcmp(b.data + w, before.data() + w, std::min<size_t>(4, b.bytes - w)) == 0) continue;
+          if (blockAtomics.count(b.data + w)) continue;
+          std::string race = globalRace(b.data + w, false);
+          if (!race.empty()) return race;
+        }
+      }
+    }
+    return "";
+  }
 
   // ---------------------------------------------------------------- errors
 
@@ -679,6 +730,12 @@ float apiAtomicAdd(float* address, float value) {
   s.enter();
   if (reinterpret_cast<uintptr_t>(address) % 4 != 0) s.fail("atomicAdd on misaligned " + s.describe(address));
   if (!s.bufferOf(address, 4)) s.fail("atomicAdd out of bounds: " + s.describe(address));
+  if (s.options->raceCheck) {
+    const auto* word = reinterpret_cast<const unsigned char*>(address);
+    s.blockAtomics.insert(word);
+    const std::string race = s.globalRace(word, true);
+    if (!race.empty()) s.fail(race);
+  }
   const float old = *address;
   *address = old + value;
   ++s.counters->atomics;
@@ -875,6 +932,7 @@ void Emulator::launch(const ModuleView& module, const std::string& name, Dim3 gr
   } reset{s};
   FaultScope faults;
   ++counters_.launches;
+  s.globalWriters.clear();
   for (unsigned z = 0; z < grid.z; ++z)
     for (unsigned y = 0; y < grid.y; ++y)
       for (unsigned x = 0; x < grid.x; ++x) {
@@ -882,7 +940,10 @@ void Emulator::launch(const ModuleView& module, const std::string& name, Dim3 gr
         s.builtins.blockIdx[0] = x;
         s.builtins.blockIdx[1] = y;
         s.builtins.blockIdx[2] = z;
+        if (options_.raceCheck) s.snapshotGlobal();
         s.runBlock();
+        if (options_.raceCheck)
+          if (const std::string race = s.checkGlobalStores(); !race.empty()) throw EmuError(name + ": " + race);
         ++counters_.blocks;
         counters_.threads += static_cast<uint64_t>(s.threadCount);
       }

@@ -35,10 +35,15 @@
 //     store that leaves the bytes as they were;
 //   - global buffers (alloc()) end at a guard page and carry canaries before and after: a
 //     load or store past the end faults and is reported with the buffer and the offset; a
-//     store into the canaries is reported after the launch.
+//     store into the canaries is reported after the launch;
+//   - inter-CTA races (with the race detector): a 4-byte global word written by two CTAs of
+//     one launch, unless both wrote it with atomicAdd, is reported with both blocks (a CTA's
+//     stores are found by comparing the buffers before and after it ran, so a plain
+//     read-modify-write where an atomic belongs is caught; a store that leaves the word as
+//     it was, and a CTA reading what another wrote, are not seen).
 // Not modelled: timing, memory ordering beyond the barriers above, bank conflicts, the
 // special-function unit's approximations (cuda_emu.h makes them exact), more than one CTA
-// at a time (so no inter-CTA races except through atomics, which are exact).
+// at a time (atomics are exact; the order of dq's float additions is the emulator's).
 #pragma once
 
 #include <cstddef>

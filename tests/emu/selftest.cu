@@ -211,3 +211,25 @@ extern "C" __global__ void emu_errors(int mode, const float* src, float* out, in
     else __syncwarp();
   }
 }
+
+// Global memory written by several CTAs of one launch (grid of 3): mode 0 clean (atomics to one
+// word, a word per CTA); 1 every CTA stores one word; 2 an atomicAdd then a store; 3 a store then
+// an atomicAdd; 4 a plain read-modify-write of one word (what a dq without atomics would be).
+extern "C" __global__ void emu_global_races(int mode, float* out) {
+  if (threadIdx.x != 0) return;
+  const int b = static_cast<int>(blockIdx.x);
+  if (mode == 0) {
+    atomicAdd(out, 1.0f);
+    out[1 + b] = static_cast<float>(b + 1);
+  }
+  if (mode == 1) out[0] = static_cast<float>(b + 1);
+  if (mode == 2) {
+    if (b == 0) atomicAdd(out, 1.0f);
+    if (b == 1) out[0] = 5.0f;
+  }
+  if (mode == 3) {
+    if (b == 0) out[0] = 5.0f;
+    if (b == 1) atomicAdd(out, 1.0f);
+  }
+  if (mode == 4) out[0] += 1.0f;
+}

@@ -81,7 +81,7 @@ const emu::EmuModule& selftest() {
   static std::shared_ptr<const emu::EmuModule> m = emu::EmuModule::build(
       readFile(std::string(ATTN_SOURCE_DIR) + "tests/emu/selftest.cu"),
       {"emu_pack_bf16", "emu_pack_f16", "emu_mma_bf16", "emu_mma_f16", "emu_ldmatrix_mma_bf16", "emu_ldmatrix",
-       "emu_cp_async", "emu_warp", "emu_errors"});
+       "emu_cp_async", "emu_warp", "emu_errors", "emu_global_races"});
   return *m;
 }
 
@@ -507,6 +507,35 @@ TEST_SUITE("emu") {
     void* params[] = {&out};
     e.launch(selftest().view(), "emu_warp", {1}, {32}, 0, params);
     CHECK(out[0] == 50);
+  }
+
+  TEST_CASE("global stores of one word by several CTAs of a launch are races; atomics are not") {
+    const char* expects[] = {
+        nullptr,
+        "emu_global_races: inter-CTA race on global out + 0 (of 16 bytes): a store by block (1, 0, 0) and a store by block (0, 0, 0)",
+        "inter-CTA race on global out + 0 (of 16 bytes): a store by block (1, 0, 0) and an atomicAdd by block (0, 0, 0)",
+        "inter-CTA race on global out + 0 (of 16 bytes): an atomicAdd by block (1, 0, 0) and a store by block (0, 0, 0)",
+        "inter-CTA race on global out + 0 (of 16 bytes): a store by block (1, 0, 0) and a store by block (0, 0, 0)"};
+    for (int mode = 0; mode < 5; ++mode) {
+      emu::Emulator e;
+      auto* out = alloc<float>(e, 4, "out");
+      std::fill(out, out + 4, 0.0f);
+      void* params[] = {&mode, &out};
+      std::string error;
+      try {
+        e.launch(selftest().view(), "emu_global_races", {3}, {32}, 0, params);
+      } catch (const emu::EmuError& err) {
+        error = err.what();
+      }
+      INFO("mode ", mode, ": ", error);
+      if (!expects[mode]) {
+        CHECK(error.empty());
+        CHECK(out[0] == 3.0f);
+        for (int b = 0; b < 3; ++b) CHECK(out[1 + b] == static_cast<float>(b + 1));
+      } else {
+        CHECK(error.find(expects[mode]) != std::string::npos);
+      }
+    }
   }
 
   // ---------------------------------------------------------------- generated modules
