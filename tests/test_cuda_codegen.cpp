@@ -787,6 +787,27 @@ TEST_SUITE("cuda") {
     // query (softmax), exactly an H100's limit; with 8 (more statistics) it no longer fits.
     CHECK(names(h100).find("m128n128w8s2") != std::string::npos);
     CHECK(names(cuda::candidateTiles(o, 90, 8)).find("m128n128w8s2") == std::string::npos);
+    // Head dims of 16 (mod 32): the tiles whose gradient kernel splits the dims over 2 or 4
+    // warps (blockN / 16 < warps) cannot serve them; NVRTC used to stop `attn tune` on the
+    // skeleton's static_assert with an internal error (the emu suite found it).
+    for (int d : {48, 80}) {
+      cuda::CudaOptions odd = o;
+      odd.headDim = odd.valueDim = d;
+      const std::string tiles = names(cuda::candidateTiles(odd, 90, 3));
+      INFO("d = ", d, ": ", tiles);
+      CHECK(tiles.find("m64n64w4s2") != std::string::npos);
+      CHECK(tiles.find("m128n128w8s2") != std::string::npos);
+      for (const char* bad : {"m64n32w4s2", "m128n64w8s2", "m128n32w8s2"}) {
+        CHECK(tiles.find(bad) == std::string::npos);
+        odd.tile = cuda::TileConfig::parse(bad);
+        CHECK(cuda::tileUnsupported(odd).find("needs head dims that are multiples of") != std::string::npos);
+      }
+    }
+    for (const auto& t : h100) {  // d = 128: every candidate serves it
+      cuda::CudaOptions c = o;
+      c.tile = t;
+      CHECK(cuda::tileUnsupported(c).empty());
+    }
     CHECK(cuda::lengthBucket(1) == 256);
     CHECK(cuda::lengthBucket(1000) == 1024);
     CHECK(cuda::lengthBucket(1024) == 1024);

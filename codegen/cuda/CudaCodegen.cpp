@@ -338,6 +338,17 @@ bool tensorCoresApply(const CudaOptions& o) {
          o.headDim <= 256 && o.valueDim <= 256;
 }
 
+std::string tileUnsupported(const CudaOptions& o) {
+  const TileConfig& t = o.tile;
+  const int keyWarps = std::min(t.warps, t.blockN / 16);
+  const int split = keyWarps > 0 ? t.warps / keyWarps : 1;
+  const int multiple = 16 * split;
+  if (o.headDim % multiple == 0 && o.valueDim % multiple == 0) return "";
+  return "tile " + t.name() + " needs head dims that are multiples of " + std::to_string(multiple) +
+         " (its backward splits them over " + std::to_string(split) + " warps); d = " + std::to_string(o.headDim) +
+         ", dv = " + std::to_string(o.valueDim);
+}
+
 kernels::ScalarKernels generateScalarCuda(const KernelPlan& plan, const BackwardPlan& backward, const std::string& real) {
   return generateScalarKernels(plan, backward, real, {}, [](const std::string& name, const std::string& type) {
     return std::make_unique<CudaWriter>(name, type);

@@ -210,6 +210,13 @@ int runEmit(const Options& o) {
     if (o.exactMath) cudaOptions.exactMath = true;
     cudaOptions.headDim = static_cast<int>(o.headDim > 0 ? o.headDim : 64);
     cudaOptions.valueDim = static_cast<int>(o.valueDim > 0 ? o.valueDim : cudaOptions.headDim);
+    if (cuda::tensorCoresApply(cudaOptions)) {
+      const std::string why = cuda::tileUnsupported(cudaOptions);
+      if (!why.empty()) {
+        diags.error("--tile: " + why);
+        return finish(diags);
+      }
+    }
     auto options = compileOptions(o, diags);
     if (!options) return finish(diags);
     auto plan = compileToPlan(o.files.at(0), *options, diags);

@@ -10,6 +10,9 @@
 //
 // It is compiled by NVRTC (no host headers): only <cuda_fp16.h> and <cuda_bf16.h> are
 // included, integers are `int`, `unsigned` and `long long`.
+// Host emulation (tests/emu/): where ATTN_TC_HOST_EMULATION is defined (by tests/emu/cuda_emu.h,
+// never for NVRTC) each inline-PTX wrapper calls the emulator instead, which gives the
+// instruction its PTX semantics across the warp; the device code is the #else branches.
 //
 // Fragment layouts (PTX ISA, "Matrix fragments for mma.m16n8k16 with floating point type",
 // and "ldmatrix"). In a warp, lane = 4 * groupID + threadID_in_group; below g = groupID =
@@ -80,17 +83,29 @@ __device__ __forceinline__ unsigned sharedAddress(const void* p) {
 /// global address then (pass the tensor's base).
 __device__ __forceinline__ void cpAsync16(unsigned dst, const void* src, bool valid) {
   const int srcBytes = valid ? 16 : 0;
+#ifdef ATTN_TC_HOST_EMULATION
+  attn_emu_cp_async(dst, src, 16, srcBytes);
+#else
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(srcBytes) : "memory");
+#endif
 }
 
 /// Closes the current cp.async group (an empty group is fine and keeps counts uniform).
+#ifdef ATTN_TC_HOST_EMULATION
+__device__ __forceinline__ void cpAsyncCommit() { attn_emu_cp_async_commit(); }
+#else
 __device__ __forceinline__ void cpAsyncCommit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+#endif
 
 /// Waits until at most N of this thread's cp.async groups are still in flight. Other
 /// threads' copies become visible only after a barrier (__syncthreads) as well.
 template <int N>
 __device__ __forceinline__ void cpAsyncWait() {
+#ifdef ATTN_TC_HOST_EMULATION
+  attn_emu_cp_async_wait(N);
+#else
   asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
+#endif
 }
 
 // ------------------------------------------------------------------ ldmatrix
@@ -99,16 +114,24 @@ __device__ __forceinline__ void cpAsyncWait() {
 /// r[i] = (row g, cols 2t, 2t+1) of matrix i. `addr` is this lane's row address (.shared,
 /// 16-byte aligned).
 __device__ __forceinline__ void ldmatrixX4(unsigned (&r)[4], unsigned addr) {
+#ifdef ATTN_TC_HOST_EMULATION
+  attn_emu_ldmatrix(r, addr, 4, false);
+#else
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
                : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
                : "r"(addr));
+#endif
 }
 
 /// ldmatrix.x4.trans: as ldmatrixX4 but r[i] = (rows 2t, 2t+1, col g) of matrix i.
 __device__ __forceinline__ void ldmatrixX4Trans(unsigned (&r)[4], unsigned addr) {
+#ifdef ATTN_TC_HOST_EMULATION
+  attn_emu_ldmatrix(r, addr, 4, true);
+#else
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
                : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
                : "r"(addr));
+#endif
 }
 
 // ------------------------------------------------------------------ element types
@@ -126,10 +149,14 @@ struct ElemOps<__half> {
     return *reinterpret_cast<unsigned*>(&h);
   }
   static __device__ __forceinline__ void mma(float (&d)[4], const unsigned (&a)[4], unsigned b0, unsigned b1) {
+#ifdef ATTN_TC_HOST_EMULATION
+    attn_emu_mma16816(d, a, b0, b1, false);
+#else
     asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
         "{%0, %1, %2, %3};\n"
         : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+#endif
   }
 };
 
@@ -140,10 +167,14 @@ struct ElemOps<__nv_bfloat16> {
     return *reinterpret_cast<unsigned*>(&h);
   }
   static __device__ __forceinline__ void mma(float (&d)[4], const unsigned (&a)[4], unsigned b0, unsigned b1) {
+#ifdef ATTN_TC_HOST_EMULATION
+    attn_emu_mma16816(d, a, b0, b1, true);
+#else
     asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
         "{%0, %1, %2, %3};\n"
         : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+#endif
   }
 };
 
