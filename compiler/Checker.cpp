@@ -776,28 +776,63 @@ std::optional<ParamType> paramTypeFromName(const std::string& name) {
   return std::nullopt;
 }
 
-/// Parses a --set value as `type`: int is an optional sign and digits; float is any finite
-/// C number ("1e-3", ".5", "-2."; not inf or nan); bool is true, false, 1 or 0.
+/// Is `text` a decimal number as the language writes them, with an optional sign: digits
+/// with an optional fraction (`15`, `0.5`, `.5`, `2.`) and exponent (`1e-3`, `3E+2`)? No
+/// spaces, hex, inf or nan (strtod alone would take all of those).
+bool isDecimalNumber(const std::string& text, bool integerOnly) {
+  size_t k = 0, n = text.size();
+  auto digits = [&] {
+    size_t start = k;
+    while (k < n && text[k] >= '0' && text[k] <= '9') ++k;
+    return k - start;
+  };
+  if (k < n && (text[k] == '+' || text[k] == '-')) ++k;
+  size_t mantissa = digits();
+  if (integerOnly) return mantissa > 0 && k == n;
+  if (k < n && text[k] == '.') {
+    ++k;
+    mantissa += digits();
+  }
+  if (mantissa == 0) return false;
+  if (k < n && (text[k] == 'e' || text[k] == 'E')) {
+    ++k;
+    if (k < n && (text[k] == '+' || text[k] == '-')) ++k;
+    if (digits() == 0) return false;
+  }
+  return k == n;
+}
+
+/// Parses a --set value as `type`: int is an optional sign and digits; float a decimal
+/// number (isDecimalNumber); bool is true, false, 1 or 0. Whether the value is in range is
+/// checked with the param's other rules (checkParamValue).
 std::optional<double> parseParamValue(const std::string& text, ParamType type) {
-  if (text.empty()) return std::nullopt;
   if (type == ParamType::Bool) {
     if (text == "true" || text == "1") return 1.0;
     if (text == "false" || text == "0") return 0.0;
     return std::nullopt;
   }
+  if (!isDecimalNumber(text, type == ParamType::Int)) return std::nullopt;
+  return std::strtod(text.c_str(), nullptr);  // 1e400 reads as inf: out of range, said later
+}
+
+/// Int params are whole numbers that fit in 32 bits (they count things: powers, widths).
+constexpr double kMinIntParam = -2147483648.0, kMaxIntParam = 2147483647.0;
+
+/// Why `value` cannot be a param of `type` (empty when it can): it must be finite, round
+/// to a finite float32 (the arithmetic is float32), and an int whole and within 32 bits.
+std::string paramValueProblem(double value, ParamType type) {
+  if (std::isnan(value)) return "has non-finite value nan";
   if (type == ParamType::Int) {
-    size_t start = text[0] == '+' || text[0] == '-' ? 1 : 0;
-    if (start == text.size()) return std::nullopt;
-    for (size_t k = start; k < text.size(); ++k)
-      if (text[k] < '0' || text[k] > '9') return std::nullopt;
+    if (std::floor(value) != value) return "has non-integer value " + formatNumber(value);
+    if (value < kMinIntParam || value > kMaxIntParam)
+      return "has value " + formatNumber(value) + ", out of range: an int param is between -2147483648 and 2147483647";
+    return "";
   }
-  if (std::isspace(static_cast<unsigned char>(text[0]))) return std::nullopt;
-  for (char c : text)
-    if (c == 'n' || c == 'N') return std::nullopt;  // inf, infinity, nan
-  char* end = nullptr;
-  double v = std::strtod(text.c_str(), &end);
-  if (end != text.c_str() + text.size() || !std::isfinite(v)) return std::nullopt;
-  return v;
+  if (std::isinf(value)) return "has non-finite value " + formatNumber(value);
+  if (!ir::fitsFloat32(value))
+    return "has value " + formatNumber(value) +
+           ", out of range: attn computes in float32, whose largest finite value is 3.4028235e38";
+  return "";
 }
 
 std::map<int, double> Checker::parseOverrides(const std::vector<ParamOverride>& overrides) {
@@ -826,15 +861,21 @@ std::map<int, double> Checker::parseOverrides(const std::vector<ParamOverride>& 
     auto type = paramTypeFromName(st.typeName);
     if (!type) continue;  // the param's own error says why
     auto value = parseParamValue(o.value, *type);
-    if (!value) {
+    std::string problem = value ? paramValueProblem(*value, *type) : "";
+    if (value && std::isinf(*value))  // digits too many for a double, like 1e400
+      problem = "is out of range: attn computes in float32, whose largest finite value is 3.4028235e38";
+    if (!value || !problem.empty()) {
       static const char* const expected[] = {"an int", "a float", "a bool"};
       ++errorsSeen_;
-      Diagnostic& d = diags_.error("--set " + o.name + "=" + o.value + ": expected " +
-                                   expected[static_cast<int>(*type)]);
+      Diagnostic& d = diags_.error(
+          "--set " + o.name + "=" + o.value + ": " +
+          (value ? paramTypeName(*type) + std::string(" param ") + quoted(o.name) + " " + problem
+                 : std::string("expected ") + expected[static_cast<int>(*type)]));
       d.notes.push_back("param " + quoted(o.name) + " is declared at " + file_->path() + ":" +
                         std::to_string(st.nameLoc.line) + " as " + st.typeName);
       if (*type == ParamType::Bool) d.hint = "a bool is true, false, 1 or 0";
-      if (*type == ParamType::Int) d.hint = "an int is written with digits only, e.g. 3 or -2";
+      if (*type == ParamType::Int && !value) d.hint = "an int is written with digits only, e.g. 3 or -2";
+      if (*type == ParamType::Float && !value) d.hint = "a float is a decimal number, e.g. 0.5, -2 or 1e-3";
       continue;
     }
     values[it->second.slot] = *value;  // the last --set of a name wins
@@ -872,10 +913,8 @@ void Checker::checkParam(const ast::Stmt& s, int slot, const std::map<int, doubl
   const std::string what = paramTypeName(*type) + std::string(" param ") + quoted(s.name);
   if (*type == ParamType::Bool && value->type != ValueType::Bool) {
     error(s.expr->loc, what + " needs a boolean default, got a number", {}, "write true or false");
-  } else if (!std::isfinite(*folded)) {
-    error(s.expr->loc, what + " has non-finite value " + formatNumber(*folded));
-  } else if (*type == ParamType::Int && std::floor(*folded) != *folded) {
-    error(s.expr->loc, what + " has non-integer value " + formatNumber(*folded));
+  } else if (std::string problem = paramValueProblem(*folded, *type); !problem.empty()) {
+    error(s.expr->loc, what + " " + problem);
   }
   if (errorsSeen_ != errorsBefore) {
     paramPoisoned_[slot] = true;
@@ -1128,6 +1167,12 @@ TExprPtr Checker::check(const ast::Expr& e) {
 
 TExprPtr Checker::checkLiteral(const ast::Expr& e) {
   bool isBool = e.kind == ast::Expr::Kind::Bool;
+  if (!isBool && !ir::fitsFloat32(e.number)) {
+    // 1e400 reads as inf, 1e39 is finite but not in float32: either would be a silent inf.
+    error(e.loc, "number " + e.text + " is out of range: attn computes in float32, whose largest finite value is "
+                                      "3.4028235e38");
+    return nullptr;
+  }
   TExprPtr t = makeNode(TExpr::Op::Literal, ValueKind::Constant, isBool ? ValueType::Bool : ValueType::Number, e.loc);
   const_cast<TExpr*>(t.get())->value = isBool ? (e.boolean ? 1 : 0) : e.number;
   return finish(t);

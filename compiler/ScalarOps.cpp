@@ -1,6 +1,7 @@
 #include "compiler/ScalarOps.h"
 
 #include <cmath>
+#include <limits>
 
 namespace attn::ir {
 
@@ -12,6 +13,21 @@ double sigmoid(double x) {
   return x >= 0 ? 1 / (1 + std::exp(-x)) : std::exp(x) / (1 + std::exp(x));
 }
 }  // namespace
+
+namespace {
+// Half an ulp above float32's largest finite value: from here on, rounding gives inf.
+constexpr double kFloat32Overflow = 340282356779733661637539395458142568448.0;  // 2^128 - 2^103
+}  // namespace
+
+bool fitsFloat32(double v) { return std::fabs(v) < kFloat32Overflow; }
+
+double roundToFloat32(double v) {
+  if (std::isnan(v)) return v;
+  if (!fitsFloat32(v)) return std::copysign(std::numeric_limits<double>::infinity(), v);
+  // Between float32's largest value and the overflow point the cast is not defined by C++.
+  if (std::fabs(v) > kFloat32Max) return std::copysign(kFloat32Max, v);
+  return static_cast<double>(static_cast<float>(v));
+}
 
 double applyScalar(Op op, const double* a) {
   switch (op) {

@@ -8,6 +8,7 @@
 
 #include "codegen/cuda/CudaWriter.h"
 #include "compiler/Diagnostics.h"
+#include "compiler/ScalarOps.h"
 
 namespace attn::cuda {
 
@@ -40,9 +41,12 @@ std::string rowWrapper(const std::string& entry, const std::string& body, const 
 }
 
 
-// A float literal for the generated source (shortest exact decimal; infinities by name).
+// A float literal for the generated source (shortest exact decimal; infinities and NaN by
+// name; beyond float32's range, an infinity).
 std::string floatLiteral(double v) {
+  v = ir::roundToFloat32(v);
   if (std::isinf(v)) return v < 0 ? "(-ATTN_INF_F)" : "ATTN_INF_F";
+  if (std::isnan(v)) return "ATTN_NAN_F";
   const float f = static_cast<float>(v);
   char text[40];
   for (int p = 1; p <= 9; ++p) {

@@ -2,6 +2,8 @@
 
 #include <ATen/ATen.h>
 
+#include "compiler/ScalarOps.h"
+
 #include <cmath>
 #include <limits>
 
@@ -49,7 +51,11 @@ class Evaluator {
   bool evaluatingMask_ = false;
   bool maskReady_ = false;  // mask_ and n_ are built: values can be confined to them
 
-  at::Tensor scalar(double v) const { return at::scalar_tensor(v, options_); }
+  // A constant in the arithmetic's precision. In float32, a folded constant beyond its
+  // range is +-inf, as the arithmetic would have made it (ATen refuses to convert it).
+  at::Tensor scalar(double v) const {
+    return at::scalar_tensor(options_.dtype() == at::kFloat ? ir::roundToFloat32(v) : v, options_);
+  }
 
   at::Tensor buildMask() {
     auto bool_ = [](const at::Tensor& t) { return t.to(at::kBool); };
