@@ -556,4 +556,20 @@ bool isNonNegative(const Graph& graph, NodeId id) {
   return known.at(id);
 }
 
+bool usedOnlyNormalised(const Graph& graph, Op side) {
+  for (NodeId id : liveNodes(graph)) {
+    const Node& n = graph.node(id);
+    if (n.op != Op::Dot) continue;
+    // The operand on that side: a chain of VecScale and L2Norm down to q or k.
+    NodeId v = n.operands[side == Op::Query ? 0 : 1];
+    bool normalised = false;
+    while (graph.node(v).op == Op::VecScale || graph.node(v).op == Op::L2Norm) {
+      normalised = normalised || graph.node(v).op == Op::L2Norm;
+      v = graph.node(v).operands[0];
+    }
+    if (graph.node(v).op == side && !normalised) return false;
+  }
+  return true;
+}
+
 }  // namespace attn::ir
