@@ -194,16 +194,21 @@ __device__ __forceinline__ void mma16816(float (&d)[4], const unsigned (&a)[4], 
 // The 4 lanes of a group (same g, t = 0..3) hold the same C rows: xor-shuffles by 1 and 2
 // stay inside the group.
 
-/// Maximum over the 4 lanes of this lane's group (NaN operands are ignored, as fmaxf does).
+/// max and min that give NaN when either operand is NaN (fmaxf and fminf drop it): a row
+/// that sees a NaN has a NaN maximum, as the IR defines rowmax (IR.h).
+__device__ __forceinline__ float maxNaN(float a, float b) { return a != a || b != b ? a + b : fmaxf(a, b); }
+__device__ __forceinline__ float minNaN(float a, float b) { return a != a || b != b ? a + b : fminf(a, b); }
+
+/// Maximum over the 4 lanes of this lane's group (NaN if any lane holds one).
 __device__ __forceinline__ float quadMax(float x) {
-  x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 1));
-  return fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 2));
+  x = maxNaN(x, __shfl_xor_sync(0xffffffffu, x, 1));
+  return maxNaN(x, __shfl_xor_sync(0xffffffffu, x, 2));
 }
 
-/// Minimum over the 4 lanes of this lane's group.
+/// Minimum over the 4 lanes of this lane's group (NaN if any lane holds one).
 __device__ __forceinline__ float quadMin(float x) {
-  x = fminf(x, __shfl_xor_sync(0xffffffffu, x, 1));
-  return fminf(x, __shfl_xor_sync(0xffffffffu, x, 2));
+  x = minNaN(x, __shfl_xor_sync(0xffffffffu, x, 1));
+  return minNaN(x, __shfl_xor_sync(0xffffffffu, x, 2));
 }
 
 /// Sum over the 4 lanes of this lane's group.
@@ -267,17 +272,19 @@ __device__ __forceinline__ void onlinePowerAdd(float& sum, float& m, float x, fl
   if (grows) sum = m > 0.0f ? sum * powConst(fastDiv(m, a), p) : 0.0f;  // rare after the first keys
   m = grows ? a : m;
   const float term = fabsf(powConst(fastDiv(x, m), p));
-  sum += add && m > 0.0f ? term : 0.0f;
+  sum += add ? (m > 0.0f ? term : (a != a ? a : 0.0f)) : 0.0f;  // a NaN x makes the sum NaN
 }
 
-/// The exp-sum `sum` with max `m` rescaled to the larger max `mNew` (0 when m is -inf).
+/// The exp-sum `sum` with max `m` rescaled to the larger max `mNew` (0 when m is -inf). A
+/// NaN sum (the lane saw a NaN, perhaps only NaNs, so m may still be -inf) stays NaN.
 __device__ __forceinline__ float rescaleExpSum(float sum, float m, float mNew) {
-  return m == -posInf() ? 0.0f : sum * fastExp(m - mNew);
+  return sum != sum ? sum : m == -posInf() ? 0.0f : sum * fastExp(m - mNew);
 }
 
-/// The power-sum `sum` with max `m` rescaled to the larger max `mNew` (0 when m is 0).
+/// The power-sum `sum` with max `m` rescaled to the larger max `mNew` (0 when m is 0; a NaN
+/// sum stays NaN, as above).
 __device__ __forceinline__ float rescalePowerSum(float sum, float m, float mNew, float p) {
-  return m > 0.0f ? sum * powConst(m / mNew, p) : 0.0f;
+  return sum != sum ? sum : m > 0.0f ? sum * powConst(m / mNew, p) : 0.0f;
 }
 
 /// Merges online exp-sums (sum, m) over the 4 lanes of the group; every lane gets the result.

@@ -485,8 +485,10 @@ class ForwardCta {
           a1 += vis ? 1.0f : 0.0f;
         }
         if constexpr (kKind == Stat::Count) a0 += vis ? 1.0f : 0.0f;
-        if constexpr (kKind == Stat::Max) a0 = vis && a0 < xs ? xs : a0;
-        if constexpr (kKind == Stat::Min) a0 = vis && xs < a0 ? xs : a0;
+        // A NaN wins and stays; slot1 = 1 once the row saw a key (a row of -inf has max -inf).
+        if constexpr (kKind == Stat::Max) a0 = vis && (a0 < xs || xs != xs) ? xs : a0;
+        if constexpr (kKind == Stat::Min) a0 = vis && (xs < a0 || xs != xs) ? xs : a0;
+        if constexpr (kKind == Stat::Max || kKind == Stat::Min) a1 = vis ? 1.0f : a1;
         if constexpr (kKind == Stat::OnlineExp) onlineExpAdd(a0, a1, xs, vis);
         if constexpr (kKind == Stat::OnlinePower) onlinePowerAdd(a0, a1, xs, V::power(S), vis);
       }
@@ -512,6 +514,7 @@ class ForwardCta {
           }
           if constexpr (kKind == Stat::Max) a0 = quadMax(a0);
           if constexpr (kKind == Stat::Min) a0 = quadMin(a0);
+          if constexpr (kKind == Stat::Max || kKind == Stat::Min) a1 = quadMax(a1);
           if constexpr (kKind == Stat::OnlineExp) quadMergeExp(a0, a1);
           if constexpr (kKind == Stat::OnlinePower) quadMergePower(a0, a1, V::power(S));
           // The output's running max (slot1) is already the same in the 4 lanes.
@@ -543,8 +546,8 @@ class ForwardCta {
         if constexpr (V::kOutForm == OutForm::OnlineExp) {
           float tileMax = -posInf();
 #pragma unroll
-          for (int nt = 0; nt < kSTiles; ++nt) tileMax = fmaxf(tileMax, fmaxf(s[nt][2 * rr], s[nt][2 * rr + 1]));
-          const float mNew = fmaxf(m, quadMax(tileMax));
+          for (int nt = 0; nt < kSTiles; ++nt) tileMax = maxNaN(tileMax, maxNaN(s[nt][2 * rr], s[nt][2 * rr + 1]));
+          const float mNew = maxNaN(m, quadMax(tileMax));  // NaN: the row is NaN, not dead
           const float factor = m == -posInf() ? 0.0f : fastExp(m - mNew);
           const bool dead = mNew == -posInf();
           float add = 0.0f;
@@ -565,10 +568,10 @@ class ForwardCta {
           float tileMax = 0.0f;
 #pragma unroll
           for (int nt = 0; nt < kSTiles; ++nt)
-            tileMax = fmaxf(tileMax, fmaxf(fabsf(s[nt][2 * rr]), fabsf(s[nt][2 * rr + 1])));
-          const float mNew = fmaxf(m, quadMax(tileMax));
-          const float factor = m > 0.0f ? powConst(m / mNew, kP) : 0.0f;
-          const bool live = mNew > 0.0f;
+            tileMax = maxNaN(tileMax, maxNaN(fabsf(s[nt][2 * rr]), fabsf(s[nt][2 * rr + 1])));
+          const float mNew = maxNaN(m, quadMax(tileMax));
+          const float factor = m <= 0.0f ? 0.0f : powConst(m / mNew, kP);
+          const bool live = !(mNew <= 0.0f);  // a NaN maximum keeps the row live, and NaN
           const float inverse = live ? 1.0f / mNew : 0.0f;
           float add = 0.0f;
 #pragma unroll
