@@ -14,6 +14,7 @@ packages=(
   doctest-dev libbenchmark-dev          # tests and micro-benchmarks
   llvm-19-dev                           # the CPU backend (ORC LLJIT)
   libtorch-dev                          # tensors, autograd: reference backend and runtime
+  libgloo-dev                           # Gloo's headers: data parallel training on LibTorch's c10d
   libopenblas0-pthread                  # LibTorch's BLAS: OpenBLAS instead of the slow reference BLAS
   gnuplot-nox                           # plots
   python3-torch python3-numpy           # the Python package (python/, docs/PYTHON.md): the same torch build as libtorch-dev
