@@ -23,6 +23,7 @@
 #include "TestUtil.h"
 #include "codegen/cuda/KernelCache.h"
 #include "codegen/cuda/Tuning.h"
+#include "support/CacheEntry.h"
 
 using namespace attn;
 using cuda::CachedKernel;
@@ -208,7 +209,11 @@ TEST_SUITE("cuda") {
     const std::string good = test::readFile(path);
     const size_t payload = good.find("\n\n") + 2;  // the header ends with a blank line
     REQUIRE(payload > 2);
-    REQUIRE(good.size() == payload + kernel.cubin.size() + kernel.ptx.size() + kernel.log.size());
+    const size_t resourcesLine = good.find("\nresources ", payload);
+    REQUIRE(resourcesLine != std::string::npos);
+    const size_t cubin = good.find('\n', resourcesLine + 1) + 1;  // the payload's own two lines, then the cubin
+    REQUIRE(good.size() == cubin + kernel.cubin.size() + kernel.ptx.size() + kernel.log.size());
+    REQUIRE(good.rfind("ATTNCACHE 1 cuda-kernel 1\nkey ", 0) == 0);
 
     KernelKey otherKey = key;
     otherKey.arch = 80;
@@ -227,37 +232,50 @@ TEST_SUITE("cuda") {
       REQUIRE(at != std::string::npos);
       return s.replace(at, from.size(), to);
     };
-    const size_t headerLine3 = good.find("sections ");
-    const size_t registersAt = good.find("registers=40");
+    const size_t payloadLine = good.find("\npayload ") + 1;
+    const size_t checksumAt = good.find('\n', payloadLine) - 16;
+    // A payload whose checksum is right but whose sections lie: only a forged file can be
+    // like this, and it is still a miss.
+    support::CacheKind kind;
+    kind.name = "cuda-kernel";
+    kind.layout = KernelCache::kLayoutVersion;
+    const std::string lying = support::formatCacheEntry(
+        kind, key.text(), "sections cubin=5 ptx=0 log=0\nresources registers=1 spill=0 shared=0\nabc");
 
     struct Damage {
-      std::string what, bytes, expect;  // expect: a word the warning must hold
+      std::string what, bytes, expect;  // expect: a phrase the warning must hold
+      std::string severity = "warning";
     };
     std::vector<Damage> damages{
-        {"empty file", "", "empty"},
+        {"empty file", "", "is empty"},
         {"truncated in the magic", good.substr(0, 5), "truncated"},
         {"truncated after the magic line", good.substr(0, good.find('\n') + 1), "truncated"},
         {"truncated inside the key", good.substr(0, good.find("dtype=")), "truncated"},
-        {"truncated inside the sections line", good.substr(0, headerLine3 + 12), "truncated"},
+        {"truncated inside the payload line", good.substr(0, payloadLine + 12), "truncated"},
         {"truncated at the end of the header", good.substr(0, payload), "truncated"},
-        {"truncated inside the cubin", good.substr(0, payload + 100), "truncated"},
+        {"truncated inside the cubin", good.substr(0, cubin + 100), "truncated"},
         {"truncated by one byte", good.substr(0, good.size() - 1), "truncated"},
-        {"trailing bytes", good + "xyz", "after"},
-        {"a flipped cubin byte", flip(payload + 50), "checksum"},
-        {"a flipped NUL in the cubin", flip(payload + 4), "checksum"},
-        {"a flipped ptx byte", flip(payload + kernel.cubin.size() + 3), "checksum"},
-        {"a flipped log byte", flip(good.size() - 2), "checksum"},
-        {"a changed register count", replaceOnce("registers=40", "registers=41"), "checksum"},
-        {"bad magic", flip(0), "magic"},
-        {"a foreign file", "#!/bin/sh\necho hello\n", "magic"},
-        {"another format version", replaceOnce("ATTNCUDA 2\n", "ATTNCUDA 3\n"), "version"},
+        {"trailing bytes", good + "xyz", "3 bytes after"},
+        {"a flipped cubin byte", flip(cubin + 50), "checksum mismatch"},
+        {"a flipped NUL in the cubin", flip(cubin + 4), "checksum mismatch"},
+        {"a flipped ptx byte", flip(cubin + kernel.cubin.size() + 3), "checksum mismatch"},
+        {"a flipped log byte", flip(good.size() - 2), "checksum mismatch"},
+        {"a changed register count", replaceOnce("registers=40", "registers=41"), "checksum mismatch"},
+        {"a changed section length", replaceOnce("sections cubin=1", "sections cubin=2"), "checksum mismatch"},
+        {"bad magic", flip(0), "does not start with ATTNCACHE"},
+        {"a foreign file", "#!/bin/sh\necho hello\n", "not an attn cache entry"},
+        {"another format version", replaceOnce("ATTNCACHE 1 ", "ATTNCACHE 2 "), "cache format version 2", "note"},
+        {"another payload layout", replaceOnce("cuda-kernel 1\n", "cuda-kernel 7\n"), "layout 7", "note"},
+        {"an older attn's entry", "ATTNCUDA 2\nkey program=lssar\nsections cubin=0 ptx=0 log=0\n",
+         "was written by an older attn (ATTNCUDA 2)", "note"},
+        {"another cache's entry", replaceOnce("cuda-kernel 1\n", "cpu-kernel 1\n"), "holds a cpu-kernel entry"},
         {"another key's entry", foreign, "another key"},
-        {"lengths beyond the file", replaceOnce("sections cubin=", "sections cubin=9"), "truncated"},
-        {"an absurd length", replaceOnce("sections cubin=", "sections cubin=99999999999999999999"), "malformed"},
-        {"a negative length", replaceOnce("sections cubin=", "sections cubin=-"), "malformed"},
-        {"a mangled checksum line", replaceOnce("checksum ", "checksum z"), "malformed"},
+        {"a payload length beyond the file", replaceOnce("\npayload ", "\npayload 9"), "truncated"},
+        {"an absurd payload length", replaceOnce("\npayload ", "\npayload 99999999999999999999"), "malformed"},
+        {"a negative payload length", replaceOnce("\npayload ", "\npayload -"), "malformed"},
+        {"a mangled checksum", good.substr(0, checksumAt) + "z" + good.substr(checksumAt + 1), "malformed"},
+        {"sections that do not add up", lying, "malformed payload"},
     };
-    REQUIRE(registersAt != std::string::npos);
     for (const Damage& d : damages) {
       CAPTURE(d.what);
       writeBytes(path, d.bytes);
@@ -266,8 +284,11 @@ TEST_SUITE("cuda") {
       CHECK_NOTHROW(loaded = cache.load(key, &warning));
       CHECK_FALSE(loaded);
       CAPTURE(warning);
-      CHECK(warning.find(path) != std::string::npos);
+      CHECK(warning.rfind("attn: " + d.severity + ": the CUDA kernel cache entry " + path + " ", 0) == 0);
       CHECK(warning.find(d.expect) != std::string::npos);
+      CHECK(warning.find('\n') == std::string::npos);  // one line
+      CHECK(warning.size() > std::string("; rebuilding it").size());
+      CHECK(warning.compare(warning.size() - 15, 15, "; rebuilding it") == 0);
       CHECK_FALSE(cache.load(key).has_value());  // no warning pointer: still a quiet miss
       std::string storeWarning;
       REQUIRE(cache.store(key, kernel, &storeWarning));
@@ -294,7 +315,7 @@ TEST_SUITE("cuda") {
     const KernelKey key = sampleKey();
     std::filesystem::create_directories(cache.directory());
     const std::string leftover = cache.path(key) + ".tmp.12345.0";
-    writeBytes(leftover, "ATTNCUDA 1\nkey half-writ");
+    writeBytes(leftover, "ATTNCACHE 1 cuda-kernel 1\nkey half-writ");
     std::string warning;
     CHECK_FALSE(cache.load(key, &warning));
     CHECK(warning.empty());
@@ -304,7 +325,7 @@ TEST_SUITE("cuda") {
     CHECK(warning.empty());
     CHECK(*loaded == sampleKernel());
     // The store used a name of its own, and left no temporary file behind.
-    CHECK(test::readFile(leftover) == "ATTNCUDA 1\nkey half-writ");
+    CHECK(test::readFile(leftover) == "ATTNCACHE 1 cuda-kernel 1\nkey half-writ");
     CHECK(filesIn(cache.directory()) ==
           std::vector<std::string>{key.fileName(), key.fileName() + ".tmp.12345.0"});
   }
@@ -337,7 +358,7 @@ TEST_SUITE("cuda") {
       CHECK_FALSE(cache.load(key, &warning));
       CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(5));
       CAPTURE(warning);
-      CHECK(warning.rfind("the CUDA kernel cache entry " + entry + " ", 0) == 0);
+      CHECK(warning.rfind("attn: warning: the CUDA kernel cache entry " + entry + " ", 0) == 0);
       if (p.what == "FIFO") CHECK(warning.find("is a FIFO") != std::string::npos);
       else CHECK(warning.find(p.warning) != std::string::npos);
       REQUIRE(cache.store(key, sampleKernel()));
@@ -361,7 +382,9 @@ TEST_SUITE("cuda") {
     table.load(&skipped, &warning);
     CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(5));
     CHECK(table.size() == 0);
-    CHECK(warning == path + ": is a FIFO (expected attn tune's table, a regular file); the default tiles are used");
+    CHECK(warning == "attn: warning: attn tune's table " + path +
+                         " is a FIFO (expected a cache entry, a regular file); it is ignored (the default tiles "
+                         "are used until `attn tune` writes it anew)");
     const cuda::TuningKey key{"softmax", "bf16", 64, 64, 1024, 90};
     table.set(key, cuda::TileConfig::parse("m64n32w4s2"), 0.5);
     REQUIRE(table.save(&warning));
@@ -372,6 +395,70 @@ TEST_SUITE("cuda") {
     CHECK(warning.empty());
     REQUIRE(again.find(key));
     CHECK(again.find(key)->name() == "m64n32w4s2");
+  }
+
+  TEST_CASE("tuning table: a flipped byte, a truncation, another version, an older table, /dev/zero are ignored with one line") {
+    const std::string dir = freshDir("tuning-damaged");
+    const std::string path = dir + "/tuning.txt";
+    const cuda::TuningKey key{"lssa", "f16", 64, 64, 2048, 80};
+    {
+      cuda::TuningTable table(path);
+      table.set(key, cuda::TileConfig::parse("m128n64w8s2"), 0.75);
+      REQUIRE(table.save());
+    }
+    const std::string good = test::readFile(path);
+    REQUIRE(good.rfind("ATTNCACHE 1 cuda-tuning 1\n", 0) == 0);
+    // Still readable: the payload is the lines.
+    CHECK(good.find("\nprogram=lssa dtype=f16 d=64 dv=64 L=2048 sm=80 tile=m128n64w8s2 ms=0.7500\n") != std::string::npos);
+    std::string flipped = good;
+    flipped[good.find("tile=m128") + 6] = '2';  // one byte of a line: m228n64w8s2
+    struct Damage {
+      std::string what;
+      std::function<void()> plant;
+      std::string severity, expect;
+    };
+    auto contents = [&](const std::string& bytes) { return [&, bytes] { writeBytes(path, bytes); }; };
+    std::string newer = good;
+    newer[10] = '5';  // ATTNCACHE 5
+    const std::vector<Damage> damages{
+        {"a flipped byte", contents(flipped), "warning", "checksum mismatch"},
+        {"truncated", contents(good.substr(0, good.size() - 3)), "warning", "is truncated"},
+        {"another format version", contents(newer), "note", "cache format version 5"},
+        {"an older attn's table",
+         contents("# attn tune: the fastest tensor-core tile\nprogram=lssa dtype=f16 d=64 dv=64 L=2048 sm=80 "
+                  "tile=m64n32w4s2 ms=1.0\n"),
+         "note", "was written by an older attn (# attn tune: the fastest tensor-core tile)"},
+        {"a link to /dev/zero", [&] { std::filesystem::create_symlink("/dev/zero", path); }, "warning",
+         "is a symbolic link"},
+        {"a FIFO", [&] { REQUIRE(::mkfifo(path.c_str(), 0600) == 0); }, "warning", "is a FIFO"},
+    };
+    for (const Damage& d : damages) {
+      CAPTURE(d.what);
+      std::filesystem::remove(path);
+      d.plant();
+      cuda::TuningTable table(path);
+      std::string warning;
+      const auto start = std::chrono::steady_clock::now();
+      table.load(nullptr, &warning);
+      CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(5));
+      CAPTURE(warning);
+      CHECK(table.size() == 0);  // nothing of a damaged table is used, not even its good lines
+      CHECK_FALSE(table.find(key));
+      CHECK(warning.rfind("attn: " + d.severity + ": attn tune's table " + path + " ", 0) == 0);
+      CHECK(warning.find(d.expect) != std::string::npos);
+      CHECK(warning.find('\n') == std::string::npos);
+      // attn tune writes it anew: a regular file again, read back whole.
+      table.set(key, cuda::TileConfig::parse("m128n64w8s2"), 0.75);
+      REQUIRE(table.save());
+      CHECK(std::filesystem::is_regular_file(std::filesystem::symlink_status(path)));
+      CHECK(test::readFile(path) == good);
+      cuda::TuningTable again(path);
+      warning.clear();
+      again.load(nullptr, &warning);
+      CHECK(warning.empty());
+      REQUIRE(again.find(key));
+      CHECK(again.find(key)->name() == "m128n64w8s2");
+    }
   }
 
   TEST_CASE("cuda kernel cache: an unwritable directory is a warning, not an error") {

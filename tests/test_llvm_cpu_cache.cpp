@@ -1,8 +1,15 @@
 // The CPU backend without LibTorch: compiled kernels agree with the plan interpreter, and
 // the disk cache of compiled kernels is used by a later compile, detects a truncated, a
-// corrupted and a foreign entry (a warning naming the file), and rebuilds it.
+// corrupted and a foreign entry, a FIFO and a link (a warning naming the file), an older
+// attn's entry (a note), and rebuilds it.
 #include <doctest/doctest.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <functional>
 
 #include <cmath>
 #include <cstdio>
@@ -87,7 +94,7 @@ TEST_SUITE("llvm") {
     }
   }
 
-  TEST_CASE("disk cache: a second compile loads the object; truncated, corrupted, foreign entries are rebuilt") {
+  TEST_CASE("disk cache: a second compile loads the object; damaged, stale, FIFO and linked entries are rebuilt") {
     FreshCache cache;
     KernelPlan plan = planOf("lssar");
     auto first = cpu::compile(plan, false);
@@ -102,30 +109,54 @@ TEST_SUITE("llvm") {
     CHECK(second->origin == "disk");
     CHECK(second->milliseconds < first->milliseconds);
 
-    auto damage = [&](const std::string& content, const std::string& expected) {
-      {
-        std::ofstream out(path, std::ios::binary | std::ios::trunc);
-        out << content;
-      }
+    // Each damaged entry is one warning line naming the file and what is wrong, and is
+    // rebuilt byte for byte; an older attn's entry is a note. The planted file is made by
+    // `plant` (ofstream for contents, or a FIFO, or a link).
+    auto damage = [&](const std::string& what, const std::function<void()>& plant, const std::string& severity,
+                      const std::string& expected) {
+      CAPTURE(what);
+      std::filesystem::remove(path);
+      plant();
       cpu::clearMemoryCache();
       std::shared_ptr<const cpu::CpuKernels> k;
+      const auto start = std::chrono::steady_clock::now();
       std::string err = test::captureStderr([&] { k = cpu::compile(plan, false); });
-      INFO(expected, ": ", err);
+      CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(60));  // no hang on a FIFO
+      CAPTURE(err);
       CHECK(k->origin == "compiled");
-      CHECK(err.find("attn: warning: the kernel cache entry " + path + " is damaged") != std::string::npos);
+      CHECK(err.rfind("attn: " + severity + ": the CPU kernel cache entry " + path + " ", 0) == 0);
       CHECK(err.find(expected) != std::string::npos);
+      const std::string ending = "; rebuilding it\n";
+      CHECK((err.size() > ending.size() && err.compare(err.size() - ending.size(), ending.size(), ending) == 0));
+      CHECK(std::count(err.begin(), err.end(), '\n') == 1);  // one line
+      CHECK(std::filesystem::is_regular_file(std::filesystem::symlink_status(path)));
       CHECK(test::readFile(path) == entry);  // rebuilt, whole again
       cpu::clearMemoryCache();
       CHECK(cpu::compile(plan, false)->origin == "disk");
     };
-    damage(entry.substr(0, entry.size() - 17), "truncated");
+    auto contents = [&](const std::string& bytes) {
+      return [&, bytes] {
+        std::ofstream out(path, std::ios::binary | std::ios::trunc);
+        out << bytes;
+      };
+    };
+    damage("truncated", contents(entry.substr(0, entry.size() - 17)), "warning", "is truncated");
     std::string flipped = entry;
     flipped[flipped.size() - 40] = static_cast<char>(flipped[flipped.size() - 40] ^ 0x5a);
-    damage(flipped, "checksum does not match");
+    damage("a flipped byte", contents(flipped), "warning", "checksum mismatch");
     std::string foreign = entry;
-    foreign.replace(entry.find('\n') + 1, 4, "xxxx");
-    damage(foreign, "key does not match");
-    damage("", "not a kernel cache entry");
+    const size_t keyAt = entry.find("\nkey ") + 6;
+    foreign[keyAt] = foreign[keyAt] == 'a' ? 'b' : 'a';
+    damage("another key's entry", contents(foreign), "warning", "another key");
+    damage("empty", contents(""), "warning", "is empty");
+    std::string newer = entry;
+    newer.replace(0, 11, "ATTNCACHE 9");
+    damage("another format version", contents(newer), "note", "cache format version 9");
+    damage("an older attn's entry", contents("attn-cpu-kernel 2\nkey\n0123 4\nobj!"), "note",
+           "was written by an older attn (attn-cpu-kernel 2)");
+    damage("a FIFO", [&] { REQUIRE(::mkfifo(path.c_str(), 0600) == 0); }, "warning", "is a FIFO");
+    damage("a link to /dev/zero", [&] { std::filesystem::create_symlink("/dev/zero", path); }, "warning",
+           "is a symbolic link");
   }
 
   TEST_CASE("an unwritable cache directory is not an error: the kernels still compile and run") {

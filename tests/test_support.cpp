@@ -2,7 +2,8 @@
 // FIFO in the way, a failing write leaving the previous file byte-identical, permission
 // bits kept), the capped reader (a FIFO, /dev/zero, a directory, a link, a file over the
 // cap: an error at once, never a hang), the hashes against published values, manifests,
-// the shell-free subprocess runner.
+// the shell-free subprocess runner, the one cache entry format (every flipped byte and every
+// truncation of an entry is a miss, never a wrong hit).
 #include <doctest/doctest.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -10,14 +11,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "TestUtil.h"
 #include "support/AtomicWrite.h"
+#include "support/CacheEntry.h"
 #include "support/CacheRoot.h"
 #include "support/ContentHash.h"
 #include "support/FileError.h"
@@ -394,5 +398,126 @@ TEST_SUITE("support") {
     CHECK(support::cacheDirectory() == "/h/.cache/attn");
     ::unsetenv("HOME");
     CHECK(support::cacheDirectory() == "/tmp/attn-cache-" + std::to_string(::getuid()));
+  }
+  TEST_CASE("cache entry: round trip; every flipped byte and every truncation is a miss, never a hit") {
+    support::CacheKind kind;
+    kind.name = "test-kind";
+    kind.layout = 3;
+    kind.what = "the test cache entry";
+    kind.maxBytes = 1 << 20;
+    kind.olderFormats = {"OLDTEST "};
+    // A key with what must not break the header's line: a newline, '%', a NUL, a non-ASCII byte.
+    const std::string key = std::string("prog=lssar\nsm=90 100% \xc3\xa9") + std::string(1, '\0') + "end";
+    const char raw[] = "\x7f" "ELF\0\0\1 payload\n\n with blank lines";  // NULs, and the header's blank line
+    const std::string payload(raw, sizeof raw - 1);
+    REQUIRE(payload.size() == 34);
+    const std::string entry = support::formatCacheEntry(kind, key, payload);
+    CHECK(entry.rfind("ATTNCACHE 1 test-kind 3\nkey " + support::hashHex(key) +
+                          " prog=lssar%0Asm=90 100%25 %C3%A9%00end\npayload 34 " + support::checksumHex(payload) +
+                          "\n\n",
+                      0) == 0);
+    CHECK(entry.size() == entry.find("\n\n") + 2 + payload.size());
+    support::CacheRead r = support::parseCacheEntry(kind, key, entry, "P");
+    REQUIRE(r.hit());
+    CHECK(r.payload == payload);
+    CHECK(r.line(kind).empty());
+    CHECK(support::parseCacheEntry(kind, "", support::formatCacheEntry(kind, "", ""), "P").hit());
+
+    for (unsigned char mask : {0x01, 0x20, 0x5a, 0x80, 0xff}) {
+      for (size_t at = 0; at < entry.size(); ++at) {
+        std::string bad = entry;
+        bad[at] = static_cast<char>(bad[at] ^ mask);
+        const support::CacheRead b = support::parseCacheEntry(kind, key, bad, "P");
+        CAPTURE(at);
+        CAPTURE(int(mask));
+        CHECK_FALSE(b.hit());
+        CHECK(b.unusable());
+        CHECK_FALSE(b.problem.empty());
+      }
+    }
+    for (size_t n = 0; n < entry.size(); ++n) {
+      CAPTURE(n);
+      const support::CacheRead b = support::parseCacheEntry(kind, key, entry.substr(0, n), "P");
+      CHECK(b.status == support::CacheRead::Status::Damaged);
+    }
+    // Another key, another cache, trailing bytes: damaged; another version or layout, or an
+    // older attn's file: stale, said as a note.
+    CHECK(support::parseCacheEntry(kind, key + "x", entry, "P").problem.rfind("holds the entry of another key", 0) == 0);
+    support::CacheKind other = kind;
+    other.name = "other-kind";
+    CHECK(support::parseCacheEntry(other, key, entry, "P").problem == "holds a test-kind entry, not a other-kind entry");
+    CHECK(support::parseCacheEntry(kind, key, entry + "!", "P").problem ==
+          "has 1 bytes after the 34 payload bytes its header declares");
+    other = kind;
+    other.layout = 4;
+    r = support::parseCacheEntry(other, key, entry, "DIR/e.o");
+    CHECK(r.status == support::CacheRead::Status::Stale);
+    CHECK(r.line(other) ==
+          "attn: note: the test cache entry DIR/e.o holds layout 3 of test-kind entries; this attn reads layout 4; "
+          "rebuilding it");
+    r = support::parseCacheEntry(kind, key, "OLDTEST 7\nwhatever\n", "DIR/e.o");
+    CHECK(r.status == support::CacheRead::Status::Stale);
+    CHECK(r.line(kind) == "attn: note: the test cache entry DIR/e.o was written by an older attn (OLDTEST 7); rebuilding it");
+    std::string newer = entry;
+    newer.replace(0, 11, "ATTNCACHE 2");
+    CHECK(support::parseCacheEntry(kind, key, newer, "P").status == support::CacheRead::Status::Stale);
+    r = support::parseCacheEntry(kind, key, "", "DIR/e.o");
+    CHECK(r.line(kind) ==
+          "attn: warning: the test cache entry DIR/e.o is empty (not a file attn wrote: it writes whole files); "
+          "rebuilding it");
+  }
+
+  TEST_CASE("cache entry files: missing is a quiet miss; a FIFO, /dev/zero, a directory, a huge file are quick misses") {
+    const std::string dir = freshDir("cache-entry");
+    support::CacheKind kind;
+    kind.name = "test-kind";
+    kind.what = "the test cache entry";
+    kind.maxBytes = 4096;
+    const std::string path = dir + "/sub/e.entry";
+    support::CacheRead r = support::readCacheEntry(kind, "k", path);
+    CHECK(r.status == support::CacheRead::Status::Missing);
+    CHECK(r.line(kind).empty());
+    support::writeCacheEntry(kind, "k", "hello", path);  // makes sub/
+    r = support::readCacheEntry(kind, "k", path);
+    REQUIRE(r.hit());
+    CHECK(r.payload == "hello");
+    CHECK(listing(dir + "/sub") == std::vector<std::string>{"e.entry"});  // no temporary left
+
+    const std::string victim = dir + "/victim";
+    writePlain(victim, "keep me");
+    struct Planted {
+      std::string what;
+      std::function<void()> plant;
+      std::string expect;
+    };
+    const std::vector<Planted> planted{
+        {"FIFO", [&] { REQUIRE(::mkfifo(path.c_str(), 0600) == 0); }, "is a FIFO"},
+        {"link to /dev/zero", [&] { fs::create_symlink("/dev/zero", path); }, "is a symbolic link"},
+        {"link to a file", [&] { fs::create_symlink(victim, path); }, "is a symbolic link"},
+        {"directory", [&] { fs::create_directory(path); }, "is a directory"},
+        {"huge", [&] { writePlain(path, std::string(5000, 'x')); }, "more than the 4096 bytes"},
+    };
+    for (const Planted& p : planted) {
+      CAPTURE(p.what);
+      fs::remove_all(path);
+      p.plant();
+      const auto start = std::chrono::steady_clock::now();
+      r = support::readCacheEntry(kind, "k", path);
+      CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(5));
+      CHECK(r.status == support::CacheRead::Status::Damaged);
+      CAPTURE(r.problem);
+      CHECK(r.problem.find(p.expect) != std::string::npos);
+      CHECK(r.line(kind) == "attn: warning: the test cache entry " + path + " " + r.problem + "; rebuilding it");
+      if (p.what == "directory") {
+        CHECK_THROWS_AS(support::writeCacheEntry(kind, "k", "again", path), FileError);
+        continue;
+      }
+      support::writeCacheEntry(kind, "k", "again", path);  // replaces a link or FIFO, never follows it
+      CHECK(fs::is_regular_file(fs::symlink_status(path)));
+      r = support::readCacheEntry(kind, "k", path);
+      REQUIRE(r.hit());
+      CHECK(r.payload == "again");
+    }
+    CHECK(test::readFile(victim) == "keep me");
   }
 }

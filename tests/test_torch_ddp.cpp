@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "TestUtil.h"
+#include "TrainingFixtures.h"
 #include "runtime/train/Distributed.h"
 
 using namespace attn::test;
@@ -35,11 +36,6 @@ using namespace attn::test;
 extern char** environ;
 
 namespace {
-
-bool exists(const std::string& path) {
-  struct stat st {};
-  return ::stat(path.c_str(), &st) == 0;
-}
 
 // A TCP port free right now on localhost (the kernel's choice for port 0).
 int freePort() {
@@ -59,30 +55,14 @@ int freePort() {
 // Byte-level shards of generated text: a 320-token vocabulary keeps the output layer (most
 // of a tiny model's work) small, so these runs take seconds.
 const std::string& byteShards() {
-  static std::string dir;
-  if (!dir.empty()) return dir;
-  std::vector<std::string> files;
+  ShardRecipe recipe{"ddp_shards", "ddp_doc", {}, "0.25", "b", "bytes"};
   for (int d = 0; d < 4; ++d) {
     std::string text;
     for (int i = 0; i < 80; ++i)
       text += "Record " + std::to_string(d * 1000 + i * 7) + " of the ledger was read aloud twice. ";
-    files.push_back(writeTempFile("ddp_doc" + std::to_string(d) + ".txt", text));
+    recipe.documents.push_back(text);
   }
-  dir = tempDir() + "/ddp_shards";
-  std::vector<std::string> args{"data", "prepare"};
-  args.insert(args.end(), files.begin(), files.end());
-  args.insert(args.end(), {"--out", dir, "--val-fraction", "0.25", "--prefix", "b", "--tokenizer", "bytes"});
-  CommandResult r = runAttn(args);
-  REQUIRE_MESSAGE(r.status == 0, r.err);
-  return dir;
-}
-
-std::vector<nlohmann::json> logLines(const std::string& path) {
-  std::ifstream in(path);
-  std::vector<nlohmann::json> out;
-  std::string line;
-  while (std::getline(in, line)) out.push_back(nlohmann::json::parse(line));
-  return out;
+  return preparedShards(recipe);
 }
 
 std::vector<double> losses(const std::string& run) {
@@ -186,7 +166,7 @@ TEST_SUITE("ddp") {
     REQUIRE(f[0].status == 0);
     REQUIRE(f[1].status == 0);
     REQUIRE(losses(resumed).size() == 3);
-    REQUIRE(exists(resumed + "/checkpoint/state.json"));
+    REQUIRE(pathExists(resumed + "/checkpoint/state.json"));
     std::vector<std::string> again = trainArgs(resumed, "cpu", "float64", 2, 128, steps);
     again.push_back("--resume");
     std::vector<CommandResult> r = runRanks(again, 2);
@@ -242,7 +222,7 @@ TEST_SUITE("ddp") {
     bool training = false;
     while (!training && std::chrono::steady_clock::now() - start < std::chrono::seconds(120)) {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      training = exists(run + "/log.jsonl") && !readFile(run + "/log.jsonl").empty();
+      training = pathExists(run + "/log.jsonl") && !readFile(run + "/log.jsonl").empty();
     }
     ::kill(rank1, SIGKILL);
     const auto killed = std::chrono::steady_clock::now();

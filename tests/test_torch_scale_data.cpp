@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "TestUtil.h"
+#include "TrainingFixtures.h"
 #include "runtime/data/DataError.h"
 #include "runtime/data/Shards.h"
 #include "runtime/data/TokenStream.h"
@@ -45,14 +46,6 @@ std::string freshDir(const std::string& name) {
   const std::string dir = tempDir() + "/" + name;
   ::mkdir(dir.c_str(), 0777);
   return dir;
-}
-
-std::vector<nlohmann::json> logLines(const std::string& path) {
-  std::ifstream in(path);
-  std::vector<nlohmann::json> out;
-  std::string line;
-  while (std::getline(in, line)) out.push_back(nlohmann::json::parse(line));
-  return out;
 }
 
 std::string lssa() { return std::string(ATTN_STDLIB) + "/lssa.attn"; }

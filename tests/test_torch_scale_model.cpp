@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "TestUtil.h"
+#include "TrainingFixtures.h"
 #include "runtime/model/Gpt2.h"
 #include "runtime/model/ModelSizes.h"
 #include "runtime/train/Trainer.h"
@@ -24,31 +25,15 @@ using namespace attn::test;
 
 namespace {
 
-std::vector<nlohmann::json> logLines(const std::string& path) {
-  std::ifstream in(path);
-  std::vector<nlohmann::json> out;
-  std::string line;
-  while (std::getline(in, line)) out.push_back(nlohmann::json::parse(line));
-  return out;
-}
-
 // Byte-level shards (vocabulary 257, padded to 320) of generated text, with validation text.
 const std::string& byteShards() {
-  static std::string dir;
-  if (!dir.empty()) return dir;
-  std::vector<std::string> files;
+  ShardRecipe recipe{"scale_shards", "scale_doc", {}, "0.5", "s", "bytes"};
   for (int d = 0; d < 4; ++d) {
     std::string text;
     for (int i = 0; i < 60; ++i) text += "Line " + std::to_string(d * 100 + i) + " of the survey notes the weather. ";
-    files.push_back(writeTempFile("scale_doc" + std::to_string(d) + ".txt", text));
+    recipe.documents.push_back(text);
   }
-  dir = tempDir() + "/scale_shards";
-  std::vector<std::string> args{"data", "prepare"};
-  args.insert(args.end(), files.begin(), files.end());
-  args.insert(args.end(), {"--out", dir, "--val-fraction", "0.5", "--prefix", "s", "--tokenizer", "bytes"});
-  CommandResult r = runAttn(args);
-  REQUIRE_MESSAGE(r.status == 0, r.err);
-  return dir;
+  return preparedShards(recipe);
 }
 
 std::vector<std::string> trainArgs(const std::string& out, int steps) {

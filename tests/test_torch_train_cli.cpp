@@ -11,39 +11,19 @@
 #include <sys/stat.h>
 
 #include "TestUtil.h"
+#include "TrainingFixtures.h"
 
 using namespace attn::test;
 
 namespace {
 
-bool exists(const std::string& path) {
-  struct stat st {};
-  return ::stat(path.c_str(), &st) == 0;
-}
-
-// Three documents of a few hundred tokens each, prepared into shards once per process.
+// Four documents of a few hundred tokens each (GPT-2's tokenizer), prepared once per process.
 const std::string& shards() {
-  static std::string dir;
-  if (!dir.empty()) return dir;
   std::string text;
   for (int i = 0; i < 60; ++i) text += "The committee met on day " + std::to_string(i) + " and agreed to continue. ";
-  std::vector<std::string> files;
-  for (int d = 0; d < 4; ++d) files.push_back(writeTempFile("doc" + std::to_string(d) + ".txt", text + std::to_string(d)));
-  dir = tempDir() + "/shards";
-  std::vector<std::string> args{"data", "prepare"};
-  args.insert(args.end(), files.begin(), files.end());
-  args.insert(args.end(), {"--out", dir, "--val-fraction", "0.5", "--prefix", "t"});
-  CommandResult r = runAttn(args);
-  REQUIRE_MESSAGE(r.status == 0, r.err);
-  return dir;
-}
-
-std::vector<nlohmann::json> logLines(const std::string& path) {
-  std::ifstream in(path);
-  std::vector<nlohmann::json> out;
-  std::string line;
-  while (std::getline(in, line)) out.push_back(nlohmann::json::parse(line));
-  return out;
+  ShardRecipe recipe{"shards", "doc", {}};
+  for (int d = 0; d < 4; ++d) recipe.documents.push_back(text + std::to_string(d));
+  return preparedShards(recipe);
 }
 
 std::vector<std::string> trainArgs(const std::string& out, int steps) {
@@ -74,9 +54,9 @@ TEST_SUITE("model") {
     CHECK(config.at("model").at("name") == "tiny");
     CHECK(config.at("model").at("seq_len") == 16);
     CHECK(config.at("seq_len") == 16);
-    CHECK(exists(run + "/checkpoint/model.pt"));
-    CHECK(exists(run + "/checkpoint/optimizer.pt"));
-    CHECK_FALSE(exists(run + "/checkpoint.tmp"));
+    CHECK(pathExists(run + "/checkpoint/model.pt"));
+    CHECK(pathExists(run + "/checkpoint/optimizer.pt"));
+    CHECK_FALSE(pathExists(run + "/checkpoint.tmp"));
     CHECK(readFile(run + "/attention.attn") == readFile(std::string(ATTN_STDLIB) + "/lssa.attn"));
 
     const std::string json = tempDir() + "/eval.json";
@@ -126,8 +106,8 @@ TEST_SUITE("model") {
     INFO(killed.err);
     REQUIRE_FALSE(killed.timedOut);
     REQUIRE(killed.signal == SIGKILL);
-    std::string ckpt = exists(run + "/checkpoint/state.json") ? run + "/checkpoint" : run + "/checkpoint.old";
-    REQUIRE(exists(ckpt + "/state.json"));
+    std::string ckpt = pathExists(run + "/checkpoint/state.json") ? run + "/checkpoint" : run + "/checkpoint.old";
+    REQUIRE(pathExists(ckpt + "/state.json"));
     int64_t step = nlohmann::json::parse(readFile(ckpt + "/state.json")).at("step").get<int64_t>();
     CHECK(step >= 0);
     std::vector<std::string> resume = trainArgs(run, static_cast<int>(step) + 3);

@@ -154,7 +154,7 @@ std::shared_ptr<const CudaModule> compileModule(const KernelPlan& plan, const Cu
     module->binary = std::move(*hit);
     module->origin = "disk";
   } else {
-    if (!warning.empty()) std::fprintf(stderr, "attn: warning: %s; rebuilding it\n", warning.c_str());
+    if (!warning.empty()) std::fprintf(stderr, "%s\n", warning.c_str());  // the whole line, with its severity
     CompiledKernel k = compile(module->source.source, plan.graph.name + ".cu", arch);
     module->binary.cubin = std::move(k.cubin);
     // The PTX is not kept: only the CUBIN is loaded (and `attn emit --target ptx` compiles

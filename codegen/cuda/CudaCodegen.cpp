@@ -118,7 +118,7 @@ std::string tensorCoreKernels(const KernelPlan& plan, const BackwardPlan& backwa
   std::string s;
   if (o.exactMath) s += "#define ATTN_EXACT_MATH 1  // libm-exact exp, log and division (ATTN_CUDA_EXACT_MATH)\n";
   s += withBackward ? "#include \"tc_backward.cuh\"\n" : "#include \"tc_forward.cuh\"\n";
-  s += "#include \"attn_math.cuh\"\n\n";
+  s += "#include \"tc_support.cuh\"\n#include \"attn_math.cuh\"\n\n";
   s += "struct Config {\n  static constexpr int kBlockM = " + std::to_string(t.blockM) +
        ", kBlockN = " + std::to_string(t.blockN) + ", kWarps = " + std::to_string(t.warps) +
        ", kStages = " + std::to_string(t.stages) + ";\n  using Elem = " + elem +
@@ -239,32 +239,18 @@ std::string tensorCoreKernels(const KernelPlan& plan, const BackwardPlan& backwa
     out.entries.push_back({"attn_backward_grad_tc", "grad",
                            "CTA per (head, " + std::to_string(t.blockN) + " keys)", threads, gradBytes});
   }
-  s += "// Support kernels, one thread per row (rows = heads * L).\n"
-       "// 1/|x_r| (0 for a zero row), for l2norm: squares of x / max |x|, which neither overflow\n"
-       "// nor underflow at any scale bf16 holds (l2norm is scale-invariant).\n"
-       "extern \"C\" __global__ void attn_inverse_norms_tc(const Config::Elem* x, float* out, long long rows, long long d) {\n"
-       "  const long long r = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;\n"
-       "  if (r >= rows) return;\n  float m = 0.f, s = 0.f;\n"
-       "  for (long long c = 0; c < d; ++c) m = fmaxf(m, fabsf(static_cast<float>(x[r * d + c])));\n"
-       "  for (long long c = 0; c < d; ++c) {\n    const float e = static_cast<float>(x[r * d + c]) / (m == 0.f ? 1.f : m);\n"
-       "    s += e * e;\n  }\n"
-       "  out[r] = s == 0.f ? 0.f : 1.f / (m * sqrtf(s));\n}\n\n";
+  // The support kernels' bodies are tc_support.cuh's; here only their entries, with Elem.
+  s += "// Support kernels (tc_support.cuh), one thread per row (rows = heads * L).\n"
+       "extern \"C\" __global__ void attn_inverse_norms_tc(const Config::Elem* x, float* out, long long rows, "
+       "long long d) {\n  attn_tc::inverseNorms(x, out, rows, d);\n}\n";
   out.entries.push_back({"attn_inverse_norms_tc", "norms", "thread per row"});
   if (withBackward) {
-    s += "// adj[r][slot] = dO_r . o_r: the row adjoints the FlashAttention identity gives.\n"
-         "extern \"C\" __global__ void attn_identity_adjoint_tc(const Config::Elem* dout, const Config::Elem* o, float* adj,\n"
+    s += "extern \"C\" __global__ void attn_identity_adjoint_tc(const Config::Elem* dout, const Config::Elem* o, float* adj,\n"
          "                                                    long long rows, long long dv, long long slots, long long slot) {\n"
-         "  const long long r = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;\n"
-         "  if (r >= rows) return;\n  float s = 0.f;\n"
-         "  for (long long c = 0; c < dv; ++c) s += static_cast<float>(dout[r * dv + c]) * static_cast<float>(o[r * dv + c]);\n"
-         "  adj[r * slots + slot] = s;\n}\n\n"
-         "// dx_r += -bar_r rinv_r^3 x_r: the l2norm's share of the gradient.\n"
+         "  attn_tc::identityAdjoint(dout, o, adj, rows, dv, slots, slot);\n}\n"
          "extern \"C\" __global__ void attn_finish_norm_tc(const float* rinv, const float* bar, const Config::Elem* x, float* dx,\n"
          "                                               long long rows, long long d) {\n"
-         "  const long long r = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;\n"
-         "  if (r >= rows) return;\n"
-         "  const float f = -bar[r] * rinv[r] * rinv[r];  // (-bar r) r (r x): r^3 alone over- or underflows\n"
-         "  for (long long c = 0; c < d; ++c) dx[r * d + c] += f * (rinv[r] * static_cast<float>(x[r * d + c]));\n}\n";
+         "  attn_tc::finishNorm(rinv, bar, x, dx, rows, d);\n}\n";
     out.entries.push_back({"attn_identity_adjoint_tc", "identity", "thread per row"});
     out.entries.push_back({"attn_finish_norm_tc", "finish_norm", "thread per row"});
   }

@@ -65,31 +65,26 @@ struct CachedKernel {
   }
 };
 
-/// A directory of cache entries. Entry format (version kFormatVersion), a text header then
-/// the payload:
+/// A directory of cache entries, one file per key in attn's one cache format
+/// (support/CacheEntry.h, kind "cuda-kernel": the key text echoed, the payload's length and
+/// XXH64 checksum). The payload (layout kLayoutVersion) is
 ///
-///     ATTNCUDA 2\n
-///     key <KernelKey::text()>\n
 ///     sections cubin=<bytes> ptx=<bytes> log=<bytes>\n
 ///     resources registers=<n> spill=<n> shared=<n>\n
-///     checksum <16 hex digits>\n
-///     \n
 ///     <cubin bytes><ptx bytes><log bytes>
 ///
-/// The checksum is XXH64 (support/ContentHash.h) over the sections line, the resources line
-/// (each with its "\n") and the payload. The file must end exactly where the sections end.
-/// (Version 1 entries, checksummed with FNV-1a, are reported as another version and rebuilt.)
-///
-/// Entries are read only when they are regular files (not links, FIFOs or devices) of at
-/// most 1 GiB, and written with support::writeFileAtomically: a temporary file in the same
-/// directory, "<entry>.tmp.<pid>.<n>", created O_EXCL | O_NOFOLLOW and renamed over the entry
-/// (a link planted at the entry's name is replaced, never followed). Readers see the old entry
-/// or the whole new one, never a part, and of concurrent writers of one key the last rename
-/// wins, leaving one valid entry. A temporary file left by a crash never ends in ".cubin" and
-/// is never read. The object is immutable; its methods may be called from any thread.
+/// Entries of the formats before it (first line "ATTNCUDA 1" or "ATTNCUDA 2") are stale: a
+/// note, and rebuilt. Entries are read only when they are regular files (not links, FIFOs or
+/// devices) of at most 1 GiB, and written with support::writeFileAtomically: a temporary
+/// file in the same directory, "<entry>.tmp.<pid>.<n>", created O_EXCL | O_NOFOLLOW and
+/// renamed over the entry (a link planted at the entry's name is replaced, never followed).
+/// Readers see the old entry or the whole new one, never a part, and of concurrent writers
+/// of one key the last rename wins, leaving one valid entry. A temporary file left by a crash
+/// never ends in ".cubin" and is never read. The object is immutable; its methods may be
+/// called from any thread.
 class KernelCache {
  public:
-  static constexpr int kFormatVersion = 2;
+  static constexpr int kLayoutVersion = 1;  ///< the payload layout above
 
   /// A cache in `directory`, which need not exist (store() creates it).
   explicit KernelCache(std::string directory);
@@ -105,10 +100,12 @@ class KernelCache {
   std::string path(const KernelKey& key) const;
 
   /// The entry for `key`, or nullopt. A missing entry (or directory) is a plain miss: no
-  /// warning. An entry that cannot be used (empty, truncated, bad magic, another format
-  /// version, another key's entry, a checksum mismatch, section lengths beyond the file,
-  /// trailing bytes, unreadable) is a miss too, and `*warning` (when given) is set to one
-  /// line naming the file and what is wrong; store() will overwrite it. Never throws.
+  /// warning. An entry that cannot be used (empty, truncated, not an attn cache entry,
+  /// another key's entry, a checksum mismatch, trailing bytes, not a regular file,
+  /// unreadable; or an older attn's) is a miss too, and `*warning` (when given) is set to
+  /// the one line to print: "attn: warning: the CUDA kernel cache entry PATH <what is
+  /// wrong>; rebuilding it" ("attn: note: ..." for an older attn's entry); store() will
+  /// overwrite it. Never throws.
   std::optional<CachedKernel> load(const KernelKey& key, std::string* warning = nullptr) const;
 
   /// Writes the entry for `key` atomically, creating the directory if needed. Returns false

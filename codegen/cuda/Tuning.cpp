@@ -5,16 +5,33 @@
 #include <cstdio>
 #include <sstream>
 
-#include "support/AtomicWrite.h"
+#include "support/CacheEntry.h"
 #include "support/CacheRoot.h"
 #include "support/FileError.h"
-#include "support/ReadFile.h"
 
 namespace attn::cuda {
 
 namespace {
-// One line per (program, dtype, dims, length, GPU): a few KB in practice.
-constexpr uint64_t kMaxTableBytes = uint64_t(16) << 20;
+
+// The table is one entry in attn's one cache format (support/CacheEntry.h); its payload is
+// the readable lines. A table written before that format (it began "# attn tune") is stale.
+const support::CacheKind& tuningKind() {
+  static const support::CacheKind kind = [] {
+    support::CacheKind k;
+    k.name = "cuda-tuning";
+    k.layout = 1;
+    k.what = "attn tune's table";
+    k.maxBytes = uint64_t(16) << 20;  // one line per (program, dtype, dims, length, GPU): a few KB
+    k.olderFormats = {"# attn tune"};
+    k.consequence = "it is ignored (the default tiles are used until `attn tune` writes it anew)";
+    return k;
+  }();
+  return kind;
+}
+
+// The table's one key: there is one table per cache directory.
+constexpr const char* kTableKey = "attn tune's table";
+
 }  // namespace
 
 int sharedMemoryLimit(int arch) {
@@ -59,16 +76,10 @@ std::string TuningTable::defaultPath() { return support::cacheDirectory() + "/cu
 void TuningTable::load(int* skipped, std::string* warning) {
   entries_.clear();
   if (skipped) *skipped = 0;
-  std::string text;
-  try {
-    support::ReadOptions options;
-    options.what = "attn tune's table";
-    text = support::readRegularFileIfPresent(path_, kMaxTableBytes, options).value_or("");
-  } catch (const support::FileError& e) {
-    if (warning) *warning = std::string(e.what()) + "; the default tiles are used";
-    return;
-  }
-  std::istringstream in(text);
+  const support::CacheRead entry = support::readCacheEntry(tuningKind(), kTableKey, path_);
+  if (entry.unusable() && warning) *warning = entry.line(tuningKind());
+  if (!entry.hit()) return;
+  std::istringstream in(entry.payload);
   for (std::string line; std::getline(in, line);) {
     if (line.empty() || line[0] == '#') continue;
     const size_t tilePos = line.find(" tile=");
@@ -104,11 +115,7 @@ bool TuningTable::save(std::string* warning) const {
     text += key + " tile=" + value.first.name() + " ms=" + ms + "\n";
   }
   try {
-    const size_t slash = path_.rfind('/');
-    if (slash != std::string::npos && slash > 0) support::makeDirectories(path_.substr(0, slash));
-    support::WriteOptions options;
-    options.links = support::LinkPolicy::Replace;  // attn's own cache file: a planted link is replaced
-    support::writeFileAtomically(path_, text, options);
+    support::writeCacheEntry(tuningKind(), kTableKey, text, path_);
     return true;
   } catch (const support::FileError& e) {
     if (warning) *warning = e.what();

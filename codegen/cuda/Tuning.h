@@ -4,6 +4,9 @@
 // A winner is kept per (program with its params, dtype, head dims, length bucket,
 // architecture) in <cache>/cuda/tuning.txt, one readable line each:
 //   program=lssar_p15 dtype=bf16 d=64 dv=64 L=4096 sm=90 tile=m64n64w4s2 ms=1.234
+// The file is an entry in attn's one cache format (support/CacheEntry.h, kind
+// "cuda-tuning"): the lines are its payload, under a checksummed header, so a damaged table
+// is noticed (and ignored) instead of half-read.
 // The CUDA op looks its tile up there (the default tile when there is no line); `attn tune`
 // times the candidates on the GPU and writes the lines. Choosing is not done here: this
 // file has no GPU code.
@@ -45,8 +48,9 @@ class TuningTable {
   /// <cache root>/cuda/tuning.txt.
   static std::string defaultPath();
   /// Reads the file; a missing file is an empty table, a line that does not parse is
-  /// skipped and counted in `skipped`. A file that cannot be used (not a regular file, over
-  /// 16 MiB, unreadable) is an empty table too, and `warning` says why.
+  /// skipped and counted in `skipped`. A file that cannot be used (damaged, an older attn's,
+  /// not a regular file, over 16 MiB, unreadable) is an empty table too, and `warning` is
+  /// the one line to print ("attn: warning: attn tune's table PATH ...", or "attn: note:").
   void load(int* skipped = nullptr, std::string* warning = nullptr);
   std::optional<TileConfig> find(const TuningKey& key) const;
   void set(const TuningKey& key, const TileConfig& tile, double milliseconds);

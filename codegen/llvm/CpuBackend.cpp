@@ -10,23 +10,18 @@
 #include <cstring>
 #include <map>
 #include <mutex>
-#include <optional>
-#include <sstream>
 #include <thread>
 
 #include "codegen/llvm/LlvmJit.h"
 #include "compiler/Diagnostics.h"
-#include "support/AtomicWrite.h"
+#include "support/CacheEntry.h"
 #include "support/CacheRoot.h"
 #include "support/ContentHash.h"
 #include "support/FileError.h"
-#include "support/ReadFile.h"
 
 namespace attn::cpu {
 
 namespace {
-
-std::string hex(uint64_t v) { return support::hex16(v); }
 
 llvmjit::Jit& jit() {
   static std::unique_ptr<llvmjit::Jit> instance = llvmjit::Jit::create();
@@ -38,71 +33,21 @@ std::mutex& jitMutex() {
   return m;
 }
 
-// Disk cache entry: "attn-cpu-kernel 2\n<key>\n<checksum> <size>\n<object bytes>", the
-// checksum XXH64 of the object (version 1 had FNV-1a: its entries are reported and rebuilt).
-const char* kMagic = "attn-cpu-kernel 2";
-// An object file of a few kernels is well under a megabyte; a file far larger is not ours
-// and is not read into memory.
-constexpr uint64_t kMaxEntryBytes = uint64_t(256) << 20;
-
-// The entry's object code, or nullopt: a plain miss (no file; `problem` left empty) or a
-// damaged entry (`problem` says what is wrong). Only a regular file is read, never a link,
-// a FIFO or a device, and never more than kMaxEntryBytes of it.
-std::optional<std::string> readEntry(const std::string& path, const std::string& key, std::string* problem) {
-  std::optional<std::string> bytes;
-  try {
-    support::ReadOptions options;
-    options.followLinks = false;
-    options.what = "a kernel cache entry";
-    bytes = support::readRegularFileIfPresent(path, kMaxEntryBytes, options);
-  } catch (const support::FileError& e) {
-    const std::string what = e.what();
-    *problem = what.compare(0, path.size() + 2, path + ": ") == 0 ? what.substr(path.size() + 2) : what;
-    return std::nullopt;
-  }
-  if (!bytes) return std::nullopt;
-  std::istringstream in(*bytes);
-  std::string magic, storedKey, sums;
-  std::getline(in, magic);
-  std::getline(in, storedKey);
-  std::getline(in, sums);
-  unsigned long long checksum = 0, size = 0;
-  if (magic != kMagic || std::sscanf(sums.c_str(), "%llx %llu", &checksum, &size) != 2) {
-    *problem = magic.rfind("attn-cpu-kernel ", 0) == 0 ? "written in another cache format (" + magic + ")"
-                                                       : "not a kernel cache entry";
-    return std::nullopt;
-  }
-  if (storedKey != key) {
-    *problem = "its key does not match (a hash collision or a foreign file)";
-    return std::nullopt;
-  }
-  const std::streamoff offset = in.tellg();
-  std::string object = offset < 0 ? std::string() : bytes->substr(static_cast<size_t>(offset));
-  if (object.size() != size) {
-    *problem = (object.size() < size ? "truncated: " : "too long: ") + std::to_string(object.size()) + " of " +
-               std::to_string(size) + " bytes";
-    return std::nullopt;
-  }
-  if (support::checksum64(object) != checksum) {
-    *problem = "its checksum does not match";
-    return std::nullopt;
-  }
-  return object;
-}
-
-// Written atomically (support/AtomicWrite.h): readers see the old entry or the whole new
-// one, never a part. A link planted at the entry's name is replaced, not followed.
-void writeEntry(const std::string& dir, const std::string& path, const std::string& key, const std::string& object) {
-  // A cache that cannot be created or written is not an error: the kernels still run.
-  try {
-    support::makeDirectories(dir);
-    const std::string header = std::string(kMagic) + "\n" + key + "\n" + hex(support::checksum64(object)) + " " +
-                               std::to_string(object.size()) + "\n";
-    support::WriteOptions options;
-    options.links = support::LinkPolicy::Replace;
-    support::writeFileAtomically(path, {{header.data(), header.size()}, {object.data(), object.size()}}, options);
-  } catch (const support::FileError&) {
-  }
+// The disk cache's entries (support/CacheEntry.h): the object file is the payload. Files of
+// the format before it ("attn-cpu-kernel 1|2") are stale: a note, and rebuilt.
+const support::CacheKind& cpuCacheKind() {
+  static const support::CacheKind kind = [] {
+    support::CacheKind k;
+    k.name = "cpu-kernel";
+    k.layout = 1;
+    k.what = "the CPU kernel cache entry";
+    // An object file of a few kernels is well under a megabyte; a file far larger is not
+    // ours and is not read into memory.
+    k.maxBytes = uint64_t(256) << 20;
+    k.olderFormats = {"attn-cpu-kernel "};
+    return k;
+  }();
+  return kind;
 }
 
 std::vector<std::string> symbolsOf(const llvmjit::CpuKernelSource& source) {
@@ -235,21 +180,24 @@ std::shared_ptr<const CpuKernels> compile(const KernelPlan& plan, bool f64, int6
   }
 
   const std::string key = cacheKey(ir);
-  const std::string dir = cacheDirectory();
   const std::string path = entryPath(plan.graph.name, f64, sizes, key);
   std::lock_guard<std::mutex> lock(jitMutex());
-  std::string problem;
-  std::optional<std::string> object = readEntry(path, key, &problem);
+  support::CacheRead entry = support::readCacheEntry(cpuCacheKind(), key, path);
+  std::string object;
   kernels->origin = "disk";
-  if (!object) {
-    if (!problem.empty())
-      std::fprintf(stderr, "attn: warning: the kernel cache entry %s is damaged (%s); rebuilding it\n", path.c_str(),
-                   problem.c_str());
+  if (entry.hit()) {
+    object = std::move(entry.payload);
+  } else {
+    if (entry.unusable()) std::fprintf(stderr, "%s\n", entry.line(cpuCacheKind()).c_str());
     object = jit().compileToObject(ir);
-    writeEntry(dir, path, key, *object);
+    // A cache that cannot be created or written is not an error: the kernels still run.
+    try {
+      support::writeCacheEntry(cpuCacheKind(), key, object, path);
+    } catch (const support::FileError&) {
+    }
     kernels->origin = "compiled";
   }
-  std::vector<void*> addresses = jit().load(*object, symbolsOf(kernels->source));
+  std::vector<void*> addresses = jit().load(object, symbolsOf(kernels->source));
   kernels->forward = reinterpret_cast<KernelFn>(addresses[0]);
   if (kernels->source.backwardUnsupported.empty()) {
     for (size_t p = 0; p < kernels->source.rowPasses.size(); ++p)

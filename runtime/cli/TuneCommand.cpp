@@ -128,7 +128,7 @@ int runTune(const TuneOptions& t) {
   cuda::TuningTable table(cuda::TuningTable::defaultPath());
   std::string tableWarning;
   table.load(nullptr, &tableWarning);
-  if (!tableWarning.empty()) std::fprintf(stderr, "attn: warning: %s (it is rewritten below)\n", tableWarning.c_str());
+  if (!tableWarning.empty()) std::fprintf(stderr, "%s\n", tableWarning.c_str());  // the whole line
   const size_t elem = 2;
   std::printf("\n%-8s %-14s %12s\n", "L", "tile", "median ms");
   for (int64_t L : lengths) {

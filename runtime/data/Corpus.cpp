@@ -21,6 +21,7 @@
 #include "runtime/data/DataDir.h"
 #include "runtime/data/DataError.h"
 #include "runtime/data/Shards.h"
+#include "support/ContentHash.h"
 
 namespace attn::data {
 
@@ -150,14 +151,10 @@ uint64_t mix64(uint64_t x) {
   return x ^ (x >> 31);
 }
 
-/// A hash of `name` under `seed`, the same on every platform (FNV-1a, then mixed).
+/// A hash of `name` under `seed`, the same on every platform: support's FNV-1a started
+/// from its offset basis mixed with the seed, then mixed again.
 uint64_t nameHash(const std::string& name, uint64_t seed) {
-  uint64_t h = 0xcbf29ce484222325ULL ^ mix64(seed);
-  for (unsigned char c : name) {
-    h ^= c;
-    h *= 0x100000001b3ULL;
-  }
-  return mix64(h);
+  return mix64(support::fnv1a64(name, 0xcbf29ce484222325ULL ^ mix64(seed)));
 }
 
 // ---- writing shards -------------------------------------------------------------------------

@@ -1,9 +1,9 @@
 // The .npy reader and writer of Npy.h, and the float16 conversions.
 //
-// Reading goes top to bottom: preamble (magic, version, header length), the header's Python
-// dict literal parsed by a small recursive-descent parser over Python's literal syntax, the
-// three keys checked one by one, then the data size against what the file holds. Every byte
-// access goes through HeaderParser::peek or a size check just before it, so any input, however
+// Reading goes top to bottom: preamble (magic, version, header length), the header's dict
+// parsed by a small recursive-descent parser sized to what .npy writers produce, the three
+// keys checked one by one, then the data size against what the file holds. Every byte access
+// goes through HeaderParser::peek or a size check just before it, so any input, however
 // mangled, ends in an NpyArray or an NpyError. Not here: anything NumPy can write that attn
 // does not compute with (see Npy.h).
 #include "runtime/io/Npy.h"
@@ -13,6 +13,7 @@
 #include <cstring>
 #include <limits>
 #include <new>
+#include <optional>
 #include <utility>
 
 #include <sys/stat.h>
@@ -41,95 +42,78 @@ constexpr const char* kSupported = "(attn reads float16, float32, float64)";
   throw NpyError(name + ": " + what);
 }
 
-// ---- the header's Python literal -------------------------------------------------------
+// ---- the header's dict -------------------------------------------------------------------
+//
+// What .npy writers put in the header: one Python dict literal with exactly the keys 'descr'
+// (a string such as '<f4'; a list for structured dtypes), 'fortran_order' (True or False) and
+// 'shape' (a tuple of integers), e.g. {'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }.
+// The parser reads that and the few other literals a message must be able to name (None, a
+// list, a bare integer): values are strings, decimal integers, True/False/None, tuples and
+// lists, with Python's whitespace, either quote and trailing commas. No escapes, floats or
+// other names: no valid header has them.
 
-/// One Python literal from a header. Only the fields of its kind are meaningful.
+/// One value of the header's dict.
 struct PyValue {
   enum class Kind { Str, Int, Bool, None, Tuple, List };
   Kind kind = Kind::None;
-  std::string text;            // Str: the contents; Int: the digits as written (with sign)
+  std::string text;            // Str: the contents; Int: the digits as written (with sign); Bool, None: the name
   int64_t integer = 0;         // Int, when it fits
   bool intOverflow = false;    // Int: does not fit in int64
-  bool boolean = false;        // Bool
   std::vector<PyValue> items;  // Tuple, List
-  size_t offset = 0;           // file offset of the value's first byte
 };
 
 const char* kindName(PyValue::Kind kind) {
-  switch (kind) {
-    case PyValue::Kind::Str:
-      return "a string";
-    case PyValue::Kind::Int:
-      return "an integer";
-    case PyValue::Kind::Bool:
-      return "a boolean";
-    case PyValue::Kind::None:
-      return "None";
-    case PyValue::Kind::Tuple:
-      return "a tuple";
-    case PyValue::Kind::List:
-      return "a list";
-  }
-  return "a value";
+  static const char* const names[] = {"a string", "an integer", "a boolean", "None", "a tuple", "a list"};
+  return names[static_cast<int>(kind)];
 }
 
-/// Python repr of a value, for messages: 'f4', (2, -3), [...].
+/// Python repr of a value, for messages: 'f4', (2, -3), (5,), [2, 3].
 std::string repr(const PyValue& v) {
-  switch (v.kind) {
-    case PyValue::Kind::Str:
-      return "'" + v.text + "'";
-    case PyValue::Kind::Int:
-      return v.text;
-    case PyValue::Kind::Bool:
-      return v.boolean ? "True" : "False";
-    case PyValue::Kind::None:
-      return "None";
-    case PyValue::Kind::Tuple:
-    case PyValue::Kind::List: {
-      const bool tuple = v.kind == PyValue::Kind::Tuple;
-      std::string out = tuple ? "(" : "[";
-      for (size_t i = 0; i < v.items.size(); ++i) out += (i ? ", " : "") + repr(v.items[i]);
-      if (tuple && v.items.size() == 1) out += ",";
-      return out + (tuple ? ")" : "]");
-    }
-  }
-  return "?";
+  if (v.kind == PyValue::Kind::Str) return "'" + v.text + "'";
+  if (v.kind != PyValue::Kind::Tuple && v.kind != PyValue::Kind::List) return v.text;
+  const bool tuple = v.kind == PyValue::Kind::Tuple;
+  std::string out = tuple ? "(" : "[";
+  for (size_t i = 0; i < v.items.size(); ++i) out += (i ? ", " : "") + repr(v.items[i]);
+  return out + (!tuple ? "]" : v.items.size() == 1 ? ",)" : ")");
 }
 
-/// The header's dict, in the order written.
-using PyDict = std::vector<std::pair<std::string, PyValue>>;
+/// The header's three entries, each set once.
+struct HeaderDict {
+  std::optional<PyValue> descr, fortranOrder, shape;
+};
 
-/// Recursive-descent parser for the subset of Python literal syntax a header can hold:
-/// one dict with string keys; values are strings, integers, True/False/None, tuples and
-/// lists. Whitespace anywhere between tokens, single or double quotes, trailing commas.
+/// Recursive descent over the header's bytes; every failure is an NpyError with the file
+/// offset of the byte it is about.
 class HeaderParser {
  public:
   HeaderParser(const std::string& name, const uint8_t* bytes, size_t size, size_t fileOffset,
                bool asciiOnly)
       : name_(name), bytes_(bytes), size_(size), fileOffset_(fileOffset), asciiOnly_(asciiOnly) {}
 
-  PyDict parseDict() {
+  HeaderDict parse() {
+    HeaderDict dict;
     skipSpace();
     expect('{', "'{' opening the header's dict");
-    PyDict dict;
-    skipSpace();
-    while (peek() != '}') {
+    while (skipSpace(), peek() != '}') {
       if (peek() != '\'' && peek() != '"') error("a string key or '}'");
       const size_t keyOffset = here();
-      const std::string key = parseString();
-      for (const auto& entry : dict) {
-        if (entry.first == key) {
-          malformed("duplicate key '" + key + "' at byte " + std::to_string(keyOffset));
-        }
+      const std::string key = string();
+      std::optional<PyValue>* entry = key == "descr"           ? &dict.descr
+                                      : key == "fortran_order" ? &dict.fortranOrder
+                                      : key == "shape"         ? &dict.shape
+                                                               : nullptr;
+      if (!entry) {
+        malformed("unexpected key '" + key +
+                  "' (a .npy header has exactly 'descr', 'fortran_order' and 'shape')");
       }
+      if (*entry) malformed("duplicate key '" + key + "' at byte " + std::to_string(keyOffset));
       skipSpace();
       expect(':', "':' after the key '" + key + "'");
       skipSpace();
-      dict.emplace_back(key, parseValue(0));
+      *entry = value(0);
       skipSpace();
       if (peek() == ',') {
         ++pos_;
-        skipSpace();
       } else if (peek() != '}') {
         error("',' or '}' after the value of '" + key + "'");
       }
@@ -137,6 +121,11 @@ class HeaderParser {
     ++pos_;
     skipSpace();
     if (pos_ != size_) error("only spaces and a newline after the dict's '}'");
+    for (const auto& [key, entry] : {std::pair{"descr", &dict.descr},
+                                     {"fortran_order", &dict.fortranOrder},
+                                     {"shape", &dict.shape}}) {
+      if (!*entry) malformed(std::string("missing key '") + key + "'");
+    }
     return dict;
   }
 
@@ -144,8 +133,10 @@ class HeaderParser {
   static constexpr int kEnd = -1;
 
   /// The current byte, or kEnd; the only place header bytes are read.
-  int peek() const { return pos_ < size_ ? bytes_[pos_] : kEnd; }
+  int peek(size_t ahead = 0) const { return pos_ + ahead < size_ ? bytes_[pos_ + ahead] : kEnd; }
   size_t here() const { return fileOffset_ + pos_; }
+  static bool isDigit(int c) { return c >= '0' && c <= '9'; }
+  static bool isLetter(int c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 
   [[noreturn]] void malformed(const std::string& what) const {
     fail(name_, "malformed header: " + what);
@@ -153,15 +144,13 @@ class HeaderParser {
 
   [[noreturn]] void error(const std::string& expected) const {
     const int c = peek();
-    std::string found;
-    char buf[16];
+    char found[32];
     if (c == kEnd) {
-      found = "the end of the header";
+      std::snprintf(found, sizeof found, "the end of the header");
     } else if (c >= 0x20 && c < 0x7f) {
-      found = std::string("'") + static_cast<char>(c) + "'";
+      std::snprintf(found, sizeof found, "'%c'", c);
     } else {
-      std::snprintf(buf, sizeof buf, "byte 0x%02x", c);
-      found = buf;
+      std::snprintf(found, sizeof found, "byte 0x%02x", c);
     }
     malformed("expected " + expected + ", found " + found + " at byte " + std::to_string(here()));
   }
@@ -172,31 +161,36 @@ class HeaderParser {
   }
 
   void skipSpace() {
-    for (int c = peek(); c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f'; c = peek()) {
-      ++pos_;
-    }
+    while (peek() == ' ' || peek() == '\t' || peek() == '\n' || peek() == '\r' || peek() == '\f') ++pos_;
   }
 
-  static bool isDigit(int c) { return c >= '0' && c <= '9'; }
-  static bool isLetter(int c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
-
-  PyValue parseValue(int depth) {
+  PyValue value(int depth) {
     if (depth > kMaxNesting) malformed("tuples nested too deep at byte " + std::to_string(here()));
     const int c = peek();
+    PyValue v;
     if (c == '\'' || c == '"') {
-      PyValue v;
-      v.offset = here();
       v.kind = PyValue::Kind::Str;
-      v.text = parseString();
-      return v;
+      v.text = string();
+    } else if (c == '(' || c == '[') {
+      v = sequence(depth);
+    } else if (isDigit(c) || c == '-' || c == '+') {
+      v = integer();
+    } else if (isLetter(c)) {
+      const size_t start = here();
+      while (isLetter(peek()) || isDigit(peek()) || peek() == '_') v.text += static_cast<char>(bytes_[pos_++]);
+      if (v.text == "True" || v.text == "False") {
+        v.kind = PyValue::Kind::Bool;
+      } else if (v.text != "None") {
+        malformed("unexpected name '" + v.text + "' at byte " + std::to_string(start) +
+                  " (only True, False and None are literals)");
+      }
+    } else {
+      error("a value (a string, an integer, True, False, None, a tuple or a list)");
     }
-    if (c == '(' || c == '[') return parseSequence(depth);
-    if (isDigit(c) || c == '-' || c == '+') return parseInt();
-    if (isLetter(c)) return parseName();
-    error("a value (a string, an integer, True, False, None, a tuple or a list)");
+    return v;
   }
 
-  std::string parseString() {
+  std::string string() {
     const int quote = peek();
     const size_t start = here();
     ++pos_;
@@ -220,82 +214,57 @@ class HeaderParser {
     return text;
   }
 
-  PyValue parseInt() {
+  /// A decimal integer, as Python writes it: a sign (then spaces: "- 3" is -3), no leading
+  /// zero, and Python 2's long suffix ("3L", which NumPy still reads).
+  PyValue integer() {
     PyValue v;
-    v.offset = here();
     v.kind = PyValue::Kind::Int;
-    bool negative = false;
+    const size_t start = here();
+    const bool negative = peek() == '-';
     if (peek() == '-' || peek() == '+') {
-      negative = peek() == '-';
-      v.text += static_cast<char>(peek());
-      ++pos_;
-      skipSpace();  // Python allows "- 3"
+      v.text += static_cast<char>(bytes_[pos_++]);
+      skipSpace();
     }
     if (!isDigit(peek())) error("a digit");
-    if (peek() == '0' && pos_ + 1 < size_ && isDigit(bytes_[pos_ + 1])) {
+    if (peek() == '0' && isDigit(peek(1))) {
       malformed("integer with a leading zero at byte " + std::to_string(here()));
     }
-    // Accumulate as a negative number so that INT64_MIN fits; flip at the end.
-    int64_t value = 0;
-    for (int c = peek(); isDigit(c); c = peek()) {
-      const int64_t digit = c - '0';
-      if (value < (std::numeric_limits<int64_t>::min() + digit) / 10) v.intOverflow = true;
-      if (!v.intOverflow) value = value * 10 - digit;
-      v.text += static_cast<char>(c);
-      ++pos_;
+    uint64_t magnitude = 0;
+    while (isDigit(peek())) {
+      const int digit = bytes_[pos_++] - '0';
+      v.text += static_cast<char>('0' + digit);
+      v.intOverflow = v.intOverflow || __builtin_mul_overflow(magnitude, 10, &magnitude) ||
+                      __builtin_add_overflow(magnitude, static_cast<uint64_t>(digit), &magnitude);
     }
-    if (!negative) {
-      if (value == std::numeric_limits<int64_t>::min()) v.intOverflow = true;
-      value = -value;
+    // int64 holds magnitudes up to 2^63 - 1, and 2^63 when negative.
+    if (magnitude > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) + (negative ? 1 : 0)) {
+      v.intOverflow = true;
     }
-    v.integer = v.intOverflow ? 0 : value;
-    // Python 2 era NumPy wrote longs as 3L; NumPy still reads them.
+    if (!v.intOverflow) {
+      v.integer = negative ? static_cast<int64_t>(0 - magnitude) : static_cast<int64_t>(magnitude);
+    }
     if (peek() == 'L') ++pos_;
-    const int next = peek();
-    if (next == '.' || next == '_' || isLetter(next)) {  // 2.0, 1e3, 1_000, 0x10, 3j
-      malformed("number at byte " + std::to_string(v.offset) + " is not a plain decimal integer");
-    }
-    return v;
-  }
-
-  PyValue parseName() {
-    PyValue v;
-    v.offset = here();
-    std::string word;
-    for (int c = peek(); isLetter(c) || isDigit(c) || c == '_'; c = peek()) {
-      word += static_cast<char>(c);
-      ++pos_;
-    }
-    if (word == "True" || word == "False") {
-      v.kind = PyValue::Kind::Bool;
-      v.boolean = word == "True";
-    } else if (word == "None") {
-      v.kind = PyValue::Kind::None;
-    } else {
-      malformed("unexpected name '" + word + "' at byte " + std::to_string(v.offset) +
-                " (only True, False and None are literals)");
+    if (peek() == '.' || peek() == '_' || isLetter(peek())) {  // 2.0, 1e3, 1_000, 0x10, 3j
+      malformed("number at byte " + std::to_string(start) + " is not a plain decimal integer");
     }
     return v;
   }
 
   /// (a, b), (a,), (), [a, b]; a parenthesised value without a comma is that value, as in
   /// Python: (5) is the integer 5, not a tuple.
-  PyValue parseSequence(int depth) {
+  PyValue sequence(int depth) {
     PyValue v;
-    v.offset = here();
     const bool tuple = peek() == '(';
     const char close = tuple ? ')' : ']';
     v.kind = tuple ? PyValue::Kind::Tuple : PyValue::Kind::List;
     ++pos_;
-    skipSpace();
     bool sawComma = false;
-    while (peek() != close) {
-      v.items.push_back(parseValue(depth + 1));
+    while (skipSpace(), peek() != close) {
+      v.items.push_back(value(depth + 1));
       skipSpace();
       if (peek() == ',') {
         sawComma = true;
         ++pos_;
-        skipSpace();
       } else if (peek() != close) {
         error(std::string("',' or '") + close + "'");
       }
@@ -435,28 +404,11 @@ NpyLayout parseLayout(const std::string& name, const uint8_t* bytes, size_t size
                    " bytes follow the preamble");
   }
 
-  HeaderParser parser(name, bytes + headerStart, headerLength, headerStart, major < 3);
-  const PyDict dict = parser.parseDict();
-  const PyValue* descr = nullptr;
-  const PyValue* fortranOrder = nullptr;
-  const PyValue* shape = nullptr;
-  for (const auto& [key, value] : dict) {
-    if (key == "descr") {
-      descr = &value;
-    } else if (key == "fortran_order") {
-      fortranOrder = &value;
-    } else if (key == "shape") {
-      shape = &value;
-    } else {
-      fail(name, "malformed header: unexpected key '" + key +
-                     "' (a .npy header has exactly 'descr', 'fortran_order' and 'shape')");
-    }
-  }
-  for (const auto& [key, value] : {std::pair<const char*, const PyValue*>{"descr", descr},
-                                   {"fortran_order", fortranOrder},
-                                   {"shape", shape}}) {
-    if (!value) fail(name, std::string("malformed header: missing key '") + key + "'");
-  }
+  const HeaderDict dict =
+      HeaderParser(name, bytes + headerStart, headerLength, headerStart, major < 3).parse();
+  const PyValue* descr = &*dict.descr;
+  const PyValue* fortranOrder = &*dict.fortranOrder;
+  const PyValue* shape = &*dict.shape;
 
   NpyLayout layout;
   layout.dtype = checkDescr(name, *descr);
@@ -464,7 +416,7 @@ NpyLayout parseLayout(const std::string& name, const uint8_t* bytes, size_t size
     fail(name,
          "malformed header: 'fortran_order' must be True or False, found " + repr(*fortranOrder));
   }
-  if (fortranOrder->boolean) {
+  if (fortranOrder->text == "True") {
     fail(name, "Fortran-order arrays are not supported; save with np.ascontiguousarray");
   }
   layout.shape = checkShape(name, *shape);

@@ -58,31 +58,19 @@ alignas(4096) unsigned char attnTcSmem[attn_emu_device::kSharedCapacity];
 
 // ------------------------------------------------------------------ bit casts and math
 
-inline float __int_as_float(int x) {
-  float f;
-  memcpy(&f, &x, sizeof f);
-  return f;
+// CUDA's reinterpreting casts, each one memcpy of a same-sized value.
+template <class To, class From>
+inline To attn_emu_bit_cast(From x) {
+  static_assert(sizeof(To) == sizeof(From), "a bit cast keeps the size");
+  To out;
+  memcpy(&out, &x, sizeof out);
+  return out;
 }
-inline int __float_as_int(float x) {
-  int i;
-  memcpy(&i, &x, sizeof i);
-  return i;
-}
-inline float __uint_as_float(unsigned x) {
-  float f;
-  memcpy(&f, &x, sizeof f);
-  return f;
-}
-inline unsigned __float_as_uint(float x) {
-  unsigned i;
-  memcpy(&i, &x, sizeof i);
-  return i;
-}
-inline double __longlong_as_double(long long x) {
-  double d;
-  memcpy(&d, &x, sizeof d);
-  return d;
-}
+inline float __int_as_float(int x) { return attn_emu_bit_cast<float>(x); }
+inline int __float_as_int(float x) { return attn_emu_bit_cast<int>(x); }
+inline float __uint_as_float(unsigned x) { return attn_emu_bit_cast<float>(x); }
+inline unsigned __float_as_uint(float x) { return attn_emu_bit_cast<unsigned>(x); }
+inline double __longlong_as_double(long long x) { return attn_emu_bit_cast<double>(x); }
 // The special-function unit's approximations, exact here (docs/TESTING.md says what that hides).
 inline float __expf(float x) { return expf(x); }
 inline float __logf(float x) { return logf(x); }

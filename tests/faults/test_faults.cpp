@@ -650,8 +650,9 @@ TEST_SUITE("faults") {
     CHECK(r.err.find("note") == std::string::npos);
 
 #ifdef ATTN_HAVE_LLVM
-    // CPU kernel cache entries: a link to /dev/zero, a FIFO, garbage. Each is warned about,
-    // rebuilt (a regular file again) and the result is the same.
+    // CPU kernel cache entries: a link to /dev/zero, a FIFO, garbage, an older attn's entry.
+    // Each is warned about (the older one: a note), rebuilt (a regular file again) and the
+    // result is the same.
     const std::string q = dir + "/q.npy";
     writePlain(q, npyOf({37, 16}, 9));
     const std::vector<std::string> run = {"run",       std::string(ATTN_STDLIB) + "/lssar.attn",
@@ -672,7 +673,9 @@ TEST_SUITE("faults") {
     const std::vector<std::pair<std::string, std::function<void()>>> bad = {
         {"is a symbolic link", [&] { fs::remove(entry), fs::create_symlink("/dev/zero", entry); }},
         {"is a FIFO", [&] { fs::remove(entry), ::mkfifo(entry.c_str(), 0600); }},
-        {"not a kernel cache entry", [&] { writePlain(entry, "garbage"); }},
+        {"not an attn cache entry", [&] { writePlain(entry, "garbage"); }},
+        {"was written by an older attn (attn-cpu-kernel 2)",
+         [&] { writePlain(entry, "attn-cpu-kernel 2\nkey\n0 0\n"); }},
     };
     for (const auto& [message, apply] : bad) {
       apply();
@@ -680,7 +683,9 @@ TEST_SUITE("faults") {
       requireNoCrash(r, "run with a cache entry that " + message);
       INFO(message, "\n", r.err);
       CHECK(r.status == 0);
-      CHECK(r.err.find("the kernel cache entry " + entry + " is damaged") != std::string::npos);
+      const std::string severity = message.find("older") == std::string::npos ? "warning" : "note";
+      CHECK(r.err.find("attn: " + severity + ": the CPU kernel cache entry " + entry + " ") != std::string::npos);
+      CHECK(r.err.find("; rebuilding it\n") != std::string::npos);
       CHECK(r.err.find(message) != std::string::npos);
       CHECK(readFile(dir + "/out/o.npy") == o);
       CHECK(fs::is_regular_file(fs::symlink_status(entry)));

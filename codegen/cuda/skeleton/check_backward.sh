@@ -220,7 +220,7 @@ done
 
 compile_one() {
   local work=$1 here=$2 cuda=$3 name=$4 arch=$5
-  "$work/driver" "$arch" "$work/$name.cu" "$cuda/include" "$here/tc_common.cuh" "$here/tc_forward.cuh" \
+  "$work/driver" "$arch" "$work/$name.cu" "$cuda/include" "$here/tc_common.cuh" "$here/tc_shape.cuh" "$here/tc_forward.cuh" \
     "$here/tc_backward.cuh" "$work/variants.cuh" >"$work/$name.sm$arch.res" 2>"$work/$name.sm$arch.log" || true
 }
 export -f compile_one

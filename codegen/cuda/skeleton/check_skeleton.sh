@@ -205,7 +205,7 @@ done
 compile_one() {
   local work=$1 here=$2 cuda=$3 name=$4 arch=$5 lb=$6
   local out
-  out=$("$work/driver" "$arch" "$work/$name.$lb.cu" "$cuda/include" "$here/tc_common.cuh" "$here/tc_forward.cuh" \
+  out=$("$work/driver" "$arch" "$work/$name.$lb.cu" "$cuda/include" "$here/tc_common.cuh" "$here/tc_shape.cuh" "$here/tc_forward.cuh" \
     "$work/variants.cuh" 2>"$work/$name.sm$arch.$lb.log") || true
   echo "$name $arch $out" >"$work/$name.sm$arch.$lb.res"
 }

@@ -392,7 +392,7 @@ struct HasRowFinish<V, decltype(void(V::kRowFinish))> {
 /// its warp's 16, PTX m16n8 C layout), their stats and adjoints, the Q / dO fragments and the
 /// level-P partial sums. Everything is inlined into backwardRows(), so the arrays are registers.
 template <class V, class Cfg, int P>
-class RowsCta {
+class RowsCta : public CtaShape<Cfg> {
  public:
   using Elem = typename Cfg::Elem;
   using L = BackwardRowsLayout<Cfg>;
@@ -401,13 +401,8 @@ class RowsCta {
   using KTile = typename L::KTile;
   using VTile = typename L::VTile;
 
-  static constexpr int kWarps = Cfg::kWarps;
-  static constexpr int kBlockM = Cfg::kBlockM;
-  static constexpr int kBlockN = Cfg::kBlockN;
-  static constexpr int kStages = Cfg::kStages;
-  static constexpr int kD = Cfg::kD;
-  static constexpr int kDv = Cfg::kDv;
-  static constexpr int kThreads = kWarps * 32;
+  using Shape = CtaShape<Cfg>;  // tc_shape.cuh: the constants and their checks
+  using Shape::kWarps, Shape::kBlockM, Shape::kBlockN, Shape::kStages, Shape::kD, Shape::kDv, Shape::kThreads;
   static constexpr int kDSteps = kD / 16;    // k16 steps of S = Q K^T
   static constexpr int kDvSteps = kDv / 16;  // k16 steps of G = dO V^T
   static constexpr int kKeyChunk = kBlockN % 32 == 0 ? 32 : 16;  // keys per S / G chunk
@@ -418,12 +413,6 @@ class RowsCta {
   static constexpr int kAdj = V::kAdjoints;
   static constexpr int kAdjAlloc = kAdj > 0 ? kAdj : 1;
 
-  static_assert(sizeof(Elem) == 2, "Elem must be __half or __nv_bfloat16");
-  static_assert(kWarps >= 1 && kBlockM == 16 * kWarps, "kBlockM must be 16 * kWarps");
-  static_assert(kBlockN >= 16 && kBlockN % 16 == 0, "kBlockN must be a multiple of 16");
-  static_assert(kD >= 16 && kD % 16 == 0 && kD <= 256, "kD must be a multiple of 16, at most 256");
-  static_assert(kDv >= 16 && kDv % 16 == 0 && kDv <= 256, "kDv must be a multiple of 16, at most 256");
-  static_assert(kStages >= 1, "kStages must be at least 1");
   static_assert(P >= 1 && P <= V::kRowPasses, "row pass P must be in 1..kRowPasses");
 
   __device__ __forceinline__ RowsCta(const BwdParams& p, unsigned char* smem) : p_(p) {
@@ -690,7 +679,7 @@ class RowsCta {
 /// g and g + 8 of each of the warp's m16 tiles; rk, rkBar partial sums and dK / dV accumulator
 /// rows follow. Everything is inlined into backwardGradient(), so the arrays are registers.
 template <class V, class Cfg>
-class GradientCta {
+class GradientCta : public CtaShape<Cfg> {
  public:
   using Elem = typename Cfg::Elem;
   using L = BackwardGradientLayout<Cfg>;
@@ -700,13 +689,8 @@ class GradientCta {
   using QTile = typename L::QTile;
   using DoTile = typename L::DoTile;
 
-  static constexpr int kWarps = Cfg::kWarps;
-  static constexpr int kBlockM = Cfg::kBlockM;
-  static constexpr int kBlockN = Cfg::kBlockN;
-  static constexpr int kStages = Cfg::kStages;
-  static constexpr int kD = Cfg::kD;
-  static constexpr int kDv = Cfg::kDv;
-  static constexpr int kThreads = kWarps * 32;
+  using Shape = CtaShape<Cfg>;  // tc_shape.cuh: the constants and their checks
+  using Shape::kWarps, Shape::kBlockM, Shape::kBlockN, Shape::kStages, Shape::kD, Shape::kDv, Shape::kThreads;
   static constexpr int kKeyWarps = kWarps < kBlockN / 16 ? kWarps : kBlockN / 16;  // warp groups over the keys
   static constexpr int kWarpSplit = kWarps / kKeyWarps;       // warps sharing a key group (dimension parts)
   static constexpr int kMTiles = kBlockN / (16 * kKeyWarps);  // m16 key tiles per warp
@@ -728,12 +712,6 @@ class GradientCta {
   static constexpr int kAdjOffset = kBlockM * kSlots;
   static constexpr int kRqOffset = kAdjOffset + kBlockM * kAdj;
 
-  static_assert(sizeof(Elem) == 2, "Elem must be __half or __nv_bfloat16");
-  static_assert(kWarps >= 1 && kBlockM == 16 * kWarps, "kBlockM must be 16 * kWarps");
-  static_assert(kBlockN >= 16 && kBlockN % 16 == 0, "kBlockN must be a multiple of 16");
-  static_assert(kD >= 16 && kD % 16 == 0 && kD <= 256, "kD must be a multiple of 16, at most 256");
-  static_assert(kDv >= 16 && kDv % 16 == 0 && kDv <= 256, "kDv must be a multiple of 16, at most 256");
-  static_assert(kStages >= 1, "kStages must be at least 1");
   static_assert(kBlockN % (16 * kKeyWarps) == 0, "gradient: kBlockN must be a multiple of 16 * min(kWarps, kBlockN / 16)");
   static_assert(kWarps % kKeyWarps == 0, "gradient: kWarps must be a multiple of kBlockN / 16 when it is larger");
   static_assert(kSeqSplit >= 1 && kD % (16 * kParts) == 0 && kDv % (16 * kParts) == 0,

@@ -46,6 +46,7 @@
 #pragma once
 
 #include "tc_common.cuh"
+#include "tc_shape.cuh"
 
 namespace attn_tc {
 
@@ -156,7 +157,7 @@ __device__ __forceinline__ int maxInt(int a, int b) { return a > b ? a : b; }
 /// Query and key indices are kept in 32 bits (lq, lk < 2^31, which the host checks); offsets
 /// into the tensors are 64-bit.
 template <class V, class Cfg>
-class ForwardCta {
+class ForwardCta : public CtaShape<Cfg> {
  public:
   using Elem = typename Cfg::Elem;
   using L = SmemLayout<Cfg>;
@@ -164,13 +165,8 @@ class ForwardCta {
   using KTile = typename L::KTile;
   using VTile = typename L::VTile;
 
-  static constexpr int kWarps = Cfg::kWarps;
-  static constexpr int kBlockM = Cfg::kBlockM;
-  static constexpr int kBlockN = Cfg::kBlockN;
-  static constexpr int kStages = Cfg::kStages;
-  static constexpr int kD = Cfg::kD;
-  static constexpr int kDv = Cfg::kDv;
-  static constexpr int kThreads = kWarps * 32;
+  using Shape = CtaShape<Cfg>;  // tc_shape.cuh: the constants and their checks
+  using Shape::kWarps, Shape::kBlockM, Shape::kBlockN, Shape::kStages, Shape::kD, Shape::kDv, Shape::kThreads;
   static constexpr int kSTiles = kBlockN / 8;     // n8 accumulator tiles of a warp's S (16 x kBlockN)
   static constexpr int kOTiles = kDv / 8;         // n8 accumulator tiles of a warp's O (16 x kDv)
   static constexpr int kDSteps = kD / 16;         // k16 steps of S = Q K^T
@@ -180,12 +176,6 @@ class ForwardCta {
   static constexpr int kSlotsAlloc = kSlots > 0 ? kSlots : 1;
   static constexpr int kOut = V::kOutStat;
 
-  static_assert(sizeof(Elem) == 2, "Elem must be __half or __nv_bfloat16");
-  static_assert(kWarps >= 1 && kBlockM == 16 * kWarps, "kBlockM must be 16 * kWarps");
-  static_assert(kBlockN >= 16 && kBlockN % 16 == 0, "kBlockN must be a multiple of 16");
-  static_assert(kD >= 16 && kD % 16 == 0 && kD <= 256, "kD must be a multiple of 16, at most 256");
-  static_assert(kDv >= 16 && kDv % 16 == 0 && kDv <= 256, "kDv must be a multiple of 16, at most 256");
-  static_assert(kStages >= 1, "kStages must be at least 1");
   static_assert(V::kPasses >= 1 && V::kStats >= 0, "bad pass or statistic count");
   static_assert((V::kOutForm == OutForm::Direct) == (kOut < 0), "kOutStat must be -1 exactly for Direct output");
   static_assert(kOut < 0 || (kOut < V::kStats && V::kind(kOut) == Stat::Normaliser && V::pass(kOut) == V::kPasses),

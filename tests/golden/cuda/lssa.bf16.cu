@@ -1,5 +1,6 @@
 // attn CUDA kernels for 'lssa': tensor cores, bf16 inputs, d = 64, dv = 64, tile m64n64w4s2
 #include "tc_backward.cuh"
+#include "tc_support.cuh"
 #include "attn_math.cuh"
 
 struct Config {
@@ -253,36 +254,15 @@ extern "C" __global__ void __launch_bounds__(Config::kWarps * 32, 1) attn_backwa
   attn_tc::backwardGradient<Variant, Config>(p);
 }
 
-// Support kernels, one thread per row (rows = heads * L).
-// 1/|x_r| (0 for a zero row), for l2norm: squares of x / max |x|, which neither overflow
-// nor underflow at any scale bf16 holds (l2norm is scale-invariant).
+// Support kernels (tc_support.cuh), one thread per row (rows = heads * L).
 extern "C" __global__ void attn_inverse_norms_tc(const Config::Elem* x, float* out, long long rows, long long d) {
-  const long long r = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (r >= rows) return;
-  float m = 0.f, s = 0.f;
-  for (long long c = 0; c < d; ++c) m = fmaxf(m, fabsf(static_cast<float>(x[r * d + c])));
-  for (long long c = 0; c < d; ++c) {
-    const float e = static_cast<float>(x[r * d + c]) / (m == 0.f ? 1.f : m);
-    s += e * e;
-  }
-  out[r] = s == 0.f ? 0.f : 1.f / (m * sqrtf(s));
+  attn_tc::inverseNorms(x, out, rows, d);
 }
-
-// adj[r][slot] = dO_r . o_r: the row adjoints the FlashAttention identity gives.
 extern "C" __global__ void attn_identity_adjoint_tc(const Config::Elem* dout, const Config::Elem* o, float* adj,
                                                     long long rows, long long dv, long long slots, long long slot) {
-  const long long r = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (r >= rows) return;
-  float s = 0.f;
-  for (long long c = 0; c < dv; ++c) s += static_cast<float>(dout[r * dv + c]) * static_cast<float>(o[r * dv + c]);
-  adj[r * slots + slot] = s;
+  attn_tc::identityAdjoint(dout, o, adj, rows, dv, slots, slot);
 }
-
-// dx_r += -bar_r rinv_r^3 x_r: the l2norm's share of the gradient.
 extern "C" __global__ void attn_finish_norm_tc(const float* rinv, const float* bar, const Config::Elem* x, float* dx,
                                                long long rows, long long d) {
-  const long long r = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (r >= rows) return;
-  const float f = -bar[r] * rinv[r] * rinv[r];  // (-bar r) r (r x): r^3 alone over- or underflows
-  for (long long c = 0; c < d; ++c) dx[r * d + c] += f * (rinv[r] * static_cast<float>(x[r * d + c]));
+  attn_tc::finishNorm(rinv, bar, x, dx, rows, d);
 }
