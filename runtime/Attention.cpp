@@ -90,9 +90,16 @@ AttentionInputs validateInputs(const at::Tensor& q, const at::Tensor& k, const a
   in.k = in.wasTwoDimensional ? k.view({1, 1, k.size(0), k.size(1)}) : k;
   in.v = in.wasTwoDimensional ? v.view({1, 1, v.size(0), v.size(1)}) : v;
   const auto &Q = in.q, &K = in.k, &V = in.v;
-  if (Q.size(0) != K.size(0) || Q.size(0) != V.size(0) || Q.size(1) != K.size(1) || Q.size(1) != V.size(1))
-    throw UserError("q, k and v must agree on batch and heads; got " + shapeOf(q) + ", " + shapeOf(k) + ", " +
-                    shapeOf(v));
+  if (Q.size(0) != K.size(0) || Q.size(0) != V.size(0))
+    throw UserError("q, k and v must agree on batch; got " + shapeOf(q) + ", " + shapeOf(k) + ", " + shapeOf(v));
+  if (K.size(1) != V.size(1))
+    throw UserError("k and v must have the same number of heads; got " + shapeOf(k) + " and " + shapeOf(v));
+  // Grouped-query attention (MQA when k and v have one head): each group of H_q / H_kv
+  // consecutive query heads shares one key/value head.
+  if (K.size(1) > 0 && Q.size(1) % K.size(1) != 0)
+    throw UserError("q's heads (H_q = " + std::to_string(Q.size(1)) + ") must be a multiple of k and v's (H_kv = " +
+                    std::to_string(K.size(1)) + "): grouped-query attention shares each key/value head among H_q / "
+                    "H_kv query heads; got " + shapeOf(q) + ", " + shapeOf(k) + ", " + shapeOf(v));
   if (Q.size(3) != K.size(3))
     throw UserError("q and k must have the same head dimension; got " + shapeOf(q) + " and " + shapeOf(k));
   if (K.size(2) != V.size(2))

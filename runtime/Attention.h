@@ -4,8 +4,9 @@
 //   at::Tensor o = p(q, k, v);                       // reference backend, autograd-enabled
 //   o.backward(dout);                                // dq, dk, dv in q.grad() etc.
 //
-// Tensors: q [B,H,Lq,D], k [B,H,Lk,D], v [B,H,Lk,Dv] (or all three [L,D]); Lq <= Lk, the
-// queries being the last Lq positions; float16, bfloat16, float32 or float64, all the
+// Tensors: q [B,Hq,Lq,D], k [B,Hkv,Lk,D], v [B,Hkv,Lk,Dv] (or all three [L,D]); Lq <= Lk, the
+// queries being the last Lq positions; Hq a multiple of Hkv (grouped-query attention: query
+// head h reads key/value head h / (Hq/Hkv), as repeat_interleave would; MQA is Hkv = 1); float16, bfloat16, float32 or float64, all the
 // same dtype and on the same device. The result has q's dtype and rank. Arithmetic is
 // float32 inside (float64 for float64 inputs). Any violation is an attn::UserError whose
 // message says what was expected and what was given.

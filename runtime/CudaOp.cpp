@@ -142,7 +142,7 @@ class CudaAttentionFunction : public torch::autograd::Function<CudaAttentionFunc
     at::Tensor o = at::empty({q.size(0), q.size(1), s.lq, s.dv}, qc.options());
     at::Tensor stats = at::empty({q.size(0), q.size(1), s.lq, std::max(src.scalar.statSlots, 1)}, f32);
     at::Tensor rq = src.scalar.needsQueryNorm ? at::empty({s.heads * s.lq}, f32) : at::Tensor();
-    at::Tensor rk = src.scalar.needsKeyNorm ? at::empty({s.heads * s.lk}, f32) : at::Tensor();
+    at::Tensor rk = src.scalar.needsKeyNorm ? at::empty({s.kvHeads() * s.lk}, f32) : at::Tensor();
     cuda::DeviceBuffers b;
     b.q = devicePtr(qc);
     b.k = devicePtr(kc);
@@ -185,8 +185,8 @@ class CudaAttentionFunction : public torch::autograd::Function<CudaAttentionFunc
       rqBar = at::zeros({s.heads * s.lq}, f32);
     }
     if (src.needsKeyNorm) {
-      rk = at::empty({s.heads * s.lk}, f32);
-      rkBar = at::zeros({s.heads * s.lk}, f32);
+      rk = at::empty({s.kvHeads() * s.lk}, f32);
+      rkBar = at::zeros({s.kvHeads() * s.lk}, f32);
     }
     cuda::DeviceBuffers b;
     b.q = devicePtr(qc);

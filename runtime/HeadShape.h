@@ -1,5 +1,5 @@
-// The kernels' view of validated 4-D q [B,H,Lq,D], k [B,H,Lk,D], v [B,H,Lk,Dv]: batch and
-// heads flattened (kernels::Shape), for the CPU and CUDA autograd ops.
+// The kernels' view of validated 4-D q [B,Hq,Lq,D], k [B,Hkv,Lk,D], v [B,Hkv,Lk,Dv]: batch
+// and heads flattened (kernels::Shape; group = Hq / Hkv), for the CPU and CUDA autograd ops.
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -15,6 +15,7 @@ inline kernels::Shape headShape(const at::Tensor& q, const at::Tensor& k, const 
   s.lk = k.size(2);
   s.d = q.size(3);
   s.dv = v.size(3);
+  s.group = q.size(1) / k.size(1);  // validateInputs made it exact
   return s;
 }
 

@@ -79,9 +79,12 @@ TEST_SUITE("api") {
   TEST_CASE("validation: batch, heads and head dimension") {
     at::Tensor q = rnd({2, 3, 5, 4});
     expectInvalid(q, rnd({1, 3, 5, 4}), rnd({2, 3, 5, 4}),
-                  "q, k and v must agree on batch and heads; got [2, 3, 5, 4], [1, 3, 5, 4], [2, 3, 5, 4]");
+                  "q, k and v must agree on batch; got [2, 3, 5, 4], [1, 3, 5, 4], [2, 3, 5, 4]");
     expectInvalid(q, rnd({2, 3, 5, 4}), rnd({2, 2, 5, 4}),
-                  "q, k and v must agree on batch and heads; got [2, 3, 5, 4], [2, 3, 5, 4], [2, 2, 5, 4]");
+                  "k and v must have the same number of heads; got [2, 3, 5, 4] and [2, 2, 5, 4]");
+    expectInvalid(q, rnd({2, 2, 5, 4}), rnd({2, 2, 5, 4}),
+                  "q's heads (H_q = 3) must be a multiple of k and v's (H_kv = 2): grouped-query attention shares "
+                  "each key/value head among H_q / H_kv query heads; got [2, 3, 5, 4], [2, 2, 5, 4], [2, 2, 5, 4]");
     expectInvalid(q, rnd({2, 3, 5, 8}), rnd({2, 3, 5, 4}),
                   "q and k must have the same head dimension; got [2, 3, 5, 4] and [2, 3, 5, 8]");
     expectInvalid(rnd({5, 4}), rnd({5, 6}), rnd({5, 4}),

@@ -78,10 +78,14 @@ std::vector<at::Tensor> forwardBackward(const AttentionFn& f, const at::Tensor& 
 
 // o and the gradients of <o, dout> on the GPU in `dtype` vs the reference (CPU, float64) on
 // the same (rounded) inputs.
-Errors compareOnGpu(const Program& program, const Shape& s, at::ScalarType dtype, uint64_t seed, int64_t heads = 2) {
+// kvHeads > 0: k and v have that many heads (grouped-query attention).
+Errors compareOnGpu(const Program& program, const Shape& s, at::ScalarType dtype, uint64_t seed, int64_t heads = 2,
+                    int64_t kvHeads = 0) {
   at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
-  auto randn = [&](int64_t l, int64_t d) { return at::randn({1, heads, l, d}, gen, at::kDouble).to(dtype); };
-  at::Tensor q = randn(s.lq, s.d), k = randn(s.lk, s.d), v = randn(s.lk, s.dv), dout = randn(s.lq, s.dv);
+  auto randn = [&](int64_t h, int64_t l, int64_t d) { return at::randn({1, h, l, d}, gen, at::kDouble).to(dtype); };
+  const int64_t hk = kvHeads > 0 ? kvHeads : heads;
+  at::Tensor q = randn(heads, s.lq, s.d), k = randn(hk, s.lk, s.d), v = randn(hk, s.lk, s.dv),
+             dout = randn(heads, s.lq, s.dv);
   auto on = [&](Backend backend) {
     return [&program, backend](const at::Tensor& a, const at::Tensor& b, const at::Tensor& c) {
       return program(a, b, c, backend);
@@ -156,6 +160,26 @@ TEST_SUITE("gpu") {
   // The set that scripts/gpu/round.sh runs under compute-sanitizer (memcheck, racecheck,
   // synccheck): small, so the instrumented run stays short, and awkward, so that partial tiles,
   // Lq != Lk and the float32 kernels all run.
+  TEST_CASE("grouped-query attention (G = 2, 8) on the GPU equals the reference, every stdlib program") {
+    ATTN_REQUIRE_GPU();
+    uint64_t seed = 1800;
+    int compared = 0;
+    for (const std::string& file : test::attnFilesIn(ATTN_STDLIB)) {
+      Program program = Program::fromFile(file);
+      for (const Shape& s : {Shape{1, 1, 64, 64}, Shape{37, 37, 64, 64}, Shape{501, 501, 64, 64}, Shape{37, 130, 40, 24}})
+        for (at::ScalarType dtype : {at::kFloat, at::kBFloat16})
+          for (int64_t kvHeads : {2, 1}) {  // 4 query heads: G = 2, and MQA (G = 4); 8 below
+            Errors e = compareOnGpu(program, s, dtype, seed++, kvHeads == 1 ? 8 : 4, kvHeads);
+            if (!e.finite) continue;
+            ++compared;
+            INFO(file, " Lq=", s.lq, " Lk=", s.lk, " d=", s.d, " kv heads ", kvHeads, " ", c10::toString(dtype),
+                 " o ", e.o, " dq ", e.dq, " dk ", e.dk, " dv ", e.dv);
+            CHECK(e.worst() <= (dtype == at::kFloat ? 1e-4 : 1e-2));
+          }
+    }
+    CHECK(compared > 400);
+  }
+
   TEST_CASE("sanitizer set: softmax, LSSA, LSSAR on partial tiles, bf16 and float32") {
     ATTN_REQUIRE_GPU();
     uint64_t seed = 900;

@@ -111,6 +111,38 @@ TEST_SUITE("run") {
     }
   }
 
+  TEST_CASE("grouped-query attention: k, v with fewer heads; dk, dv of their shape, summed over each group") {
+    at::manual_seed(18);
+    const int64_t B = 2, Lq = 5, Lk = 37, D = 16;
+    for (int64_t kvHeads : {2, 1}) {  // G = 2, and MQA with G = 4
+      at::Tensor q = at::randn({B, 4, Lq, D}), k = at::randn({B, kvHeads, Lk, D}), v = at::randn({B, kvHeads, Lk, D}),
+                 dout = at::randn({B, 4, Lq, D});
+      std::string tag = "gqa" + std::to_string(kvHeads);
+      std::string qp = saveTensor(tag + "q.npy", q), kp = saveTensor(tag + "k.npy", k),
+                  vp = saveTensor(tag + "v.npy", v), dp = saveTensor(tag + "do.npy", dout);
+      std::string lssar = std::string(ATTN_STDLIB) + "/lssar.attn";
+      std::string out = tempDir() + "/" + tag;
+      CommandResult r =
+          runAttn({"run", lssar, "--backend", "cpu", "--q", qp, "--k", kp, "--v", vp, "--dout", dp, "--out", out});
+      REQUIRE_MESSAGE(r.status == 0, r.err);
+      // The oracle: k and v repeated over each group (copies), dk and dv summed over it.
+      const int64_t G = 4 / kvHeads;
+      at::Tensor kr = k.to(at::kDouble).repeat_interleave(G, 1).requires_grad_(true),
+                 vr = v.to(at::kDouble).repeat_interleave(G, 1).requires_grad_(true),
+                 qg = q.to(at::kDouble).requires_grad_(true);
+      at::Tensor o = Program::fromFile(lssar)(qg, kr, vr);
+      o.backward(dout.to(at::kDouble));
+      INFO("kv heads ", kvHeads);
+      at::Tensor dk = loadTensor(out + "/dk.npy"), dv = loadTensor(out + "/dv.npy");
+      CHECK(dk.sizes().vec() == k.sizes().vec());
+      CHECK(dv.sizes().vec() == v.sizes().vec());
+      CHECK(maxRelativeError(loadTensor(out + "/o.npy"), o.detach()) < 1e-4);
+      CHECK(maxRelativeError(loadTensor(out + "/dq.npy"), qg.grad()) < 1e-4);
+      CHECK(maxRelativeError(dk, kr.grad().view({B, kvHeads, G, Lk, D}).sum(2)) < 1e-4);
+      CHECK(maxRelativeError(dv, vr.grad().view({B, kvHeads, G, Lk, D}).sum(2)) < 1e-4);
+    }
+  }
+
   TEST_CASE("[L, D] inputs, float16 in gives float16 out, --set and --name reach the program") {
     at::manual_seed(8);
     at::Tensor q = at::randn({37, 8}), k = at::randn({37, 8}), v = at::randn({37, 8});
@@ -141,6 +173,7 @@ TEST_SUITE("run") {
     at::Tensor t = at::randn({2, 3, 10, 8});
     std::string good = saveTensor("good.npy", t), small = saveTensor("small.npy", at::randn({2, 3, 10, 4})),
                 longer = saveTensor("longer.npy", at::randn({2, 3, 20, 8})),
+                twoHeads = saveTensor("twoheads.npy", at::randn({2, 2, 10, 8})),
                 ints = tempDir() + "/ints.npy";
     {
       io::NpyArray a;
@@ -159,6 +192,8 @@ TEST_SUITE("run") {
         {{"--q", good, "--k", small, "--v", good}, "q and k must have the same head dimension"},
         {{"--q", longer, "--k", good, "--v", good}, "q has more rows than k (20 > 10)"},
         {{"--q", good, "--k", good, "--v", longer}, "k and v must have the same length"},
+        {{"--q", good, "--k", twoHeads, "--v", twoHeads}, "q's heads (H_q = 3) must be a multiple of k and v's (H_kv = 2)"},
+        {{"--q", good, "--k", good, "--v", twoHeads}, "k and v must have the same number of heads"},
         {{"--q", ints, "--k", good, "--v", good}, "expected [B, H, L, D] or [L, D]"},
         {{"--q", garbage, "--k", good, "--v", good}, "not a .npy file"},
         {{"--q", tempDir() + "/missing.npy", "--k", good, "--v", good}, "missing.npy"},

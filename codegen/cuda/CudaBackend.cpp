@@ -32,6 +32,7 @@ unsigned blocksFor(int64_t n) { return static_cast<unsigned>((n + kThreads - 1) 
 struct ScalarParams {
   int64_t args[kernels::kArgCount] = {};
   int64_t heads = 0, statSlots = 0, adjointSlots = 0;
+  int64_t group = 1;  // query heads per key/value head
 };
 
 ScalarParams scalarParams(const CudaKernelSource& source, const Shape& s, const DeviceBuffers& b) {
@@ -58,6 +59,7 @@ ScalarParams scalarParams(const CudaKernelSource& source, const Shape& s, const 
   p.args[kD] = s.d;
   p.args[kDvDim] = s.dv;
   p.heads = s.heads;
+  p.group = s.group;
   p.statSlots = k.statSlots;
   p.adjointSlots = std::max(1, k.adjointSlots);
   return p;
@@ -206,15 +208,16 @@ void backward(const LoadedModule& m, const Shape& s, const DeviceBuffers& b, voi
 void launchForward(const CudaKernelSource& src, const Shape& s, const DeviceBuffers& b, const Launcher& launch) {
   const kernels::ScalarKernels& k = src.scalar;
   if (k.needsQueryNorm) inverseNorms(launch, b.q, b.rq, s.heads * s.lq, s.d);
-  if (k.needsKeyNorm) inverseNorms(launch, b.k, b.rk, s.heads * s.lk, s.d);
+  if (k.needsKeyNorm) inverseNorms(launch, b.k, b.rk, s.kvHeads() * s.lk, s.d);
   if (src.tensorCoreForward) {
+    // tc_forward.cuh's FwdParams.
     struct {
       uint64_t q, k, v, o;
       uint64_t stats, rq, rk;
       long long lq, lk;
-      int heads;
+      int heads, group;
     } p{b.q, b.k, b.v, b.o, b.stats, k.needsQueryNorm ? b.rq : 0, k.needsKeyNorm ? b.rk : 0, s.lq, s.lk,
-        static_cast<int>(s.heads)};
+        static_cast<int>(s.heads), static_cast<int>(s.group)};
     void* params[] = {&p};
     const TileConfig& t = src.options.tile;
     const CudaEntry& e = src.entry("forward");
@@ -231,7 +234,7 @@ void launchBackward(const CudaKernelSource& src, const Shape& s, const DeviceBuf
   const kernels::ScalarKernels& k = src.scalar;
   if (!k.backwardUnsupported.empty()) ATTN_INTERNAL_ERROR("backward requested of a program without one");
   if (k.needsQueryNorm) inverseNorms(launch, b.q, b.rq, s.heads * s.lq, s.d);
-  if (k.needsKeyNorm) inverseNorms(launch, b.k, b.rk, s.heads * s.lk, s.d);
+  if (k.needsKeyNorm) inverseNorms(launch, b.k, b.rk, s.kvHeads() * s.lk, s.d);
   const long long rows = s.heads * s.lq, dv = s.dv, slots = std::max(1, k.adjointSlots);
   for (int slot : k.identitySlots) {
     uint64_t dout = b.dout, o = b.o, adj = b.adj;
@@ -250,10 +253,10 @@ void launchBackward(const CudaKernelSource& src, const Shape& s, const DeviceBuf
       uint64_t q, k, v, dout;
       uint64_t stats, adj, dq, dk, dv, rq, rk, rqBar, rkBar;
       long long lq, lk;
-      int heads;
+      int heads, group;
     } p{b.q, b.k, b.v, b.dout, b.stats, b.adj, b.dq, b.dk, b.dv,
         k.needsQueryNorm ? b.rq : 0, k.needsKeyNorm ? b.rk : 0, k.needsQueryNorm ? b.rqBar : 0,
-        k.needsKeyNorm ? b.rkBar : 0, s.lq, s.lk, static_cast<int>(s.heads)};
+        k.needsKeyNorm ? b.rkBar : 0, s.lq, s.lk, static_cast<int>(s.heads), static_cast<int>(s.group)};
     void* params[] = {&p};
     const TileConfig& t = src.options.tile;
     const unsigned queryTiles = static_cast<unsigned>((s.lq + t.blockM - 1) / t.blockM);
@@ -264,10 +267,11 @@ void launchBackward(const CudaKernelSource& src, const Shape& s, const DeviceBuf
           params, e.name);
     }
     const CudaEntry& e = src.entry("grad");
-    run(launch, "grad", keyTiles, static_cast<unsigned>(s.heads), static_cast<unsigned>(e.threads), e.sharedBytes,
-        params, e.name);
+    // A CTA per (key tile, key/value head): it sums dK, dV over the head's group.
+    run(launch, "grad", keyTiles, static_cast<unsigned>(s.kvHeads()), static_cast<unsigned>(e.threads),
+        e.sharedBytes, params, e.name);
     if (k.needsQueryNorm) finish(b.rq, b.rqBar, b.q, b.dq, s.heads * s.lq);
-    if (k.needsKeyNorm) finish(b.rk, b.rkBar, b.k, b.dk, s.heads * s.lk);
+    if (k.needsKeyNorm) finish(b.rk, b.rkBar, b.k, b.dk, s.kvHeads() * s.lk);
     return;
   }
   ScalarParams p = scalarParams(src, s, b);
@@ -275,10 +279,12 @@ void launchBackward(const CudaKernelSource& src, const Shape& s, const DeviceBuf
   for (size_t pass = 0; pass < k.rowPasses.size(); ++pass)
     run(launch, "rows_" + std::to_string(pass + 1), blocksFor(s.lq), static_cast<unsigned>(s.heads), kThreads, 0,
         params, k.rowPasses[pass]);
-  run(launch, "dkdv", blocksFor(s.lk), static_cast<unsigned>(s.heads), kThreads, 0, params, "attn_backward_dkdv_f32");
+  // dk, dv: a thread per key of a key/value head, summing over the head's group.
+  run(launch, "dkdv", blocksFor(s.lk), static_cast<unsigned>(s.kvHeads()), kThreads, 0, params,
+      "attn_backward_dkdv_f32");
   run(launch, "dq", blocksFor(s.lq), static_cast<unsigned>(s.heads), kThreads, 0, params, "attn_backward_dq_f32");
   if (k.needsQueryNorm) finish(b.rq, b.rqBar, b.q, b.dq, s.heads * s.lq);
-  if (k.needsKeyNorm) finish(b.rk, b.rkBar, b.k, b.dk, s.heads * s.lk);
+  if (k.needsKeyNorm) finish(b.rk, b.rkBar, b.k, b.dk, s.kvHeads() * s.lk);
 }
 
 }  // namespace attn::cuda

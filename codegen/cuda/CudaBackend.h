@@ -4,7 +4,7 @@
 // device pointers. runtime/CudaOp.cpp wraps this as a LibTorch autograd op.
 //
 // Tensors are contiguous row-major device arrays with the heads flattened:
-// q [BH, Lq, D], k [BH, Lk, D], v [BH, Lk, Dv]; the float32 path takes float32 arrays (the
+// q [BH, Lq, D], k [BH/G, Lk, D], v [BH/G, Lk, Dv] (G = Shape::group, grouped-query attention); the float32 path takes float32 arrays (the
 // op converts), the tensor-core forward takes fp16/bf16 ones.
 //
 // Compiling needs no GPU (tests and `attn emit` use it); loading and launching need the
@@ -57,9 +57,9 @@ std::shared_ptr<const LoadedModule> load(const std::shared_ptr<const CudaModule>
 using Shape = kernels::Shape;
 
 /// Device pointers (as integers) of one call; 0 where unused. Every buffer is the caller's:
-/// o [BH,Lq,Dv]; stats [BH,Lq,statSlots]; rq [BH,Lq] and rk [BH,Lk] when the program uses
-/// l2norm (scratch); for backward also dout, dq, dk, dv (zeroed by the caller), adj
-/// [BH,Lq,max(1,adjointSlots)] (zeroed), rqBar [BH,Lq], rkBar [BH,Lk] (zeroed).
+/// o [BH,Lq,Dv]; stats [BH,Lq,statSlots]; rq [BH,Lq] and rk [BH/G,Lk] when the program uses
+/// l2norm (scratch); for backward also dout, dq, dk, dv (zeroed by the caller; dk, dv
+/// [BH/G,..]), adj [BH,Lq,max(1,adjointSlots)] (zeroed), rqBar [BH,Lq], rkBar [BH/G,Lk] (zeroed).
 struct DeviceBuffers {
   uint64_t q = 0, k = 0, v = 0, o = 0, stats = 0, rq = 0, rk = 0;
   uint64_t dout = 0, adj = 0, dq = 0, dk = 0, dv = 0, rqBar = 0, rkBar = 0;

@@ -384,13 +384,15 @@ CudaKernelSource generateCudaKernels(const KernelPlan& plan, const BackwardPlan&
     }
     s += rowWrapper("attn_backward_dq_f32", k.gradient, "  a[kJ0] = 0;\n  a[kJ1] = a[kLk];\n  a[kFlags] = 1;\n");
     out.entries.push_back({"attn_backward_dq_f32", "dq", "thread per query row"});
+    // blockIdx.y is a key/value head: its group's query heads add to the same dk, dv.
     s += "extern \"C\" __global__ void attn_backward_dkdv_f32(AttnScalarParams p) {\n"
          "  long long j;\n"
          "  if (!attn_thread(p.args[kLk], &j)) return;\n"
-         "  long long a[kArgCount];\n"
-         "  attn_head_args(p, blockIdx.y, a);\n"
-         "  a[kR0] = 0;\n  a[kR1] = a[kLq];\n  a[kJ0] = j;\n  a[kJ1] = j + 1;\n  a[kFlags] = 2;\n"
-         "  " + k.gradient + "(a);\n}\n";
+         "  for (long long g = 0; g < p.group; ++g) {\n"
+         "    long long a[kArgCount];\n"
+         "    attn_head_args(p, blockIdx.y * p.group + g, a);\n"
+         "    a[kR0] = 0;\n    a[kR1] = a[kLq];\n    a[kJ0] = j;\n    a[kJ1] = j + 1;\n    a[kFlags] = 2;\n"
+         "    " + k.gradient + "(a);\n  }\n}\n";
     out.entries.push_back({"attn_backward_dkdv_f32", "dkdv", "thread per key"});
   }
   s += "#endif  // __CUDACC__\n";

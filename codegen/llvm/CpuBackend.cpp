@@ -223,17 +223,21 @@ struct HeadInputs {
     ATTN_INTERNAL_ASSERT(src.sizes.d == 0 || (src.sizes.d == s.d && src.sizes.dv == s.dv),
                          "kernels specialised for other head dimensions");
     if (src.needsQueryNorm) rq = inverseNorms(q, s.heads * s.lq, s.d);
-    if (src.needsKeyNorm) rk = inverseNorms(k, s.heads * s.lk, s.d);
+    ATTN_INTERNAL_ASSERT(s.group >= 1 && s.heads % s.group == 0, "query heads not a multiple of key heads");
+    if (src.needsKeyNorm) rk = inverseNorms(k, s.kvHeads() * s.lk, s.d);
   }
 
+  // Query head h's arguments; its keys and values are those of key/value head h / group
+  // (grouped-query attention reads them in place, no copies).
   void fill(int64_t h, int64_t* a) const {
     using namespace llvmjit;
+    const int64_t kv = h / s.group;
     a[kQ] = asArg(q + h * s.lq * s.d);
-    a[kK] = asArg(k + h * s.lk * s.d);
-    a[kV] = asArg(v + h * s.lk * s.dv);
+    a[kK] = asArg(k + kv * s.lk * s.d);
+    a[kV] = asArg(v + kv * s.lk * s.dv);
     a[kStats] = asArg(stats + h * s.lq * src.statSlots);
     a[kRq] = src.needsQueryNorm ? asArg(rq.data() + h * s.lq) : 0;
-    a[kRk] = src.needsKeyNorm ? asArg(rk.data() + h * s.lk) : 0;
+    a[kRk] = src.needsKeyNorm ? asArg(rk.data() + kv * s.lk) : 0;
     a[kLq] = s.lq;
     a[kLk] = s.lk;
     a[kD] = s.d;
@@ -286,21 +290,25 @@ void backward(const CpuKernels& kernels, const Shape& s, const T* q, const T* k,
     for (int64_t c = 0; c < s.dv; ++c) dot += static_cast<double>(dout[row * s.dv + c]) * o[row * s.dv + c];
     for (int slot : src.identitySlots) adj[static_cast<size_t>(row * slots + slot)] = static_cast<T>(dot);
   }
+  const int64_t kvHeads = s.kvHeads();
   std::fill(dq, dq + s.heads * s.lq * s.d, T(0));
-  std::fill(dk, dk + s.heads * s.lk * s.d, T(0));
-  std::fill(dv, dv + s.heads * s.lk * s.dv, T(0));
+  std::fill(dk, dk + kvHeads * s.lk * s.d, T(0));
+  std::fill(dv, dv + kvHeads * s.lk * s.dv, T(0));
 
   using namespace llvmjit;
   auto headArgs = [&](int64_t h, int64_t* a) {
     in.fill(h, a);
     a[kDout] = asArg(dout + h * s.lq * s.dv);
     a[kAdj] = asArg(adj.data() + h * s.lq * slots);
+    const int64_t kv = h / s.group;
     a[kDq] = asArg(dq + h * s.lq * s.d);
-    a[kDk] = asArg(dk + h * s.lk * s.d);
-    a[kDv] = asArg(dv + h * s.lk * s.dv);
+    a[kDk] = asArg(dk + kv * s.lk * s.d);
+    a[kDv] = asArg(dv + kv * s.lk * s.dv);
     a[kRqBar] = src.needsQueryNorm ? asArg(rqBar.data() + h * s.lq) : 0;
-    a[kRkBar] = src.needsKeyNorm ? asArg(rkBar.data() + h * s.lk) : 0;
+    a[kRkBar] = src.needsKeyNorm ? asArg(rkBar.data() + kv * s.lk) : 0;
   };
+  // The gradient kernel adds to dk, dv and rkBar: the query heads of one group, which share
+  // them, run one after another in a single task (no two tasks write the same key).
   const int64_t blocks = rowBlocks(s);
   for (KernelFn pass : kernels.rowPasses) {
     parallelFor(s.heads * blocks, [&](int64_t task) {
@@ -310,31 +318,36 @@ void backward(const CpuKernels& kernels, const Shape& s, const T* q, const T* k,
       pass(a);
     });
   }
-  if (s.heads >= threadCount()) {
-    // Enough heads for every thread: each head's dq, dk and dv in one sweep.
-    parallelFor(s.heads, [&](int64_t h) {
-      int64_t a[kArgCount] = {};
-      headArgs(h, a);
-      a[kR0] = 0;
-      a[kR1] = s.lq;
-      a[kJ0] = 0;
-      a[kJ1] = s.lk;
-      a[kFlags] = 3;
-      kernels.gradient(a);
+  if (kvHeads >= threadCount()) {
+    // Enough key heads for every thread: each group's dq, dk and dv in one sweep per query head.
+    parallelFor(kvHeads, [&](int64_t kv) {
+      for (int64_t h = kv * s.group; h < (kv + 1) * s.group; ++h) {
+        int64_t a[kArgCount] = {};
+        headArgs(h, a);
+        a[kR0] = 0;
+        a[kR1] = s.lq;
+        a[kJ0] = 0;
+        a[kJ1] = s.lk;
+        a[kFlags] = 3;
+        kernels.gradient(a);
+      }
     });
   } else {
     // Few heads: dk, dv in parallel over key blocks, then dq in parallel over query blocks.
     const int64_t keyChunk = 4 * kKeyBlock;
     const int64_t keyBlocks = (s.lk + keyChunk - 1) / keyChunk;
-    parallelFor(s.heads * keyBlocks, [&](int64_t task) {
-      int64_t a[kArgCount] = {};
-      headArgs(task / keyBlocks, a);
-      a[kR0] = 0;
-      a[kR1] = s.lq;
-      a[kJ0] = (task % keyBlocks) * keyChunk;
-      a[kJ1] = std::min(s.lk, (task % keyBlocks + 1) * keyChunk);
-      a[kFlags] = 2;
-      kernels.gradient(a);
+    parallelFor(kvHeads * keyBlocks, [&](int64_t task) {
+      const int64_t kv = task / keyBlocks;
+      for (int64_t h = kv * s.group; h < (kv + 1) * s.group; ++h) {
+        int64_t a[kArgCount] = {};
+        headArgs(h, a);
+        a[kR0] = 0;
+        a[kR1] = s.lq;
+        a[kJ0] = (task % keyBlocks) * keyChunk;
+        a[kJ1] = std::min(s.lk, (task % keyBlocks + 1) * keyChunk);
+        a[kFlags] = 2;
+        kernels.gradient(a);
+      }
     });
     parallelFor(s.heads * blocks, [&](int64_t task) {
       int64_t a[kArgCount] = {};
@@ -357,7 +370,7 @@ void backward(const CpuKernels& kernels, const Shape& s, const T* q, const T* k,
     }
   };
   if (src.needsQueryNorm) finishNorm(rq, rqBar, q, dq, s.heads * s.lq, s.d);
-  if (src.needsKeyNorm) finishNorm(rk, rkBar, k, dk, s.heads * s.lk, s.d);
+  if (src.needsKeyNorm) finishNorm(rk, rkBar, k, dk, kvHeads * s.lk, s.d);
 }
 
 template void forward<float>(const CpuKernels&, const Shape&, const float*, const float*, const float*, float*,

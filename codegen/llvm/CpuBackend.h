@@ -11,7 +11,8 @@
 // with a note. attn runs the object code it loads from there: see docs/SECURITY.md.
 //
 // Tensors here are raw row-major arrays with the heads flattened: q [BH, Lq, D],
-// k [BH, Lk, D], v [BH, Lk, Dv]; this file does not depend on LibTorch.
+// k [BH/G, Lk, D], v [BH/G, Lk, Dv] (G = shape.group query heads per key/value head, 1
+// without grouped-query attention); this file does not depend on LibTorch.
 #pragma once
 
 #include <cstdint>

@@ -15,19 +15,22 @@ using ir::Node;
 using ir::NodeId;
 using ir::Op;
 
-// Evaluates the live nodes of a graph, one tensor per node, with shapes by kind:
-//   Constant [] (0-dim), Row [B,H,Lq,1], Score [B,H,Lq,Lk], QueryVec [B,H,Lq,D],
-//   KeyVec [B,H,Lk,D]; the leaves i and j broadcast from [1,1,Lq,1] and [1,1,1,Lk].
+// Evaluates the live nodes of a graph, one tensor per node. The heads are split into
+// groups (grouped-query attention: G query heads share one key/value head, G = 1 without
+// it), so that a key head broadcasts over its group instead of being copied. Shapes by kind:
+//   Constant [] (0-dim), Row [B,Hkv,G,Lq,1], Score [B,Hkv,G,Lq,Lk], QueryVec [B,Hkv,G,Lq,D],
+//   KeyVec [B,Hkv,1,Lk,D]; the leaves i and j broadcast from [1,1,1,Lq,1] and [1,1,1,1,Lk].
 class Evaluator {
  public:
   Evaluator(const ir::Graph& g, const at::Tensor& q, const at::Tensor& k)
       : g_(g), q_(q), k_(k), values_(g.size()) {
     options_ = q.options();
-    lq_ = q.size(2);
-    lk_ = k.size(2);
+    ATTN_INTERNAL_ASSERT(q.dim() == 5 && k.dim() == 5, "reference: q and k must be grouped [B,Hkv,G,L,D]");
+    lq_ = q.size(3);
+    lk_ = k.size(3);
     // i: absolute query positions (the queries are the last Lq of Lk positions).
-    i_ = at::arange(lk_ - lq_, lk_, options_).view({1, 1, lq_, 1});
-    j_ = at::arange(0, lk_, options_).view({1, 1, 1, lk_});
+    i_ = at::arange(lk_ - lq_, lk_, options_).view({1, 1, 1, lq_, 1});
+    j_ = at::arange(0, lk_, options_).view({1, 1, 1, 1, lk_});
     mask_ = buildMask();
     n_ = mask_.to(options_.dtype()).sum(-1, /*keepdim=*/true);
     maskReady_ = true;
@@ -37,7 +40,7 @@ class Evaluator {
 
   at::Tensor weights() {
     at::Tensor w = eval(g_.out);
-    w = w.expand({q_.size(0), q_.size(1), lq_, lk_});
+    w = w.expand({q_.size(0), q_.size(1), q_.size(2), lq_, lk_});
     return at::where(mask_, w, at::zeros({}, options_));
   }
 
@@ -60,18 +63,18 @@ class Evaluator {
   at::Tensor buildMask() {
     auto bool_ = [](const at::Tensor& t) { return t.to(at::kBool); };
     switch (g_.mask) {
-      case ir::MaskKind::Full: return bool_(at::ones({1, 1, lq_, lk_}, options_));
-      case ir::MaskKind::Causal: return bool_(j_ <= i_).expand({1, 1, lq_, lk_});
+      case ir::MaskKind::Full: return bool_(at::ones({1, 1, 1, lq_, lk_}, options_));
+      case ir::MaskKind::Causal: return bool_(j_ <= i_).expand({1, 1, 1, lq_, lk_});
       case ir::MaskKind::Window: {
         at::Tensor w = eval(g_.maskExpr);
-        return bool_((j_ <= i_).logical_and(j_ > i_ - w)).expand({1, 1, lq_, lk_});
+        return bool_((j_ <= i_).logical_and(j_ > i_ - w)).expand({1, 1, 1, lq_, lk_});
       }
       case ir::MaskKind::Expr: {
         evaluatingMask_ = true;
         at::Tensor m = eval(g_.maskExpr);
         evaluatingMask_ = false;
         values_.assign(g_.size(), at::Tensor());  // nothing computed for the mask is reused
-        return (m != 0).expand({1, 1, lq_, lk_}).contiguous();
+        return (m != 0).expand({1, 1, 1, lq_, lk_}).contiguous();
       }
     }
     ATTN_INTERNAL_ERROR("unknown mask kind");
@@ -113,7 +116,7 @@ class Evaluator {
         ATTN_INTERNAL_ASSERT(!evaluatingMask_, "n used in a mask");
         return n_;
       case Op::KeyCount: return scalar(static_cast<double>(lk_));
-      case Op::HeadDim: return scalar(static_cast<double>(q_.size(3)));
+      case Op::HeadDim: return scalar(static_cast<double>(q_.size(-1)));
       case Op::Neg: return -a[0];
       case Op::Not: return (a[0] == 0).to(options_.dtype());
       case Op::Add: return a[0] + a[1];
@@ -182,7 +185,7 @@ class Evaluator {
   at::Tensor dot(const at::Tensor& qv, const at::Tensor& kv) const {
     if (at::isfinite(qv).all().item<bool>() && at::isfinite(kv).all().item<bool>())
       return at::matmul(qv, kv.transpose(-1, -2));
-    at::Tensor pair = mask_.unsqueeze(-1);  // [1,1,Lq,Lk,1]
+    at::Tensor pair = mask_.unsqueeze(-1);  // [1,1,1,Lq,Lk,1]
     at::Tensor zero = scalar(0);
     return (at::where(pair, qv.unsqueeze(-2), zero) * at::where(pair, kv.unsqueeze(-3), zero)).sum(-1);
   }
@@ -231,11 +234,25 @@ at::Tensor computeInputs(const at::Tensor& t) {
   return t.to(compute);
 }
 
+// q [B,Hq,Lq,D] as [B,Hkv,G,Lq,D]: query head h is member h % G of group h / G, the group
+// that key/value head h / G serves (torch's repeat_interleave order). A view unless q is
+// strided oddly.
+at::Tensor groupQueries(const at::Tensor& q, int64_t kvHeads) {
+  ATTN_INTERNAL_ASSERT(q.size(1) % kvHeads == 0, "reference: query heads not a multiple of key heads");
+  return q.reshape({q.size(0), kvHeads, q.size(1) / kvHeads, q.size(2), q.size(3)});
+}
+
+// k or v [B,Hkv,L,D] as [B,Hkv,1,L,D]: one key head broadcast over its group.
+at::Tensor groupKeys(const at::Tensor& t) { return t.unsqueeze(2); }
+
+// [B,Hkv,G,L,X] back to [B,Hq,L,X].
+at::Tensor ungroup(const at::Tensor& t) { return t.flatten(1, 2); }
+
 }  // namespace
 
 at::Tensor weights(const ir::Graph& graph, const at::Tensor& q, const at::Tensor& k) {
-  Evaluator e(graph, computeInputs(q), computeInputs(k));
-  return e.weights();
+  Evaluator e(graph, groupQueries(computeInputs(q), k.size(1)), groupKeys(computeInputs(k)));
+  return ungroup(e.weights());
 }
 
 // o = w v, each row summing over its visible keys only. w is 0 at masked keys, but 0 times
@@ -243,20 +260,20 @@ at::Tensor weights(const ir::Graph& graph, const at::Tensor& q, const at::Tensor
 // that cannot see it. So the keys with a non-finite value in v are taken out of the
 // matmul (their entries zeroed) and their products added back where the key is visible.
 static at::Tensor weightedValues(const at::Tensor& w, const at::Tensor& v, const at::Tensor& mask) {
-  at::Tensor bad = at::logical_not(at::isfinite(v));  // [B,H,Lk,Dv]
+  at::Tensor bad = at::logical_not(at::isfinite(v));  // [B,Hkv,1,Lk,Dv]
   if (!bad.any().item<bool>()) return at::matmul(w, v);
   at::Tensor o = at::matmul(w, at::where(bad, at::zeros({}, v.options()), v));
-  at::Tensor keys = bad.any(-1).flatten(0, 1).any(0).nonzero().flatten();  // keys holding one anywhere
-  at::Tensor wJ = w.index_select(-1, keys).unsqueeze(-1);                  // [B,H,Lq,J,1]
-  at::Tensor vJ = v.index_select(-2, keys).unsqueeze(-3);                  // [B,H,1,J,Dv]
+  at::Tensor keys = bad.any(-1).flatten(0, -2).any(0).nonzero().flatten();  // keys holding one anywhere
+  at::Tensor wJ = w.index_select(-1, keys).unsqueeze(-1);                   // [B,Hkv,G,Lq,J,1]
+  at::Tensor vJ = v.index_select(-2, keys).unsqueeze(-3);                   // [B,Hkv,1,1,J,Dv]
   at::Tensor seen = mask.index_select(-1, keys).unsqueeze(-1).logical_and(bad.index_select(-2, keys).unsqueeze(-3));
   return o + at::where(seen, wJ * vJ, at::zeros({}, v.options())).sum(-2);
 }
 
 at::Tensor forward(const ir::Graph& graph, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {
   at::Tensor qc = computeInputs(q), kc = computeInputs(k), vc = v.to(qc.scalar_type());
-  Evaluator e(graph, qc, kc);
-  return weightedValues(e.weights(), vc, e.mask());
+  Evaluator e(graph, groupQueries(qc, kc.size(1)), groupKeys(kc));
+  return ungroup(weightedValues(e.weights(), groupKeys(vc), e.mask()));
 }
 
 }  // namespace attn::reference

@@ -21,13 +21,14 @@
 
 namespace attn::reference {
 
-/// Output o [B, H, Lq, Dv] of `graph` on q [B, H, Lq, D], k [B, H, Lk, D], v [B, H, Lk, Dv].
+/// Output o [B, Hq, Lq, Dv] of `graph` on q [B, Hq, Lq, D], k [B, Hkv, Lk, D], v [B, Hkv, Lk, Dv].
 /// Shapes must already be valid (runtime/Attention.cpp checks them); Lq <= Lk, query row r
-/// has absolute position i = Lk - Lq + r. The result is in the compute dtype (float32, or
+/// has absolute position i = Lk - Lq + r. Grouped-query attention: Hq = G·Hkv, query head h
+/// reads key/value head h / G (broadcast, not copied; autograd sums dk, dv over the group). The result is in the compute dtype (float32, or
 /// float64 for float64 inputs) and carries autograd history when the inputs require grad.
 at::Tensor forward(const ir::Graph& graph, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v);
 
-/// The weights w [B, H, Lq, Lk] (0 at masked positions), for tests and `attn explain`.
+/// The weights w [B, Hq, Lq, Lk] (0 at masked positions), for tests and `attn explain`.
 at::Tensor weights(const ir::Graph& graph, const at::Tensor& q, const at::Tensor& k);
 
 }  // namespace attn::reference

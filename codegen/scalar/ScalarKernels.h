@@ -48,10 +48,14 @@ enum Arg : int {
 constexpr int kKeyBlock = 64;
 
 /// One call's sizes as the backends' drivers see them: row-major arrays with the heads
-/// flattened, q [heads, Lq, D], k [heads, Lk, D], v [heads, Lk, Dv].
+/// flattened, q [heads, Lq, D], k [heads / group, Lk, D], v [heads / group, Lk, Dv].
 struct Shape {
-  int64_t heads = 1;  ///< batch × heads
+  int64_t heads = 1;  ///< batch × query heads
   int64_t lq = 0, lk = 0, d = 0, dv = 0;
+  /// Query heads per key/value head (grouped-query attention; 1 without it): flattened
+  /// query head h reads key/value head h / group, and dk, dv sum over the group.
+  int64_t group = 1;
+  int64_t kvHeads() const { return heads / group; }
 };
 
 /// Sizes fixed at compile time (0: read from args at run time). With the head dimensions

@@ -39,7 +39,8 @@ HostResult runOnEmulator(Emulator& emu, const EmuModule& module, const cuda::Cud
   const cuda::Shape& s = p.shape;
   const kernels::ScalarKernels& k = source.scalar;
   if (!source.tensorCoreForward) throw EmuError("emu: the module has no tensor-core forward");
-  const size_t nq = static_cast<size_t>(s.heads * s.lq), nk = static_cast<size_t>(s.heads * s.lk);
+  // Key-side buffers have one head per group of query heads (grouped-query attention).
+  const size_t nq = static_cast<size_t>(s.heads * s.lq), nk = static_cast<size_t>(s.kvHeads() * s.lk);
   const size_t statSlots = static_cast<size_t>(std::max(k.statSlots, 1));
   const cuda::Launcher launch = onEmulator(emu, module, source);
 

@@ -14,7 +14,7 @@
 namespace attn::emu {
 
 /// Inputs as 16-bit element bits (fp16 or bf16, the module's type), row-major
-/// [heads][L][D] with the heads flattened.
+/// [heads][L][D] with the heads flattened; k, v (and dk, dv) have shape.kvHeads() heads.
 struct HostProblem {
   cuda::Shape shape;
   std::vector<uint16_t> q, k, v, dout;  ///< dout may be empty: forward only

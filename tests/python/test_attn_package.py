@@ -139,6 +139,45 @@ class Against(unittest.TestCase):
         self.assertLess(_max_err(o, want), 1e-9)
 
 
+class GroupedQueryAttention(unittest.TestCase):
+    """k, v with H_kv heads, H_q = G * H_kv (MQA: H_kv = 1), against the oracle on k and v
+    repeated over each group (repeat_interleave: query head h reads key head h // G; the
+    oracle's autograd sums dk, dv over the group through the repeat)."""
+
+    def test_against_repeated_keys(self):
+        for n, (program, params, hq, hkv, L) in enumerate([
+                ("softmax", {}, 4, 2, 37), ("softmax", {}, 8, 1, 1), ("lssa", {}, 8, 1, 37),
+                ("lssar", {"p": 15}, 4, 2, 37), ("lssar", {"p": 15}, 8, 1, 501)]):
+            q64, k64, v64 = _inputs((2, hq, L, 16), (2, hkv, L, 16), 8, torch.float64, seed=300 + n)
+            dout = torch.randn(2, hq, L, 8, generator=torch.Generator().manual_seed(30 + n), dtype=torch.float64)
+            G = hq // hkv
+            want = oracle(program, q64, k64.repeat_interleave(G, 1), v64.repeat_interleave(G, 1), **params)
+            want_grads = _grads(want, [q64, k64, v64], dout)
+            for backend in ("reference", "cpu"):
+                for dtype, tol in ((torch.float64, 1e-9), (torch.float32, 1e-4)):
+                    f = attn.compile(program, backend=backend, **params)
+                    q, k, v = (t.detach().to(dtype).requires_grad_() for t in (q64, k64, v64))
+                    o = f(q, k, v)
+                    where = f"{program} {backend} {dtype} Hq={hq} Hkv={hkv} L={L}"
+                    self.assertEqual(tuple(o.shape), (2, hq, L, 8), where)
+                    self.assertLess(_max_err(o, want), tol * max(1.0, want.abs().max().item()), where)
+                    grads = _grads(o, [q, k, v], dout.to(dtype))
+                    self.assertEqual(tuple(grads[1].shape), (2, hkv, L, 16), where)
+                    for name, g, w in zip("qkv", grads, want_grads):
+                        self.assertLess(_max_err(g, w), tol * max(1.0, w.abs().max().item()), f"d{name}: {where}")
+
+    def test_meta_shapes(self):
+        if not hasattr(torch.ops.attn, "attention"):
+            skip(self, "operator not registered")
+        f = attn.compile("softmax")
+        q = torch.empty(2, 8, 37, 16, device="meta")
+        k = torch.empty(2, 2, 37, 16, device="meta")
+        v = torch.empty(2, 2, 37, 8, device="meta")
+        self.assertEqual(tuple(f(q, k, v).shape), (2, 8, 37, 8))
+        dq, dk, dv = torch.ops.attn.attention_backward(f(q, k, v), q, k, v, f.source, "", "", "auto")
+        self.assertEqual([tuple(t.shape) for t in (dq, dk, dv)], [(2, 8, 37, 16), (2, 2, 37, 16), (2, 2, 37, 8)])
+
+
 class Gradcheck(unittest.TestCase):
     """torch.autograd.gradcheck: the op's gradients against finite differences of itself."""
 
@@ -261,7 +300,9 @@ class Errors(unittest.TestCase):
             ((torch.randn(2, 8, 16), torch.randn(2, 8, 16), torch.randn(2, 8, 16)), "[B, H, L, D] or [L, D]"),
             ((q, q.double(), q), "same dtype"),
             ((torch.randn(1, 2, 9, 16), q, q), "more rows than k"),
-            ((q, torch.randn(1, 3, 8, 16), torch.randn(1, 3, 8, 16)), "batch and heads"),
+            ((torch.randn(2, 2, 8, 16), q, q), "agree on batch"),
+            ((q, torch.randn(1, 3, 8, 16), torch.randn(1, 3, 8, 16)), "(H_q = 2) must be a multiple of k and v's (H_kv = 3)"),
+            ((torch.randn(1, 4, 8, 16), q, torch.randn(1, 1, 8, 16)), "same number of heads"),
         ]
         for args, expected in cases:
             with self.subTest(expected=expected):

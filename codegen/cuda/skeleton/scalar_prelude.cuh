@@ -5,7 +5,8 @@
 // this file, then writes one `ATTN_DEVICE void NAME(long long* args)` per kernel (the
 // scalar generator's loops, through codegen/cuda/CudaWriter.h) and small __global__
 // wrappers that call them: one GPU thread per query row (forward, row passes, dq) or per
-// key (dk, dv), one grid row (blockIdx.y) per batch·head.
+// key (dk, dv), one grid row (blockIdx.y) per batch·head (dk, dv: per key/value head, the
+// thread summing over the query heads of its group).
 //
 // The same text compiles as host C++ (no __CUDACC__): the device functions become plain
 // C functions and the tests run the generated CUDA C++ on the CPU against the
@@ -20,21 +21,24 @@ struct AttnScalarParams {
   long long args[kArgCount];
   long long heads;
   long long statSlots, adjointSlots;
+  long long group;  ///< query heads per key/value head (grouped-query attention; 1 without)
 };
 
 #ifdef __CUDACC__
-/// The head blockIdx.y's view of p's arguments (every pointer moved to that head's rows).
+/// Query head h's view of p's arguments (every pointer moved to that head's rows; the key-
+/// side ones to key/value head h / group's).
 ATTN_INLINE void attn_head_args(const AttnScalarParams& p, long long h, long long* a) {
   for (int s = 0; s < kArgCount; ++s) a[s] = p.args[s];
   const long long lq = a[kLq], lk = a[kLk], d = a[kD], dv = a[kDvDim];
   const long long bytes = static_cast<long long>(sizeof(float));
-  auto move = [&](int slot, long long perHead) {
-    if (a[slot] != 0) a[slot] += h * perHead * bytes;
+  const long long kv = h / p.group;
+  auto move = [&](int slot, long long head, long long perHead) {
+    if (a[slot] != 0) a[slot] += head * perHead * bytes;
   };
-  move(kQ, lq * d); move(kK, lk * d); move(kV, lk * dv); move(kO, lq * dv);
-  move(kStats, lq * p.statSlots); move(kRq, lq); move(kRk, lk);
-  move(kDout, lq * dv); move(kAdj, lq * p.adjointSlots);
-  move(kDq, lq * d); move(kDk, lk * d); move(kDv, lk * dv); move(kRqBar, lq); move(kRkBar, lk);
+  move(kQ, h, lq * d); move(kK, kv, lk * d); move(kV, kv, lk * dv); move(kO, h, lq * dv);
+  move(kStats, h, lq * p.statSlots); move(kRq, h, lq); move(kRk, kv, lk);
+  move(kDout, h, lq * dv); move(kAdj, h, lq * p.adjointSlots);
+  move(kDq, h, lq * d); move(kDk, kv, lk * d); move(kDv, kv, lk * dv); move(kRqBar, h, lq); move(kRkBar, kv, lk);
 }
 
 /// This thread's index along x, and whether it is below `count`.

@@ -11,7 +11,7 @@
 // and the host launches, in this order (same stream):
 //   row pass P:  grid dim3(ceil(lq / kBlockM), heads), block kWarps * 32,
 //                backwardRowsSharedBytes<Config>() bytes of dynamic shared memory;
-//   gradient:    grid dim3(ceil(lk / kBlockN), heads), block kWarps * 32,
+//   gradient:    grid dim3(ceil(lk / kBlockN), heads / group), block kWarps * 32,
 //                backwardGradientSharedBytes<Config, Variant>() bytes of dynamic shared memory
 //                (over 48 KB needs CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, as the forward).
 // Before them the host fills p.adj's identity slots (dO_i·o_i), zeroes p.dq and (kQueryNorm)
@@ -95,22 +95,25 @@
 namespace attn_tc {
 
 /// The backward kernels' one argument. Layouts are contiguous, row-major, heads outermost.
+/// Grouped-query attention: query head h reads key/value head h / group (kvHeads = heads /
+/// group); the gradient kernel's CTAs are per key/value head and sum dK, dV over its group.
 struct BwdParams {
   const void* q;     ///< Elem [heads][lq][kD]
-  const void* k;     ///< Elem [heads][lk][kD]
-  const void* v;     ///< Elem [heads][lk][kDv]
+  const void* k;     ///< Elem [kvHeads][lk][kD]
+  const void* v;     ///< Elem [kvHeads][lk][kDv]
   const void* dout;  ///< Elem [heads][lq][kDv]
   const float* stats;  ///< [heads][lq][2 * V::kStats], from the forward
   float* adj;          ///< [heads][lq][V::kAdjoints]: identity slots prefilled; row pass P adds level-P sums
   float* dq;           ///< [heads][lq][kD], zeroed by the host; the gradient kernel atomically adds
-  float* dk;           ///< [heads][lk][kD], written by the gradient kernel (every element)
-  float* dv;           ///< [heads][lk][kDv], written by the gradient kernel (every element)
+  float* dk;           ///< [kvHeads][lk][kD], written by the gradient kernel (every element)
+  float* dv;           ///< [kvHeads][lk][kDv], written by the gradient kernel (every element)
   const float* rq;     ///< [heads][lq] 1/|q_i| (read only if V::kQueryNorm), may be null
-  const float* rk;     ///< [heads][lk] 1/|k_j| (read only if V::kKeyNorm), may be null
+  const float* rk;     ///< [kvHeads][lk] 1/|k_j| (read only if V::kKeyNorm), may be null
   float* rqBar;        ///< [heads][lq], zeroed by the host; the gradient kernel adds (only if kQueryNorm)
-  float* rkBar;        ///< [heads][lk], written by the gradient kernel (only if kKeyNorm)
+  float* rkBar;        ///< [kvHeads][lk], written by the gradient kernel (only if kKeyNorm)
   long long lq, lk;    ///< query and key counts (lq <= lk, both below 2^31 - 256)
-  int heads;
+  int heads;           ///< query heads
+  int group;           ///< query heads per key/value head (1 without grouped-query attention)
 };
 
 /// What the backward hooks know of a query row (attn_tc::Row plus the row's adjoints).
@@ -422,6 +425,7 @@ class RowsCta : public CtaShape<Cfg> {
     g_ = laneGroup(lane_);
     t_ = laneInGroup(lane_);
     head_ = static_cast<int>(blockIdx.y);
+    kvHead_ = head_ / p.group;
     m0_ = static_cast<int>(blockIdx.x) * kBlockM;
     sQ_ = sharedAddress(smem);
     sDo_ = sQ_ + L::kDoOffset;
@@ -510,6 +514,7 @@ class RowsCta : public CtaShape<Cfg> {
   const BwdParams& p_;
   int lane_, warp_, g_, t_;
   int head_, m0_;                 // blockIdx.y; the CTA's first query row
+  int kvHead_;                    // the key/value head it reads: head_ / group
   unsigned sQ_, sDo_, sK_, sV_;   // .shared addresses of Q, dO, K stage 0, V stage 0
   int tileBegin_, tileEnd_;       // key tiles the CTA visits
   int warpLo_, warpHi_;           // keys this warp's valid rows can see
@@ -530,7 +535,7 @@ class RowsCta : public CtaShape<Cfg> {
   /// K and V tile `tile` -> stage `stage` (rows >= lk zero-filled).
   __device__ __forceinline__ void loadKeyTile(int tile, int stage) const {
     const int n0 = tile * kBlockN;
-    const long long headK = static_cast<long long>(head_) * p_.lk;
+    const long long headK = static_cast<long long>(kvHead_) * p_.lk;
     bwdCopyTile<KTile, kBlockN, kD, kThreads>(sK_ + stage * KTile::kBytes, static_cast<const Elem*>(p_.k) + headK * kD,
                                               n0, lk());
     bwdCopyTile<VTile, kBlockN, kDv, kThreads>(sV_ + stage * VTile::kBytes,
@@ -620,7 +625,7 @@ class RowsCta : public CtaShape<Cfg> {
         const int j = n0 + jl;
         float rk = 0.0f;
         if constexpr (V::kKeyNorm)
-          if (j < lk()) rk = p_.rk[static_cast<long long>(head_) * p_.lk + j];
+          if (j < lk()) rk = p_.rk[static_cast<long long>(kvHead_) * p_.lk + j];
 #pragma unroll
         for (int rr = 0; rr < 2; ++rr) {
           const int e = 2 * rr + c;
@@ -765,7 +770,9 @@ class GradientCta : public CtaShape<Cfg> {
     bwdCopyTile<VTile, kBlockN, kDv, kThreads>(base_ + L::kVOffset, static_cast<const Elem*>(p_.v) + headK * kDv, n0_,
                                                lk());
     cpAsyncCommit();
-    const int nTiles = tileEnd_ - tileBegin_;
+    // Grouped-query attention: the query tiles of every query head of the group, one head
+    // after another, all summed into the same dK, dV registers (no atomics, no copies).
+    const int nTiles = (tileEnd_ - tileBegin_) * p_.group;
 #pragma unroll 1
     for (int h = 0; h < kSeqSplit; ++h) {
       if (h > 0) __syncthreads();  // every warp is done with the previous pass's stages
@@ -783,7 +790,7 @@ class GradientCta : public CtaShape<Cfg> {
       // Prologue: stages 0 .. kStages-2 in flight, one cp.async group each (empty ones included).
 #pragma unroll
       for (int s = 0; s < kStages - 1; ++s) {
-        if (s < nTiles) loadQueryTile(tileBegin_ + s, s);
+        if (s < nTiles) loadQueryTile(s, s);
         cpAsyncCommit();
       }
       if (h == 0) {
@@ -796,16 +803,17 @@ class GradientCta : public CtaShape<Cfg> {
         if constexpr (kStages > 1) {
           cpAsyncWait<kStages - 2>();  // tile it's group is complete (kStages - 2 newer may be pending)
           __syncthreads();             // ... for all threads; stage writeStage and dS^T are no longer read
-          if (it + kStages - 1 < nTiles) loadQueryTile(tileBegin_ + it + kStages - 1, writeStage);
+          if (it + kStages - 1 < nTiles) loadQueryTile(it + kStages - 1, writeStage);
           cpAsyncCommit();
         } else {
           __syncthreads();  // the single stage and dS^T are no longer read
-          loadQueryTile(tileBegin_ + it, 0);
+          loadQueryTile(it, 0);
           cpAsyncCommit();
           cpAsyncWait<0>();
           __syncthreads();
         }
-        queryTile(h, tileBegin_ + it, readStage);
+        qHead_ = queryHead(it);
+        queryTile(h, queryTileOf(it), readStage);
         readStage = readStage + 1 == kStages ? 0 : readStage + 1;
         writeStage = writeStage + 1 == kStages ? 0 : writeStage + 1;
       }
@@ -818,7 +826,8 @@ class GradientCta : public CtaShape<Cfg> {
   const BwdParams& p_;
   unsigned char* smem_;
   int lane_, warp_, g_, t_;
-  int head_, n0_;              // blockIdx.y; the CTA's first key
+  int head_, n0_;              // blockIdx.y (a key/value head); the CTA's first key
+  int qHead_ = 0;              // the query head of the query tile being processed
   int keyRel0_, part_;         // the warp's first key (relative to n0_); its dimension part (0..kWarpSplit-1)
   unsigned base_;              // .shared address of the dynamic shared memory (= K tile)
   int tileBegin_, tileEnd_;    // query tiles the CTA visits
@@ -835,10 +844,17 @@ class GradientCta : public CtaShape<Cfg> {
   /// elements 0, 1 are row g, 2, 3 row g + 8; rows of S^T are keys).
   __device__ __forceinline__ int key(int mt, int rr) const { return n0_ + keyRel0_ + mt * 16 + accRow(g_, 2 * rr); }
 
-  /// Q, dO tile `tile` and its rows' stats / adj / rq -> stage `stage` (zero-filled past lq).
-  __device__ __forceinline__ void loadQueryTile(int tile, int stage) const {
-    const int m0 = tile * kBlockM;
-    const long long headQ = static_cast<long long>(head_) * p_.lq;
+  /// Iteration `it` of the query-tile loop: query head head_ * group + it / tilesPerHead, its
+  /// tile tileBegin_ + it % tilesPerHead.
+  __device__ __forceinline__ int queryHead(int it) const {
+    return head_ * p_.group + it / (tileEnd_ - tileBegin_);
+  }
+  __device__ __forceinline__ int queryTileOf(int it) const { return tileBegin_ + it % (tileEnd_ - tileBegin_); }
+
+  /// Q, dO tile of iteration `it` and its rows' stats / adj / rq -> stage `stage` (zero-filled past lq).
+  __device__ __forceinline__ void loadQueryTile(int it, int stage) const {
+    const int m0 = queryTileOf(it) * kBlockM;
+    const long long headQ = static_cast<long long>(queryHead(it)) * p_.lq;
     bwdCopyTile<QTile, kBlockM, kD, kThreads>(base_ + L::kQOffset + stage * QTile::kBytes,
                                               static_cast<const Elem*>(p_.q) + headQ * kD, m0, lq());
     bwdCopyTile<DoTile, kBlockM, kDv, kThreads>(base_ + L::kDoOffset + stage * DoTile::kBytes,
@@ -1033,7 +1049,7 @@ class GradientCta : public CtaShape<Cfg> {
             rqTerm += __shfl_xor_sync(0xffffffffu, rqTerm, 4);
             rqTerm += __shfl_xor_sync(0xffffffffu, rqTerm, 8);
             rqTerm += __shfl_xor_sync(0xffffffffu, rqTerm, 16);
-            if (g_ == 0 && r < lq()) atomicAdd(p_.rqBar + static_cast<long long>(head_) * p_.lq + r, rqTerm);
+            if (g_ == 0 && r < lq()) atomicAdd(p_.rqBar + static_cast<long long>(qHead_) * p_.lq + r, rqTerm);
           }
         }
       }
@@ -1093,7 +1109,7 @@ class GradientCta : public CtaShape<Cfg> {
     // forward's O += W V (lane: key row ldmatrixBTransRow, dim chunk ldmatrixBTransCol / 8).
     const int bRowLane = ldmatrixBTransRow(lane_);
     const int bPhase = KTile::lanePhase(bRowLane, ldmatrixBTransCol(lane_) >> 3);
-    float* dq = p_.dq + static_cast<long long>(head_) * p_.lq * kD;
+    float* dq = p_.dq + static_cast<long long>(qHead_) * p_.lq * kD;
 #pragma unroll 1
     for (int d0 = h * kDqDims; d0 < (h + 1) * kDqDims; d0 += kDqChunk) {
       float acc[kDqChunk / 8][4];

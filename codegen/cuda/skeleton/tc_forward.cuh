@@ -57,17 +57,19 @@ enum class OutForm { Direct, DeferredDivision, OnlineExp, OnlinePower };
 /// Which keys a query row sees (Expr: all of [0, lk), then the hook's verdict).
 enum class Mask { Full, Causal, Window, Expr };
 
-/// The kernel's one argument. Layouts are contiguous, row-major, heads outermost.
+/// The kernel's one argument. Layouts are contiguous, row-major, heads outermost. Grouped-
+/// query attention: query head h reads key/value head h / group (kvHeads = heads / group).
 struct FwdParams {
   const void* q;  ///< Elem [heads][lq][kD]
-  const void* k;  ///< Elem [heads][lk][kD]
-  const void* v;  ///< Elem [heads][lk][kDv]
+  const void* k;  ///< Elem [kvHeads][lk][kD]
+  const void* v;  ///< Elem [kvHeads][lk][kDv]
   void* o;        ///< Elem [heads][lq][kDv]
   float* stats;   ///< [heads][lq][2 * V::kStats], every slot written (may be null if kStats == 0)
   const float* rq;  ///< [heads][lq] 1/|q_i| (read only if V::kQueryNorm), may be null
-  const float* rk;  ///< [heads][lk] 1/|k_j| (read only if V::kKeyNorm), may be null
+  const float* rk;  ///< [kvHeads][lk] 1/|k_j| (read only if V::kKeyNorm), may be null
   long long lq, lk;  ///< query and key counts (lq <= lk)
-  int heads;         ///< grid: dim3(ceil(lq / kBlockM), heads)
+  int heads;         ///< query heads; grid: dim3(ceil(lq / kBlockM), heads)
+  int group;         ///< query heads per key/value head (1 without grouped-query attention)
 };
 
 /// What the hooks know of a query row.
@@ -188,6 +190,7 @@ class ForwardCta : public CtaShape<Cfg> {
     g_ = laneGroup(lane_);
     t_ = laneInGroup(lane_);
     head_ = static_cast<int>(blockIdx.y);
+    kvHead_ = head_ / p.group;
     m0_ = static_cast<int>(blockIdx.x) * kBlockM;
     sQ_ = sharedAddress(smem);
     sK_ = sQ_ + L::kKOffset;
@@ -235,6 +238,7 @@ class ForwardCta : public CtaShape<Cfg> {
   unsigned char* smem_;
   int lane_, warp_, g_, t_;
   int head_, m0_;                   // blockIdx.y; the CTA's first query row
+  int kvHead_;                      // the key/value head it reads: head_ / group
   unsigned sQ_, sK_, sV_;           // .shared addresses of Q, K stage 0, V stage 0
   int tileBegin_, tileEnd_;         // key tiles the CTA visits
   int warpLo_, warpHi_;             // keys this warp's valid rows can see
@@ -301,10 +305,10 @@ class ForwardCta : public CtaShape<Cfg> {
   template <bool kWithV>
   __device__ __forceinline__ void loadKeyTile(int tile, int stage) const {
     const int n0 = tile * kBlockN;
-    const Elem* k = static_cast<const Elem*>(p_.k) + static_cast<long long>(head_) * p_.lk * kD;
+    const Elem* k = static_cast<const Elem*>(p_.k) + static_cast<long long>(kvHead_) * p_.lk * kD;
     copyTile<KTile, kBlockN, kD>(sK_ + stage * KTile::kBytes, k, n0, lk());
     if constexpr (kWithV) {
-      const Elem* v = static_cast<const Elem*>(p_.v) + static_cast<long long>(head_) * p_.lk * kDv;
+      const Elem* v = static_cast<const Elem*>(p_.v) + static_cast<long long>(kvHead_) * p_.lk * kDv;
       copyTile<VTile, kBlockN, kDv>(sV_ + stage * VTile::kBytes, v, n0, lk());
     }
   }
@@ -439,7 +443,7 @@ class ForwardCta : public CtaShape<Cfg> {
         const int j = n0 + jl;
         float rk = 0.0f;
         if constexpr (V::kKeyNorm)
-          if (j < lk()) rk = p_.rk[static_cast<long long>(head_) * p_.lk + j];
+          if (j < lk()) rk = p_.rk[static_cast<long long>(kvHead_) * p_.lk + j];
 #pragma unroll
         for (int rr = 0; rr < 2; ++rr) {
           const int e = 2 * rr + c;

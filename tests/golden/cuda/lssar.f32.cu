@@ -930,13 +930,15 @@ extern "C" __global__ void attn_backward_dq_f32(AttnScalarParams p) {
 extern "C" __global__ void attn_backward_dkdv_f32(AttnScalarParams p) {
   long long j;
   if (!attn_thread(p.args[kLk], &j)) return;
-  long long a[kArgCount];
-  attn_head_args(p, blockIdx.y, a);
-  a[kR0] = 0;
-  a[kR1] = a[kLq];
-  a[kJ0] = j;
-  a[kJ1] = j + 1;
-  a[kFlags] = 2;
-  attn_backward_gradient(a);
+  for (long long g = 0; g < p.group; ++g) {
+    long long a[kArgCount];
+    attn_head_args(p, blockIdx.y * p.group + g, a);
+    a[kR0] = 0;
+    a[kR1] = a[kLq];
+    a[kJ0] = j;
+    a[kJ1] = j + 1;
+    a[kFlags] = 2;
+    attn_backward_gradient(a);
+  }
 }
 #endif  // __CUDACC__
