@@ -10,7 +10,10 @@
 //     (for softmax adj(e_ij) = w_ij (adj(w_ij) - T_N); for powers the chain rule through b^p);
 //   - row value r that carries a gradient (a row reduction, or arithmetic on one):
 //       R_r = sum_j of what its score-element users send back, plus its row users' share;
-//     a reduction sends R_r back to its operand (rowsum: R, rowmean: R/n, rowmax: R at the max).
+//     a reduction sends R_r back to its operand (rowsum: R, rowmean: R/n,
+//     rowmax/rowmin: R to the first key at the extreme, whose index forward saves with the
+//     statistic: never by comparing a recomputed value with the saved one, which another
+//     kernel, a vectorised exp or another order of summation may round differently).
 // The FlashAttention identity is the first of these found by algebra: when w = normalize(..)
 // is the output itself (o = c sum_j w_ij v_j and adj(w_ij) = c dO_i·v_j), then
 // T = sum_j adj(w_ij) w_ij = dO_i·o_i, known before any pass. It is used where the

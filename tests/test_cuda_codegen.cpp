@@ -449,8 +449,12 @@ TEST_SUITE("cuda") {
               case K::Sum: a += xv; break;
               case K::Mean: a += xv; b += 1; break;
               case K::Count: a += 1; break;
-              case K::Max: a = std::max(a, xv); break;
-              case K::Min: a = std::min(a, xv); break;
+              case K::Max: case K::Min:  // the extreme, and the first key attaining it
+                if (rs.kind == K::Max ? a < xv : xv < a) {
+                  a = xv;
+                  b = static_cast<double>(j);
+                }
+                break;
               case K::OnlineExp: {
                 double m = std::max(b, xv);
                 a = (b == -INFINITY ? 0 : a * std::exp(b - m)) + std::exp(xv - m);

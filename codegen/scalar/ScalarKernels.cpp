@@ -32,7 +32,11 @@ class Generator {
             const KernelSizes& sizes)
       : plan_(plan), g_(plan.graph), bwd_(backward), real_(real), sizes_(sizes) {
     src_.sizes = sizes;
-    for (size_t s = 0; s < plan.statistics.size(); ++s) statOf_[plan.statistics[s].node] = static_cast<int>(s);
+    for (size_t s = 0; s < plan.statistics.size(); ++s) {
+      const RowStatistic& st = plan.statistics[s];
+      statOf_[st.node] = static_cast<int>(s);
+      if (st.kind == Kind::Max || st.kind == Kind::Min) extremesOf_[st.operand].push_back(static_cast<int>(s));
+    }
     live_ = ir::liveNodes(g_);
     avail_.assign(g_.size(), 1);
     for (NodeId id : live_) {
@@ -264,6 +268,7 @@ class Generator {
   KernelSizes sizes_;
   ScalarKernels src_;
   std::map<NodeId, int> statOf_;
+  std::map<NodeId, std::vector<int>> extremesOf_;  // score node -> the Max/Min statistics of it
   std::vector<NodeId> live_;
   std::vector<int> avail_;
   std::vector<std::vector<NodeId>> users_;
@@ -453,7 +458,25 @@ class Generator {
     const Node& n = g_.node(id);
     std::string v = compute(id, n);
     bool perRow = n.kind == ValueKind::Row || n.kind == ValueKind::Constant;
+    if (el_.active && !perRow) v = atExtremes(id, v);
     (perRow && !el_.active ? row_.memo : el_.memo)[id] = v;
+    return v;
+  }
+
+  // The operand x of a finished rowmax/rowmin, at the key where forward found the extreme, is
+  // the saved extreme itself: so x - rowmax(x) is exactly 0 there in every kernel, as in the
+  // maths. A recomputed x can differ from the saved value in its last bits (a vectorised exp
+  // or log, another summation order), and a kink at 0 (relu, abs, a comparison) would then
+  // fall on either side, differently in each kernel.
+  std::string atExtremes(NodeId id, std::string v) {
+    auto it = extremesOf_.find(id);
+    if (it == extremesOf_.end()) return v;
+    for (int s : it->second) {
+      const RowStatistic& st = plan_.statistics[static_cast<size_t>(s)];
+      if (pass_ != 0 && st.pass >= pass_) continue;  // not finished yet
+      std::string here = f_->fcmp("oeq", f_->sitofp(el_.j), slots(s).second);
+      v = selectIf(here, statisticValue(s, st.node), v);
+    }
     return v;
   }
 
@@ -806,7 +829,10 @@ class Generator {
           std::string count = slots(statOf_.at(id)).second;
           addTo(x, selectIf(isZero(count), c(0), div(R, count)));
         }
-        else addTo(x, selectIf(f_->fcmp("oeq", value(x), value(id)), R, c(0)));
+        // rowmax/rowmin: all of R to the key forward found the extreme at (slot 1), not
+        // to keys whose recomputed value equals the saved one: a recomputation may round
+        // differently (a vectorised exp, another summation order of the dots).
+        else addTo(x, selectIf(f_->fcmp("oeq", f_->sitofp(el_.j), slots(statOf_.at(id)).second), R, c(0)));
         continue;
       }
       if (n.kind != ValueKind::Score || !computable(id, pass)) continue;
@@ -1080,6 +1106,8 @@ class Generator {
                 std::string better = f.fcmp("olt", st.kind == Kind::Max ? cur : x, st.kind == Kind::Max ? x : cur);
                 if (!el_.vis.empty()) better = f.andBool(better, el_.vis);
                 f.storeReal(selectIf(better, x, cur), a0);
+                // Slot 1: the first key attaining it, where backward sends the adjoint.
+                f.storeReal(selectIf(better, f.sitofp(j), f.loadReal(a1)), a1);
                 break;
               }
               default: ATTN_INTERNAL_ERROR("unexpected statistic kind");

@@ -169,10 +169,19 @@ __device__ __forceinline__ float quadMax(float x) {
   return fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 2));
 }
 
-/// Minimum over the 4 lanes of this lane's group.
-__device__ __forceinline__ float quadMin(float x) {
-  x = fminf(x, __shfl_xor_sync(0xffffffffu, x, 1));
-  return fminf(x, __shfl_xor_sync(0xffffffffu, x, 2));
+/// The maximum (kMax) or minimum over the 4 lanes of this lane's group, and its key index:
+/// (x, j) from the lane with the larger (smaller) x, the smaller j on a tie, so every lane
+/// ends with the first key attaining the extreme, as a sequential scan would find it.
+template <bool kMax>
+__device__ __forceinline__ void quadArgExtreme(float& x, float& j) {
+#pragma unroll
+  for (int mask = 1; mask <= 2; mask <<= 1) {
+    const float ox = __shfl_xor_sync(0xffffffffu, x, mask);
+    const float oj = __shfl_xor_sync(0xffffffffu, j, mask);
+    const bool take = (kMax ? ox > x : ox < x) || (ox == x && oj < j);
+    x = take ? ox : x;
+    j = take ? oj : j;
+  }
 }
 
 /// Sum over the 4 lanes of this lane's group.

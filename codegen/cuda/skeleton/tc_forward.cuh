@@ -458,7 +458,7 @@ class ForwardCta {
           for (int u = 0; u <= V::kStats; ++u) x[u] = 0.0f;
           const bool keep = V::template operands<P>(rows[rr], s[nt][e], j, rk, x);
           const bool vis = keep && jl >= loRel[rr] && jl < hiRel[rr];
-          accumulate<P, 0>(rr, vis, x);
+          accumulate<P, 0>(rr, vis, x, j);
           if constexpr (kLast)
             s[nt][e] = vis ? x[V::kStats] : (V::kOutForm == OutForm::OnlineExp ? -posInf() : 0.0f);
         }
@@ -469,10 +469,11 @@ class ForwardCta {
   /// Adds one element's operands x to the thread's partial statistics S, S+1, ... of pass P
   /// of row rr (only where vis):
   ///   Sum: slot0 += x. Mean: slot0 += x, slot1 += 1. Count: slot0 += 1.
-  ///   Max / Min: slot0 = max / min (slot0, x). OnlineExp: (slot0 = sum exp(x - m), slot1 = m).
+  ///   Max / Min: slot0 = max / min (slot0, x), slot1 = the first key j attaining it (backward
+  ///   sends the reduction's adjoint there). OnlineExp: (slot0 = sum exp(x - m), slot1 = m).
   ///   OnlinePower: (slot0 = sum |(x/m)^p|, slot1 = m = max |x|). Normaliser: with the output.
   template <int P, int S>
-  __device__ __forceinline__ void accumulate(int rr, bool vis, const float* x) {
+  __device__ __forceinline__ void accumulate(int rr, bool vis, const float* x, int j) {
     if constexpr (S < V::kStats) {
       if constexpr (V::pass(S) == P) {
         constexpr Stat kKind = V::kind(S);
@@ -485,12 +486,15 @@ class ForwardCta {
           a1 += vis ? 1.0f : 0.0f;
         }
         if constexpr (kKind == Stat::Count) a0 += vis ? 1.0f : 0.0f;
-        if constexpr (kKind == Stat::Max) a0 = vis && a0 < xs ? xs : a0;
-        if constexpr (kKind == Stat::Min) a0 = vis && xs < a0 ? xs : a0;
+        if constexpr (kKind == Stat::Max || kKind == Stat::Min) {
+          const bool better = vis && (kKind == Stat::Max ? a0 < xs : xs < a0);
+          a0 = better ? xs : a0;
+          a1 = better ? static_cast<float>(j) : a1;
+        }
         if constexpr (kKind == Stat::OnlineExp) onlineExpAdd(a0, a1, xs, vis);
         if constexpr (kKind == Stat::OnlinePower) onlinePowerAdd(a0, a1, xs, V::power(S), vis);
       }
-      accumulate<P, S + 1>(rr, vis, x);
+      accumulate<P, S + 1>(rr, vis, x, j);
     }
   }
 
@@ -510,8 +514,8 @@ class ForwardCta {
             a0 = quadSum(a0);
             a1 = quadSum(a1);
           }
-          if constexpr (kKind == Stat::Max) a0 = quadMax(a0);
-          if constexpr (kKind == Stat::Min) a0 = quadMin(a0);
+          if constexpr (kKind == Stat::Max) quadArgExtreme<true>(a0, a1);
+          if constexpr (kKind == Stat::Min) quadArgExtreme<false>(a0, a1);
           if constexpr (kKind == Stat::OnlineExp) quadMergeExp(a0, a1);
           if constexpr (kKind == Stat::OnlinePower) quadMergePower(a0, a1, V::power(S));
           // The output's running max (slot1) is already the same in the 4 lanes.
