@@ -843,16 +843,31 @@ class Generator {
       if (form.kind != NormalizeForm::Kind::None) {
         const int k = bwd_.adjointOf.at(id);
         const RowAdjoint& A = bwd_.adjoints[static_cast<size_t>(k)];
-        if (!A.identity && A.level == pass) accumulate(sinks, k, mul(a, value(id)));
+        // A shifted T (RowAdjoint::Shift) is summed and used relative to c, itself summed the
+        // plain way a pass earlier unless it is the identity's dO·o.
+        std::string shift;
+        if (A.shifted) {
+          const int ks = bwd_.shiftOf.at(id);
+          const RowAdjoint& S = bwd_.adjoints[static_cast<size_t>(ks)];
+          if (!S.identity && S.level == pass) accumulate(sinks, ks, mul(a, value(id)));
+          if (S.level < pass) shift = rowAdjoint(ks);
+        }
+        if (!A.identity && A.level == pass)
+          accumulate(sinks, k, A.shifted ? mul(value(id), sub(a, shift)) : mul(a, value(id)));
         NodeId x = form.operand;
         if (!bwd_.carriesGradient[static_cast<size_t>(x)] || !computable(x, pass)) continue;
         std::string T = rowAdjoint(k);
+        // adj(w) - sign T, or (adj(w) - sign c) - sign (T - c) when shifted.
+        auto minusT = [&](const std::string& sign) {
+          if (!A.shifted) return sub(a, mul(sign, T));
+          return sub(sub(a, mul(sign, shift)), mul(sign, T));
+        };
         const int s = statOf_.at(id);
         auto [sum, m] = slots(s);
         switch (form.kind) {
           case NormalizeForm::Kind::Plain: {
             std::string xv = value(x);
-            std::string d = sub(a, mul(elementwiseOp(Op::Sign, {xv}), T));
+            std::string d = minusT(elementwiseOp(Op::Sign, {xv}));
             addTo(x, selectIf(isZero(sum), c(0), div(d, sum)));
             break;
           }
@@ -865,7 +880,7 @@ class Generator {
             const double p = constantOf(form.power);
             std::string ratio = div(value(x), m);
             std::string t = power(ratio, p);
-            std::string d = sub(a, mul(elementwiseOp(Op::Sign, {t}), T));
+            std::string d = minusT(elementwiseOp(Op::Sign, {t}));
             std::string bad = f_->orBool(isZero(sum), isZero(m));
             std::string chain = div(mul(c(p), power(ratio, p - 1)), mul(m, sum));
             addTo(x, selectIf(bad, c(0), mul(d, chain)));
