@@ -153,6 +153,33 @@ TEST_SUITE("cpu") {
     CHECK(relErr(o32.narrow(2, L - rows, rows), wantT) < 1e-4);
   }
 
+  TEST_CASE("gelu and gelu_tanh far in the negative tail: o equals the erfc / logistic formula (reference and cpu)") {
+    // l1norm of gelu(x) for x in about [-20, -4]: 0.5 x (1 + erf(x / sqrt 2)) is a difference
+    // of nearly equal numbers there (0 from x = -8.3 on), so a normalisation of such values
+    // divided rounding noise (or 0 by 0); the weights are ratios of numbers near 1e-20.
+    const int64_t L = 9, D = 4;
+    at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(94);
+    at::Tensor q = at::randn({1, 1, L, D}, gen, at::kDouble), k = at::randn({1, 1, L, D}, gen, at::kDouble),
+               v = at::randn({1, 1, L, D}, gen, at::kDouble);
+    at::Tensor s = at::matmul(q, k.transpose(-1, -2)) - 12;
+    const double c = std::sqrt(2.0 / M_PI);
+    struct Tail {
+      const char* fn;
+      at::Tensor value;  // the function of s, written independently of attn
+    };
+    const Tail tails[] = {{"gelu", 0.5 * s * at::erfc(-s / std::sqrt(2.0))},
+                          {"gelu_tanh", s / (1 + at::exp(-2 * c * (s + 0.044715 * s * s * s)))}};
+    for (const Tail& t : tails) {
+      Program program = Program::fromSource(std::string("attention a {\n  out l1norm(") + t.fn + "(dot(q, k) - 12))\n}\n");
+      at::Tensor w = t.value / t.value.abs().sum(-1, true);
+      at::Tensor want = at::matmul(w, v);
+      for (Backend b : {Backend::Reference, Backend::Cpu}) {
+        INFO(t.fn, " on ", backendName(b));
+        CHECK(relErr(program(q, k, v, b), want) < 1e-12);
+      }
+    }
+  }
+
   TEST_CASE("hand-picked corners: exp2 softmax, expression masks, rowmin/rowmean/rowmax as values, clamp, ties") {
     const char* bodies[] = {
         "let s = dot(q, k) / sqrt(d)\n  out exp2(s) / rowsum(exp2(s))",

@@ -634,12 +634,15 @@ class Generator {
       case Op::Softplus: return softplus(a[0]);
       case Op::Relu: return selectIf(f.fcmp("ogt", a[0], c(0)), a[0], c(0));
       case Op::Relu6: return stdMin(stdMax(a[0], c(0)), c(6));
-      case Op::Gelu:
-        return mul(mul(c(0.5), a[0]), add(c(1), f.call(libm("erf"), mul(a[0], c(M_SQRT1_2)))));
+      // x Phi(x) with Phi(x) = erfc(-x/sqrt 2) / 2, not (1 + erf(x/sqrt 2)) / 2: for x < -5 the
+      // latter is a difference of nearly equal numbers and loses every digit (gelu(-8) = 0),
+      // which a normalisation of such values then divides by.
+      case Op::Gelu: return mul(mul(c(0.5), a[0]), f.call(libm("erfc"), mul(a[0], c(-M_SQRT1_2))));
+      // (1 + tanh u) / 2 = sigmoid(2u), without the same cancellation.
       case Op::GeluTanh: {
         std::string x3 = mul(mul(a[0], a[0]), a[0]);
-        std::string inner = mul(c(std::sqrt(2.0 / M_PI)), add(a[0], mul(c(0.044715), x3)));
-        return mul(mul(c(0.5), a[0]), add(c(1), f.call(libm("tanh"), inner)));
+        std::string inner = mul(c(2 * std::sqrt(2.0 / M_PI)), add(a[0], mul(c(0.044715), x3)));
+        return mul(a[0], sigmoid(inner));
       }
       case Op::Silu: return mul(a[0], sigmoid(a[0]));
       case Op::Mish: return mul(a[0], f.call(libm("tanh"), softplus(a[0])));
@@ -750,7 +753,7 @@ class Generator {
         break;
       case Op::Gelu: give(0, [&] {
           std::string xv = x(0);
-          std::string cdf = mul(c(0.5), add(c(1), f.call(libm("erf"), mul(xv, c(M_SQRT1_2)))));
+          std::string cdf = mul(c(0.5), f.call(libm("erfc"), mul(xv, c(-M_SQRT1_2))));  // as forward
           std::string pdf = mul(c(1 / std::sqrt(2 * M_PI)), f.intrinsic("exp", mul(c(-0.5), mul(xv, xv))));
           return mul(a, add(cdf, mul(xv, pdf)));
         });
@@ -759,10 +762,10 @@ class Generator {
           std::string xv = x(0);
           const double k = std::sqrt(2.0 / M_PI);
           std::string x2 = mul(xv, xv);
-          std::string inner = mul(c(k), add(xv, mul(c(0.044715), mul(x2, xv))));
-          std::string t = f.call(libm("tanh"), inner);
+          // sigma = sigmoid(2u) = (1 + tanh u) / 2, 1 - tanh^2 u = 4 sigma (1 - sigma) (as forward).
+          std::string sg = sigmoid(mul(c(2 * k), add(xv, mul(c(0.044715), mul(x2, xv)))));
           std::string dInner = mul(c(k), add(c(1), mul(c(3 * 0.044715), x2)));
-          std::string d = add(mul(c(0.5), add(c(1), t)), mul(mul(c(0.5), xv), mul(sub(c(1), mul(t, t)), dInner)));
+          std::string d = add(sg, mul(mul(c(2), xv), mul(mul(sg, sub(c(1), sg)), dInner)));
           return mul(a, d);
         });
         break;
