@@ -9,6 +9,11 @@
 //
 // --part: the tensor-core module of all kernels (default; what `attn emit` shows), or of the
 // forward or backward kernels only (what the op compiles on a first call / first backward).
+//
+// Then, for the tensor-core kernels, their tile loops read from the PTX (codegen/cuda/
+// PtxLoops.h): PTX instructions one tile iteration executes per score element a thread
+// handles (blockM x blockN / threads), and per element the special-function work (ex2, lg2,
+// rcp, div, sqrt), the global atomics and the mma.sync — issue 16's measure.
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -22,6 +27,7 @@
 #include "codegen/cuda/CudaBackend.h"
 #include "codegen/cuda/CudaCodegen.h"
 #include "codegen/cuda/Nvrtc.h"
+#include "codegen/cuda/PtxLoops.h"
 #include "compiler/Diagnostics.h"
 #include "compiler/Pipeline.h"
 
@@ -32,6 +38,56 @@ std::vector<std::string> split(const std::string& s) {
   for (std::string item; std::getline(in, item, ',');) out.push_back(item);
   return out;
 }
+// The mma.sync one warp issues per tile iteration of a tensor-core kernel: the tile's matrix
+// products (m16n8k16: 2,048 multiply-adds each) shared by the warps. Forward: S = QK^T and
+// O += PV; a backward row pass: S and dP = dO V^T; the gradient kernel: S, dP, dV += P^T dO,
+// dK += dS^T Q, dQ += dS K. 0 where the role is not a tile kernel.
+int mmaPerTile(const std::string& role, const attn::cuda::TileConfig& t, int d, int dv) {
+  const long long tile = static_cast<long long>(t.blockM) * t.blockN;
+  long long macs = 0;
+  if (role == "forward") macs = tile * (d + dv);
+  else if (role.rfind("rows_", 0) == 0) macs = tile * (d + dv);
+  else if (role == "grad") macs = tile * (3LL * d + 2LL * dv);
+  return static_cast<int>(macs / 2048 / t.warps);
+}
+
+std::vector<std::string> tileLoopRows(const std::string& program, int arch, const std::string& dtype,
+                                      const attn::cuda::CudaModule& module, int headDim) {
+  std::vector<std::string> rows;
+  const auto& tile = module.source.options.tile;
+  const int threads = tile.warps * 32;
+  const double elements = static_cast<double>(tile.blockM) * tile.blockN / threads;
+  bool first = true;
+  // The backend keeps no PTX (it loads the CUBIN): compile the module's source once more for it.
+  const std::string ptx = attn::cuda::compile(module.source.source, program, arch).ptx;
+  for (const attn::cuda::PtxKernel& k : attn::cuda::readPtxKernels(ptx)) {
+    std::string role;
+    for (const auto& e : module.source.entries)
+      if (e.name == k.name) role = e.role;
+    for (const attn::cuda::PtxTileLoop& loop : k.tileLoops) {
+      attn::cuda::PtxCounts c;
+      int trips = 0;
+      const bool known = attn::cuda::tileIteration(loop, mmaPerTile(role, tile, headDim, headDim), c, trips);
+      auto per = [&](int n) {
+        char b[16];
+        if (known) std::snprintf(b, sizeof b, "%.2f", n / elements);
+        else std::snprintf(b, sizeof b, "?");
+        return std::string(b);
+      };
+      char line[320];
+      std::snprintf(line, sizeof line, "%-22s %-5s %-5s %-24s %-11s %5s %8s %6s %6s %6s %6s %6s %6s %6s",
+                    first ? program.c_str() : "", ("sm" + std::to_string(arch)).c_str(), dtype.c_str(), k.name.c_str(),
+                    (std::to_string(loop.firstLine) + "-" + std::to_string(loop.lastLine)).c_str(),
+                    known ? std::to_string(trips).c_str() : "?", per(c.instructions).c_str(), per(c.mma).c_str(),
+                    per(c.ex2).c_str(), per(c.lg2).c_str(), per(c.rcp).c_str(), per(c.div).c_str(), per(c.sqrt).c_str(),
+                    per(c.atom).c_str());
+      rows.push_back(line);
+      first = false;
+    }
+  }
+  return rows;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -72,6 +128,7 @@ int main(int argc, char** argv) {
               "spill", "stack", "smem", "ptxas ms", "cold ms", "hit ms");
   int spilling = 0;
   double worst = 0, worstHit = 0, worstPtxas = 0;
+  std::vector<std::string> loopRows;
   for (const std::string& file : files) {
     attn::DiagnosticEngine diags;
     auto plan = attn::compileToPlan(file, {}, diags);
@@ -110,7 +167,16 @@ int main(int argc, char** argv) {
           if (r.spillBytes > 0) ++spilling;
           first = false;
         }
+        if (cold->source.tensorCoreForward || cold->source.tensorCoreBackward)
+          for (const std::string& row : tileLoopRows(name, arch, dtype, *cold, headDim)) loopRows.push_back(row);
       }
+  }
+  if (!loopRows.empty()) {
+    std::printf("\ntile loops of the tensor-core kernels, per score element a thread handles per iteration "
+                "(PTX statements; inner loops counted t times, t from the tile's mma.sync work)\n");
+    std::printf("%-22s %-5s %-5s %-24s %-11s %5s %8s %6s %6s %6s %6s %6s %6s %6s\n", "program", "arch", "dtype", "kernel",
+                "lines", "trips", "instr/el", "mma", "ex2", "lg2", "rcp", "div", "sqrt", "atom");
+    for (const std::string& row : loopRows) std::printf("%s\n", row.c_str());
   }
   std::printf("slowest cold compile: %.0f ms per module (slowest kernel in ptxas: %.0f ms); slowest cache hit: %.2f ms; "
               "kernels that spill: %d\n",

@@ -7,12 +7,13 @@
 // file), and nesting deep enough to exhaust the stack of ANTLR's recursive descent.
 #include "compiler/Parser.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <fstream>
 #include <set>
 #include <sstream>
 
@@ -27,14 +28,35 @@ using attn_grammar::AttnParser;
 
 // ---- reading files ---------------------------------------------------------------------
 
+// Opens non-blocking so that a FIFO cannot stall us before we can look at it, then reads
+// only a regular file (a symbolic link to one is fine), never more than kMaxSourceBytes: a
+// device such as /dev/zero or a pipe is refused at once instead of read without end.
 std::shared_ptr<const SourceFile> readSourceFile(const std::string& path, DiagnosticEngine& diags) {
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
     diags.error("cannot open '" + path + "': " + std::strerror(errno));
+    return nullptr;
+  }
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    diags.error("cannot read '" + path + "': " + std::strerror(errno));
     return nullptr;
   }
   if (S_ISDIR(st.st_mode)) {
     diags.error("'" + path + "' is a directory, not a .attn file");
+    return nullptr;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    const char* what = S_ISFIFO(st.st_mode)   ? "a pipe"
+                       : S_ISCHR(st.st_mode)  ? "a character device"
+                       : S_ISBLK(st.st_mode)  ? "a block device"
+                       : S_ISSOCK(st.st_mode) ? "a socket"
+                                              : "not a regular file";
+    diags.error("'" + path + "' is " + what + ", not a .attn file (only regular files are read)");
     return nullptr;
   }
   if (static_cast<uint64_t>(st.st_size) > kMaxSourceBytes) {
@@ -42,18 +64,27 @@ std::shared_ptr<const SourceFile> readSourceFile(const std::string& path, Diagno
                 " bytes; the limit is " + std::to_string(kMaxSourceBytes) + ")");
     return nullptr;
   }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    diags.error("cannot read '" + path + "': " + std::strerror(errno));
-    return nullptr;
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  // The size can change while we read (a file being written): read to the end, but stop one
+  // byte past the limit.
+  std::string text;
+  char chunk[1 << 16];
+  for (;;) {
+    ssize_t n = ::read(fd, chunk, sizeof chunk);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      diags.error("error while reading '" + path + "': " + std::strerror(errno));
+      return nullptr;
+    }
+    if (n == 0) break;
+    text.append(chunk, static_cast<size_t>(n));
+    if (text.size() > kMaxSourceBytes) {
+      diags.error("'" + path + "' is too large (more than " + std::to_string(kMaxSourceBytes) +
+                  " bytes, the limit)");
+      return nullptr;
+    }
   }
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  if (in.bad()) {
-    diags.error("error while reading '" + path + "'");
-    return nullptr;
-  }
-  return std::make_shared<SourceFile>(path, buffer.str());
+  return std::make_shared<SourceFile>(path, std::move(text));
 }
 
 namespace {

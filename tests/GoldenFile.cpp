@@ -8,20 +8,32 @@
 namespace attn::test {
 
 std::string compareWithGolden(const std::string& relativePath, const std::string& actual) {
-  std::string path = std::string(ATTN_TEST_DATA) + "/golden/" + relativePath;
+  return compareWithGoldenFile(std::string(ATTN_TEST_DATA) + "/golden/" + relativePath, actual);
+}
+
+std::string compareWithGoldenFile(const std::string& path, const std::string& actual) {
+  std::string expected;
+  bool found = false;
+  if (std::ifstream in{path, std::ios::binary}) {
+    std::ostringstream s;
+    s << in.rdbuf();
+    expected = s.str();
+    found = true;
+  }
+  if (found && expected == actual) return "";
   const char* update = std::getenv("UPDATE_GOLDEN");
   if (update && std::string(update) == "1") {
+    // Rewriting is never a pass: the run that rewrites fails, the next one compares. Under CI
+    // nothing is rewritten at all.
+    if (const char* ci = std::getenv("CI"); ci && *ci)
+      return path + ": golden differs, and UPDATE_GOLDEN is refused under CI (CI is set)";
     std::filesystem::create_directories(std::filesystem::path(path).parent_path());
     std::ofstream out(path, std::ios::binary);
     out << actual;
-    return out ? "" : "could not write golden file " + path;
+    if (!out) return "could not write golden file " + path;
+    return "rewrote golden file " + path + " (UPDATE_GOLDEN=1): review the diff, then run again without it";
   }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return "missing golden file " + path + " (run with UPDATE_GOLDEN=1 to create it)";
-  std::ostringstream s;
-  s << in.rdbuf();
-  std::string expected = s.str();
-  if (expected == actual) return "";
+  if (!found) return "missing golden file " + path + " (run with UPDATE_GOLDEN=1 to create it)";
   std::istringstream e(expected), a(actual);
   std::string el, al;
   for (int line = 1;; ++line) {

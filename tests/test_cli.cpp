@@ -1,9 +1,10 @@
 // build/bin/attn as scripts use it: exit statuses, diagnostics format, every kind of bad
 // input (never a crash: no status >= 128, no signal, no hang), and the stdlib.
 #include <doctest/doctest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstdlib>
-
 #include <random>
 
 #ifdef ATTN_HAVE_CUDA
@@ -299,6 +300,35 @@ TEST_SUITE("badinput") {
     requireClean(p, "printable garbage");
     CHECK(p.status == 1);
     CHECK(p.err.find("more error(s) not shown") != std::string::npos);
+  }
+
+  TEST_CASE("a device, a pipe or a link to one as the program: refused at once, never read") {
+    // /dev/zero never ends and a FIFO with no writer blocks on open: both must be refused by
+    // their type before any read. The 20 s limit of runAttn turns a hang into a failure.
+    std::string fifo = writeTempFile("fifo.attn", "");
+    std::remove(fifo.c_str());
+    REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+    std::string link = writeTempFile("zero_link.attn", "");
+    std::remove(link.c_str());
+    REQUIRE(::symlink("/dev/zero", link.c_str()) == 0);
+    struct Case {
+      std::string path, what;
+    };
+    for (const Case& c : {Case{"/dev/zero", "a character device"}, Case{fifo, "a pipe"},
+                          Case{link, "a character device"}}) {
+      for (const char* cmd : {"check", "fmt", "explain"}) {
+        CommandResult r = runAttn({cmd, c.path}, 20);
+        requireClean(r, std::string(cmd) + " " + c.path);
+        CHECK(r.status == 1);
+        CHECK_MESSAGE(r.err.find("'" + c.path + "' is " + c.what + ", not a .attn file") != std::string::npos, r.err);
+      }
+    }
+    // A link to a regular file is still read.
+    std::string target = writeTempFile("real.attn", "attention a {\n  out dot(q, k)\n}\n");
+    std::string good = writeTempFile("good_link.attn", "");
+    std::remove(good.c_str());
+    REQUIRE(::symlink(target.c_str(), good.c_str()) == 0);
+    CHECK(runAttn({"check", good}).status == 0);
   }
 
   TEST_CASE("a 10 MB file is handled in reasonable time") {

@@ -5,7 +5,11 @@
 // follows $ATTN_CACHE_DIR, and concurrent writers of one key leave one valid entry.
 #include <doctest/doctest.h>
 
+#include <sys/stat.h>
+
 #include <algorithm>
+#include <chrono>
+#include <functional>
 #include <atomic>
 #include <cstdlib>
 #include <filesystem>
@@ -18,6 +22,7 @@
 
 #include "TestUtil.h"
 #include "codegen/cuda/KernelCache.h"
+#include "codegen/cuda/Tuning.h"
 
 using namespace attn;
 using cuda::CachedKernel;
@@ -245,7 +250,7 @@ TEST_SUITE("cuda") {
         {"a changed register count", replaceOnce("registers=40", "registers=41"), "checksum"},
         {"bad magic", flip(0), "magic"},
         {"a foreign file", "#!/bin/sh\necho hello\n", "magic"},
-        {"another format version", replaceOnce("ATTNCUDA 1\n", "ATTNCUDA 2\n"), "version"},
+        {"another format version", replaceOnce("ATTNCUDA 2\n", "ATTNCUDA 3\n"), "version"},
         {"another key's entry", foreign, "another key"},
         {"lengths beyond the file", replaceOnce("sections cubin=", "sections cubin=9"), "truncated"},
         {"an absurd length", replaceOnce("sections cubin=", "sections cubin=99999999999999999999"), "malformed"},
@@ -302,6 +307,71 @@ TEST_SUITE("cuda") {
     CHECK(test::readFile(leftover) == "ATTNCUDA 1\nkey half-writ");
     CHECK(filesIn(cache.directory()) ==
           std::vector<std::string>{key.fileName(), key.fileName() + ".tmp.12345.0"});
+  }
+
+  TEST_CASE("cuda kernel cache: an entry that is a FIFO, a link to /dev/zero or huge is a quick miss; store replaces it") {
+    KernelCache cache(freshDir("not-regular"));
+    const KernelKey key = sampleKey();
+    std::filesystem::create_directories(cache.directory());
+    const std::string entry = cache.path(key);
+    struct Planted {
+      std::string what;
+      std::function<void()> plant;
+      std::string warning;
+    };
+    const std::vector<Planted> planted = {
+        {"FIFO", [&] { REQUIRE(::mkfifo(entry.c_str(), 0600) == 0); }, "is a symbolic link"},
+        {"link to /dev/zero", [&] { std::filesystem::create_symlink("/dev/zero", entry); }, "is a symbolic link"},
+        {"link to a good entry", [&] {
+           REQUIRE(cache.store(key, sampleKernel()));
+           std::filesystem::rename(entry, entry + ".elsewhere");
+           std::filesystem::create_symlink(entry + ".elsewhere", entry);
+         }, "is a symbolic link"},
+    };
+    for (const Planted& p : planted) {
+      INFO(p.what);
+      std::filesystem::remove(entry);
+      p.plant();
+      std::string warning;
+      const auto start = std::chrono::steady_clock::now();
+      CHECK_FALSE(cache.load(key, &warning));
+      CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(5));
+      CAPTURE(warning);
+      CHECK(warning.rfind("the CUDA kernel cache entry " + entry + " ", 0) == 0);
+      if (p.what == "FIFO") CHECK(warning.find("is a FIFO") != std::string::npos);
+      else CHECK(warning.find(p.warning) != std::string::npos);
+      REQUIRE(cache.store(key, sampleKernel()));
+      CHECK(std::filesystem::is_regular_file(std::filesystem::symlink_status(entry)));
+      auto loaded = cache.load(key, &warning);
+      REQUIRE(loaded);
+      CHECK(*loaded == sampleKernel());
+    }
+    CHECK(test::readFile(entry + ".elsewhere").size() > 0);  // the file a link named is untouched
+  }
+
+  TEST_CASE("tuning table: a FIFO or a link at its path is a warning and an empty table; save replaces it") {
+    const std::string dir = freshDir("tuning-fifo");
+    std::filesystem::create_directories(dir);
+    const std::string path = dir + "/tuning.txt";
+    REQUIRE(::mkfifo(path.c_str(), 0600) == 0);
+    cuda::TuningTable table(path);
+    std::string warning;
+    int skipped = -1;
+    const auto start = std::chrono::steady_clock::now();
+    table.load(&skipped, &warning);
+    CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(5));
+    CHECK(table.size() == 0);
+    CHECK(warning == path + ": is a FIFO (expected attn tune's table, a regular file); the default tiles are used");
+    const cuda::TuningKey key{"softmax", "bf16", 64, 64, 1024, 90};
+    table.set(key, cuda::TileConfig::parse("m64n32w4s2"), 0.5);
+    REQUIRE(table.save(&warning));
+    CHECK(std::filesystem::is_regular_file(std::filesystem::symlink_status(path)));
+    cuda::TuningTable again(path);
+    warning.clear();
+    again.load(nullptr, &warning);
+    CHECK(warning.empty());
+    REQUIRE(again.find(key));
+    CHECK(again.find(key)->name() == "m64n32w4s2");
   }
 
   TEST_CASE("cuda kernel cache: an unwritable directory is a warning, not an error") {

@@ -744,7 +744,10 @@ TEST_SUITE("cuda") {
   }
 
   TEST_CASE("without a GPU, loading a module is a CudaError saying why") {
-    if (cuda::Driver::get().available()) return;  // a GPU machine: nothing to check here
+    if (cuda::Driver::get().available()) {
+      test::skip("this machine has a CUDA driver: the refusal cannot be seen here");
+      return;
+    }
     KernelPlan plan = planOfFile(std::string(ATTN_STDLIB) + "/softmax.attn");
     auto module = cuda::compileModule(plan, {}, 90);  // compiling needs no GPU
     CHECK(!module->binary.cubin.empty());

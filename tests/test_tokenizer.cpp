@@ -18,6 +18,7 @@
 
 #include "runtime/data/Bpe.h"
 #include "runtime/data/DataError.h"
+#include "TestUtil.h"
 
 namespace {
 
@@ -242,7 +243,7 @@ TEST_CASE("a State of the Union excerpt equals gpt-3-encoder@1.1.4's ids") {
 TEST_CASE("every data/sotu document round-trips and the corpus matches gpt-3-encoder's ids") {
   const std::string dir = std::string(ATTN_DATA_DIR) + "/sotu";
   if (!std::filesystem::is_directory(dir)) {
-    MESSAGE("skipped: " << dir << " is missing (run ./scripts/setup.sh)");
+    attn::test::skip(dir + " is missing (run ./scripts/setup.sh)");
     return;
   }
   std::vector<std::string> files;

@@ -1,6 +1,6 @@
 // The CUDA backend's disk cache of compiled kernels. See KernelCache.h for the entry format
-// and the guarantees. Plain POSIX file I/O (open/read/write/rename), so that every failure
-// has an errno to report, and nothing here throws out of load() or store().
+// and the guarantees. Files are read and written through support/ (regular files only, size
+// capped; atomic writes), and nothing here throws out of load() or store().
 #include "codegen/cuda/KernelCache.h"
 
 #include <fcntl.h>
@@ -16,7 +16,11 @@
 #include <filesystem>
 #include <vector>
 
-#include "runtime/data/DataDir.h"
+#include "support/AtomicWrite.h"
+#include "support/CacheRoot.h"
+#include "support/ContentHash.h"
+#include "support/FileError.h"
+#include "support/ReadFile.h"
 
 namespace attn::cuda {
 
@@ -27,22 +31,7 @@ constexpr size_t kMagicLength = 8;
 // An entry is a few MB at most; anything far larger is not ours (and is not read into memory).
 constexpr uint64_t kMaxEntryBytes = uint64_t(1) << 30;
 
-// FNV-1a 64 (offset basis 0xcbf29ce484222325, prime 0x100000001b3).
-uint64_t fnv1a(const char* data, size_t size, uint64_t h = 14695981039346656037ULL) {
-  for (size_t i = 0; i < size; ++i) {
-    h ^= static_cast<unsigned char>(data[i]);
-    h *= 1099511628211ULL;
-  }
-  return h;
-}
-
-uint64_t fnv1a(const std::string& s, uint64_t h = 14695981039346656037ULL) { return fnv1a(s.data(), s.size(), h); }
-
-std::string hex16(uint64_t v) {
-  char text[17];
-  std::snprintf(text, sizeof text, "%016llx", static_cast<unsigned long long>(v));
-  return text;
-}
+using support::hex16;
 
 bool isLowerHex(const std::string& s) {
   for (char c : s)
@@ -83,59 +72,26 @@ std::string escape(const std::string& value) {
   return out;
 }
 
-std::string errnoText(int e) { return std::strerror(e); }
-
-
 // ---- reading an entry --------------------------------------------------------------------
 
 enum class ReadStatus { ok, missing, failed };
 
-// The whole file, or why not.
+// The whole file, or why not: only a regular file (never a link, FIFO or device) of at most
+// kMaxEntryBytes is read (support/ReadFile.h).
 ReadStatus readWholeFile(const std::string& path, std::string* bytes, std::string* problem) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    int e = errno;
-    if (e == ENOENT || e == ENOTDIR) return ReadStatus::missing;
-    *problem = "cannot be opened: " + errnoText(e);
+  try {
+    support::ReadOptions options;
+    options.followLinks = false;
+    options.what = "a CUDA kernel cache entry";
+    std::optional<std::string> read = support::readRegularFileIfPresent(path, kMaxEntryBytes, options);
+    if (!read) return ReadStatus::missing;
+    *bytes = std::move(*read);
+    return ReadStatus::ok;
+  } catch (const support::FileError& e) {
+    const std::string what = e.what();
+    *problem = what.compare(0, path.size() + 2, path + ": ") == 0 ? what.substr(path.size() + 2) : what;
     return ReadStatus::failed;
   }
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) {
-    *problem = "cannot be examined: " + errnoText(errno);
-    ::close(fd);
-    return ReadStatus::failed;
-  }
-  if (!S_ISREG(st.st_mode)) {
-    *problem = "is not a regular file";
-    ::close(fd);
-    return ReadStatus::failed;
-  }
-  if (static_cast<uint64_t>(st.st_size) > kMaxEntryBytes) {
-    *problem = "is " + std::to_string(static_cast<long long>(st.st_size)) + " bytes, far more than any entry";
-    ::close(fd);
-    return ReadStatus::failed;
-  }
-  bytes->clear();
-  bytes->reserve(static_cast<size_t>(st.st_size));
-  char buffer[1 << 16];
-  for (;;) {
-    ssize_t n = ::read(fd, buffer, sizeof buffer);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      *problem = "cannot be read: " + errnoText(errno);
-      ::close(fd);
-      return ReadStatus::failed;
-    }
-    if (n == 0) break;
-    if (bytes->size() + static_cast<size_t>(n) > kMaxEntryBytes) {
-      *problem = "is far larger than any entry";
-      ::close(fd);
-      return ReadStatus::failed;
-    }
-    bytes->append(buffer, static_cast<size_t>(n));
-  }
-  ::close(fd);
-  return ReadStatus::ok;
 }
 
 // Parses "PREFIX name1=V1 name2=V2 ..." exactly (decimal integers, optional '-'), no more, no less.
@@ -275,9 +231,7 @@ std::optional<CachedKernel> parseEntry(const std::string& data, const std::strin
     return std::nullopt;
   }
 
-  uint64_t sum = fnv1a(sectionsLine + "\n");
-  sum = fnv1a(resourcesLine + "\n", sum);
-  sum = fnv1a(data.data() + pos, data.size() - pos, sum);
+  const uint64_t sum = support::checksum64(sectionsLine + "\n" + resourcesLine + "\n" + data.substr(pos));
   if (sum != storedChecksum) {
     *problem = "has a checksum mismatch (" + hex16(sum) + " computed, " + hex16(storedChecksum) +
                " stored): its contents are damaged";
@@ -303,11 +257,7 @@ std::string serialise(const std::string& keyText, const CachedKernel& k) {
                                " ptx=" + std::to_string(k.ptx.size()) + " log=" + std::to_string(k.log.size());
   const std::string resources = "resources registers=" + std::to_string(k.registers) +
                                 " spill=" + std::to_string(k.spillBytes) + " shared=" + std::to_string(k.sharedBytes);
-  uint64_t sum = fnv1a(sections + "\n");
-  sum = fnv1a(resources + "\n", sum);
-  sum = fnv1a(k.cubin, sum);
-  sum = fnv1a(k.ptx, sum);
-  sum = fnv1a(k.log, sum);
+  const uint64_t sum = support::checksum64(sections + "\n" + resources + "\n" + k.cubin + k.ptx + k.log);
   std::string out = std::string(kMagic) + " " + std::to_string(KernelCache::kFormatVersion) + "\n";
   out += "key " + keyText + "\n";
   out += sections + "\n";
@@ -320,29 +270,9 @@ std::string serialise(const std::string& keyText, const CachedKernel& k) {
   return out;
 }
 
-// A name no other writer (thread or process) uses at the same time; never ends in ".cubin".
-std::string temporaryPath(const std::string& path) {
-  static std::atomic<unsigned long long> counter{0};
-  return path + ".tmp." + std::to_string(static_cast<long long>(::getpid())) + "." + std::to_string(counter++);
-}
-
-bool writeAll(int fd, const std::string& bytes, int* error) {
-  size_t done = 0;
-  while (done < bytes.size()) {
-    ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      *error = errno;
-      return false;
-    }
-    done += static_cast<size_t>(n);
-  }
-  return true;
-}
-
 }  // namespace
 
-std::string hashHex(const std::string& text) { return hex16(fnv1a(text)); }
+std::string hashHex(const std::string& text) { return support::hashHex(text); }
 
 std::string KernelKey::fileName() const {
   std::string hash = !sourceHash.empty() && sourceHash.size() <= 16 && isLowerHex(sourceHash) ? sourceHash
@@ -360,7 +290,7 @@ std::string KernelKey::text() const {
 
 KernelCache::KernelCache(std::string directory) : directory_(std::move(directory)) {}
 
-std::string KernelCache::defaultDirectory() { return data::cacheDirectory() + "/cuda"; }
+std::string KernelCache::defaultDirectory() { return support::cacheDirectory() + "/cuda"; }
 
 std::string KernelCache::path(const KernelKey& key) const { return directory_ + "/" + key.fileName(); }
 
@@ -389,30 +319,14 @@ bool KernelCache::store(const KernelKey& key, const CachedKernel& kernel, std::s
   };
   try {
     entryPath = path(key);
-    std::error_code ec;
-    std::filesystem::create_directories(directory_, ec);
-    if (ec) return fail("cannot create the directory " + directory_ + ": " + ec.message());
-
+    support::makeDirectories(directory_);
     const std::string bytes = serialise(key.text(), kernel);
-    const std::string tmp = temporaryPath(entryPath);
-    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (fd < 0) return fail("cannot create " + tmp + ": " + errnoText(errno));
-    int error = 0;
-    bool ok = writeAll(fd, bytes, &error);
-    if (::close(fd) != 0 && ok) {
-      ok = false;
-      error = errno;
-    }
-    if (!ok) {
-      ::unlink(tmp.c_str());
-      return fail("writing " + tmp + " failed: " + errnoText(error));
-    }
-    if (::rename(tmp.c_str(), entryPath.c_str()) != 0) {
-      int e = errno;
-      ::unlink(tmp.c_str());
-      return fail("renaming " + tmp + " failed: " + errnoText(e));
-    }
+    support::WriteOptions options;
+    options.links = support::LinkPolicy::Replace;  // a link planted at the entry's name is replaced, not followed
+    support::writeFileAtomically(entryPath, bytes, options);
     return true;
+  } catch (const support::FileError& e) {
+    return fail(e.what());
   } catch (const std::exception& e) {
     return fail(e.what());
   }

@@ -68,7 +68,7 @@ struct CachedKernel {
 /// A directory of cache entries. Entry format (version kFormatVersion), a text header then
 /// the payload:
 ///
-///     ATTNCUDA 1\n
+///     ATTNCUDA 2\n
 ///     key <KernelKey::text()>\n
 ///     sections cubin=<bytes> ptx=<bytes> log=<bytes>\n
 ///     resources registers=<n> spill=<n> shared=<n>\n
@@ -76,24 +76,27 @@ struct CachedKernel {
 ///     \n
 ///     <cubin bytes><ptx bytes><log bytes>
 ///
-/// The checksum is FNV-1a 64 over the sections line, the resources line (each with its
-/// "\n") and the payload. The file must end exactly where the sections end.
+/// The checksum is XXH64 (support/ContentHash.h) over the sections line, the resources line
+/// (each with its "\n") and the payload. The file must end exactly where the sections end.
+/// (Version 1 entries, checksummed with FNV-1a, are reported as another version and rebuilt.)
 ///
-/// Writes go to a temporary file in the same directory, "<entry>.tmp.<pid>.<thread>.<n>",
-/// renamed over the entry: readers see the old entry or the whole new one, never a part, and
-/// of concurrent writers of one key the last rename wins, leaving one valid entry. A
-/// temporary file left by a crash never ends in ".cubin" and is never read. The object is
-/// immutable; its methods may be called from any thread.
+/// Entries are read only when they are regular files (not links, FIFOs or devices) of at
+/// most 1 GiB, and written with support::writeFileAtomically: a temporary file in the same
+/// directory, "<entry>.tmp.<pid>.<n>", created O_EXCL | O_NOFOLLOW and renamed over the entry
+/// (a link planted at the entry's name is replaced, never followed). Readers see the old entry
+/// or the whole new one, never a part, and of concurrent writers of one key the last rename
+/// wins, leaving one valid entry. A temporary file left by a crash never ends in ".cubin" and
+/// is never read. The object is immutable; its methods may be called from any thread.
 class KernelCache {
  public:
-  static constexpr int kFormatVersion = 1;
+  static constexpr int kFormatVersion = 2;
 
   /// A cache in `directory`, which need not exist (store() creates it).
   explicit KernelCache(std::string directory);
 
-  /// <cache root>/cuda, the root being $ATTN_CACHE_DIR, else $XDG_CACHE_HOME/attn, else
-  /// $HOME/.cache/attn, else /tmp/attn-cache (data::cacheDirectory(), the CPU backend's
-  /// rule too). Read from the environment per call.
+  /// <cache root>/cuda, the root being support::cacheDirectory() ($ATTN_CACHE_DIR, else
+  /// $XDG_CACHE_HOME/attn, else $HOME/.cache/attn, else /tmp/attn-cache-UID; the CPU
+  /// backend's rule too). Read from the environment per call.
   static std::string defaultDirectory();
 
   const std::string& directory() const { return directory_; }
@@ -118,8 +121,8 @@ class KernelCache {
   std::string directory_;
 };
 
-/// A stable 64-bit hash (FNV-1a) of `text` as 16 lower-case hex digits: the same on every
-/// machine and in every process, so usable in file names.
+/// A stable 64-bit hash (FNV-1a, support::hashHex) of `text` as 16 lower-case hex digits:
+/// the same on every machine and in every process, so usable in file names.
 std::string hashHex(const std::string& text);
 
 }  // namespace attn::cuda

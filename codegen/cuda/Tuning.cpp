@@ -3,15 +3,19 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <filesystem>
-#include <fstream>
 #include <sstream>
 
-#include "runtime/data/DataDir.h"
-#include "runtime/data/DataError.h"
-#include "runtime/data/Shards.h"
+#include "support/AtomicWrite.h"
+#include "support/CacheRoot.h"
+#include "support/FileError.h"
+#include "support/ReadFile.h"
 
 namespace attn::cuda {
+
+namespace {
+// One line per (program, dtype, dims, length, GPU): a few KB in practice.
+constexpr uint64_t kMaxTableBytes = uint64_t(16) << 20;
+}  // namespace
 
 int sharedMemoryLimit(int arch) {
   switch (arch) {
@@ -49,12 +53,21 @@ std::string TuningKey::text() const {
 
 TuningTable::TuningTable(std::string path) : path_(std::move(path)) {}
 
-std::string TuningTable::defaultPath() { return data::cacheDirectory() + "/cuda/tuning.txt"; }
+std::string TuningTable::defaultPath() { return support::cacheDirectory() + "/cuda/tuning.txt"; }
 
-void TuningTable::load(int* skipped) {
+void TuningTable::load(int* skipped, std::string* warning) {
   entries_.clear();
   if (skipped) *skipped = 0;
-  std::ifstream in(path_);
+  std::string text;
+  try {
+    support::ReadOptions options;
+    options.what = "attn tune's table";
+    text = support::readRegularFileIfPresent(path_, kMaxTableBytes, options).value_or("");
+  } catch (const support::FileError& e) {
+    if (warning) *warning = std::string(e.what()) + "; the default tiles are used";
+    return;
+  }
+  std::istringstream in(text);
   for (std::string line; std::getline(in, line);) {
     if (line.empty() || line[0] == '#') continue;
     const size_t tilePos = line.find(" tile=");
@@ -90,12 +103,13 @@ bool TuningTable::save(std::string* warning) const {
     text += key + " tile=" + value.first.name() + " ms=" + ms + "\n";
   }
   try {
-    std::error_code ec;
-    const std::filesystem::path parent = std::filesystem::path(path_).parent_path();
-    if (!parent.empty()) std::filesystem::create_directories(parent, ec);
-    data::writeFileAtomically(path_, {{text.data(), text.size()}});
+    const size_t slash = path_.rfind('/');
+    if (slash != std::string::npos && slash > 0) support::makeDirectories(path_.substr(0, slash));
+    support::WriteOptions options;
+    options.links = support::LinkPolicy::Replace;  // attn's own cache file: a planted link is replaced
+    support::writeFileAtomically(path_, text, options);
     return true;
-  } catch (const data::DataError& e) {
+  } catch (const support::FileError& e) {
     if (warning) *warning = e.what();
     return false;
   }

@@ -45,8 +45,9 @@ class TuningTable {
   /// <cache root>/cuda/tuning.txt.
   static std::string defaultPath();
   /// Reads the file; a missing file is an empty table, a line that does not parse is
-  /// skipped and counted in `skipped`.
-  void load(int* skipped = nullptr);
+  /// skipped and counted in `skipped`. A file that cannot be used (not a regular file, over
+  /// 16 MiB, unreadable) is an empty table too, and `warning` says why.
+  void load(int* skipped = nullptr, std::string* warning = nullptr);
   std::optional<TileConfig> find(const TuningKey& key) const;
   void set(const TuningKey& key, const TileConfig& tile, double milliseconds);
   /// Writes the whole table atomically; false and `warning` when it cannot.

@@ -8,34 +8,25 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <map>
 #include <mutex>
 #include <optional>
+#include <sstream>
 #include <thread>
 
 #include "codegen/llvm/LlvmJit.h"
 #include "compiler/Diagnostics.h"
-#include "runtime/data/DataDir.h"
+#include "support/AtomicWrite.h"
+#include "support/CacheRoot.h"
+#include "support/ContentHash.h"
+#include "support/FileError.h"
+#include "support/ReadFile.h"
 
 namespace attn::cpu {
 
 namespace {
 
-uint64_t fnv1a(const std::string& bytes, uint64_t h = 1469598103934665603ULL) {
-  for (unsigned char ch : bytes) {
-    h ^= ch;
-    h *= 1099511628211ULL;
-  }
-  return h;
-}
-
-std::string hex(uint64_t v) {
-  char text[17];
-  std::snprintf(text, sizeof text, "%016llx", static_cast<unsigned long long>(v));
-  return text;
-}
+std::string hex(uint64_t v) { return support::hex16(v); }
 
 llvmjit::Jit& jit() {
   static std::unique_ptr<llvmjit::Jit> instance = llvmjit::Jit::create();
@@ -47,56 +38,71 @@ std::mutex& jitMutex() {
   return m;
 }
 
-// Disk cache entry: "attn-cpu-kernel 1\n<key>\n<checksum> <size>\n<object bytes>".
-const char* kMagic = "attn-cpu-kernel 1";
+// Disk cache entry: "attn-cpu-kernel 2\n<key>\n<checksum> <size>\n<object bytes>", the
+// checksum XXH64 of the object (version 1 had FNV-1a: its entries are reported and rebuilt).
+const char* kMagic = "attn-cpu-kernel 2";
+// An object file of a few kernels is well under a megabyte; a file far larger is not ours
+// and is not read into memory.
+constexpr uint64_t kMaxEntryBytes = uint64_t(256) << 20;
 
+// The entry's object code, or nullopt: a plain miss (no file; `problem` left empty) or a
+// damaged entry (`problem` says what is wrong). Only a regular file is read, never a link,
+// a FIFO or a device, and never more than kMaxEntryBytes of it.
 std::optional<std::string> readEntry(const std::string& path, const std::string& key, std::string* problem) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::nullopt;
+  std::optional<std::string> bytes;
+  try {
+    support::ReadOptions options;
+    options.followLinks = false;
+    options.what = "a kernel cache entry";
+    bytes = support::readRegularFileIfPresent(path, kMaxEntryBytes, options);
+  } catch (const support::FileError& e) {
+    const std::string what = e.what();
+    *problem = what.compare(0, path.size() + 2, path + ": ") == 0 ? what.substr(path.size() + 2) : what;
+    return std::nullopt;
+  }
+  if (!bytes) return std::nullopt;
+  std::istringstream in(*bytes);
   std::string magic, storedKey, sums;
   std::getline(in, magic);
   std::getline(in, storedKey);
   std::getline(in, sums);
   unsigned long long checksum = 0, size = 0;
   if (magic != kMagic || std::sscanf(sums.c_str(), "%llx %llu", &checksum, &size) != 2) {
-    *problem = "not a kernel cache entry";
+    *problem = magic.rfind("attn-cpu-kernel ", 0) == 0 ? "written in another cache format (" + magic + ")"
+                                                       : "not a kernel cache entry";
     return std::nullopt;
   }
   if (storedKey != key) {
     *problem = "its key does not match (a hash collision or a foreign file)";
     return std::nullopt;
   }
-  std::string object((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::streamoff offset = in.tellg();
+  std::string object = offset < 0 ? std::string() : bytes->substr(static_cast<size_t>(offset));
   if (object.size() != size) {
-    *problem = "truncated: " + std::to_string(object.size()) + " of " + std::to_string(size) + " bytes";
+    *problem = (object.size() < size ? "truncated: " : "too long: ") + std::to_string(object.size()) + " of " +
+               std::to_string(size) + " bytes";
     return std::nullopt;
   }
-  if (fnv1a(object) != checksum) {
+  if (support::checksum64(object) != checksum) {
     *problem = "its checksum does not match";
     return std::nullopt;
   }
   return object;
 }
 
-// Written to a unique temporary file in the same directory, then renamed over the entry:
-// readers see the old entry or the whole new one, never a part.
+// Written atomically (support/AtomicWrite.h): readers see the old entry or the whole new
+// one, never a part. A link planted at the entry's name is replaced, not followed.
 void writeEntry(const std::string& dir, const std::string& path, const std::string& key, const std::string& object) {
-  std::error_code ignored;  // a cache that cannot be created is not an error: see below
-  std::filesystem::create_directories(dir, ignored);
-  std::string tmp = path + ".tmp." + std::to_string(::getpid()) + "." +
-                    std::to_string(std::hash<std::thread::id>()(std::this_thread::get_id()));
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) return;  // a read-only cache is not an error: the kernels still run
-    out << kMagic << "\n" << key << "\n" << hex(fnv1a(object)) << " " << object.size() << "\n";
-    out.write(object.data(), static_cast<std::streamsize>(object.size()));
-    out.flush();
-    if (!out) {
-      std::remove(tmp.c_str());
-      return;
-    }
+  // A cache that cannot be created or written is not an error: the kernels still run.
+  try {
+    support::makeDirectories(dir);
+    const std::string header = std::string(kMagic) + "\n" + key + "\n" + hex(support::checksum64(object)) + " " +
+                               std::to_string(object.size()) + "\n";
+    support::WriteOptions options;
+    options.links = support::LinkPolicy::Replace;
+    support::writeFileAtomically(path, {{header.data(), header.size()}, {object.data(), object.size()}}, options);
+  } catch (const support::FileError&) {
   }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) std::remove(tmp.c_str());
 }
 
 std::vector<std::string> symbolsOf(const llvmjit::CpuKernelSource& source) {
@@ -155,7 +161,7 @@ int threadCount() {
   return n == 0 ? 1 : static_cast<int>(n);
 }
 
-std::string cacheDirectory() { return data::cacheDirectory() + "/cpu"; }
+std::string cacheDirectory() { return support::cacheDirectory() + "/cpu"; }
 
 std::string emitLlvm(const KernelPlan& plan, bool f64, bool optimised, int64_t d, int64_t dv) {
   llvmjit::CpuSpecialisation sizes;
@@ -180,13 +186,13 @@ std::map<std::string, std::shared_ptr<const CpuKernels>>& memory() {
 // The disk cache's key: everything the object code depends on.
 std::string cacheKey(const std::string& ir) {
   std::lock_guard<std::mutex> lock(jitMutex());
-  return jit().fingerprint() + "; ir " + hex(fnv1a(ir)) + " " + std::to_string(ir.size());
+  return jit().fingerprint() + "; ir " + support::hashHex(ir) + " " + std::to_string(ir.size());
 }
 
 std::string entryPath(const std::string& name, bool f64, const llvmjit::CpuSpecialisation& sizes,
                       const std::string& key) {
   std::string shape = sizes.d > 0 ? "-d" + std::to_string(sizes.d) + "x" + std::to_string(sizes.dv) : "";
-  return cacheDirectory() + "/" + name + "-" + (f64 ? "f64" : "f32") + shape + "-" + hex(fnv1a(key)) + ".o";
+  return cacheDirectory() + "/" + name + "-" + (f64 ? "f64" : "f32") + shape + "-" + support::hashHex(key) + ".o";
 }
 
 llvmjit::CpuSpecialisation specialisation(int64_t d, int64_t dv) {

@@ -4,9 +4,11 @@
 // Compiled kernels are cached in-process (by the generated IR) and on disk as object files
 // (key: a hash of the IR — which holds the plan and the params' values — plus LLVM's
 // version, the target triple, the CPU and its features), so a second process does not
-// re-JIT. The disk cache lives in $ATTN_CACHE_DIR, else $XDG_CACHE_HOME/attn, else
-// ~/.cache/attn (cpu/ below it); entries are written atomically and carry a checksum, so a
-// corrupt or truncated entry is detected, reported as a warning and rebuilt.
+// re-JIT. The disk cache lives in <cache root>/cpu (support/CacheRoot.h); entries are
+// written atomically, carry an XXH64 checksum and are read only as regular files of at most
+// 256 MiB (support/), so a corrupt, truncated or foreign entry, a link or a FIFO is
+// detected, reported as a warning and rebuilt. attn runs the object code it loads from
+// there: see docs/SECURITY.md.
 //
 // Tensors here are raw row-major arrays with the heads flattened: q [BH, Lq, D],
 // k [BH, Lk, D], v [BH, Lk, Dv]; this file does not depend on LibTorch.

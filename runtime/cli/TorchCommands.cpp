@@ -28,12 +28,18 @@
 #include "runtime/CudaOp.h"
 #include "runtime/data/Bpe.h"
 #include "runtime/data/Corpus.h"
-#include "runtime/data/DataDir.h"
+#include "runtime/data/CorpusCache.h"
 #include "runtime/data/DataError.h"
 #include "runtime/data/Shards.h"
+#include "runtime/data/PasskeyTask.h"
+#include "runtime/data/TextTokenizer.h"
 #include "runtime/io/Npy.h"
 #include "runtime/io/Plot.h"
+#include "runtime/train/Evaluate.h"
+#include "runtime/train/Passkey.h"
 #include "runtime/train/Trainer.h"
+#include "support/AtomicWrite.h"
+#include "support/FileError.h"
 
 namespace attn::cli {
 
@@ -72,19 +78,7 @@ void writeTensor(const std::string& path, const at::Tensor& tensor, at::ScalarTy
   io::writeNpy(path, a);
 }
 
-void makeDirectories(const std::string& dir) {
-  std::string partial;
-  for (size_t pos = 0; pos != std::string::npos;) {
-    pos = dir.find('/', pos + 1);
-    partial = dir.substr(0, pos);
-    if (partial.empty()) continue;
-    if (::mkdir(partial.c_str(), 0755) != 0 && errno != EEXIST)
-      throw UserError("cannot create directory '" + partial + "': " + std::strerror(errno));
-  }
-  struct stat st {};
-  if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
-    throw UserError("'" + dir + "' is not a directory");
-}
+void makeDirectories(const std::string& dir) { support::makeDirectories(dir); }
 
 int run(const RunOptions& o) {
   CompileOptions options;
@@ -135,8 +129,10 @@ int run(const RunOptions& o) {
 }
 
 // Token data from a directory of shards: every *_train_*.bin (in name order) for training,
-// every *_val_*.bin cut into documents at the <|endoftext|> token that starts each one.
+// every *_val_*.bin cut into documents at the end-of-text token that starts each one (the
+// tokenizer's: DIR/tokenizer.json, GPT-2's without one).
 train::TokenData loadTokenData(const std::string& dir) {
+  const data::TokenizerInfo tokenizer = data::readTokenizerInfo(dir);
   std::vector<std::string> trainFiles, valFiles;
   DIR* d = ::opendir(dir.c_str());
   if (!d) throw UserError("cannot open the data directory '" + dir + "'");
@@ -158,10 +154,11 @@ train::TokenData loadTokenData(const std::string& dir) {
   }
   for (const auto& f : valFiles) {
     for (uint16_t token : data::readShard(f)) {
-      if (token == data::Tokenizer::kEndOfText || data.validation.empty()) data.validation.emplace_back();
+      if (token == tokenizer.endOfText || data.validation.empty()) data.validation.emplace_back();
       data.validation.back().push_back(token);
     }
   }
+  if (tokenizer.kind != "gpt2") data.vocab = tokenizer.vocab;
   data.description = dir + ": " + std::to_string(trainFiles.size()) + " train shard(s), " +
                      std::to_string(data.train.size()) + " tokens; " + std::to_string(data.validation.size()) +
                      " validation documents";
@@ -171,16 +168,7 @@ train::TokenData loadTokenData(const std::string& dir) {
 // --data, or the built-in corpus prepared once into the cache.
 train::TokenData tokenData(const std::string& dir) {
   if (!dir.empty()) return loadTokenData(dir);
-  std::string cache = data::cacheDirectory() + "/data/sotu";
-  struct stat st {};
-  if (::stat((cache + "/sotu_val_documents.json").c_str(), &st) != 0) {
-    std::cerr << "attn: preparing the built-in corpus (233 State of the Union speeches) into " << cache << '\n';
-    data::Tokenizer tokenizer = data::Tokenizer::loadDefault();
-    data::Split split = data::splitDocuments(data::defaultCorpus(), 0.1, 1);
-    makeDirectories(cache);
-    data::prepareShards(split, tokenizer, cache, "sotu", 100000000);
-  }
-  return loadTokenData(cache);
+  return loadTokenData(data::preparedDefaultCorpus());  // verified, and prepared again when damaged
 }
 
 void setThreads(int threads) {
@@ -194,13 +182,29 @@ int trainCommand(const TrainCliOptions& c) {
   parseBackend(o.backend);
   Program::fromFile(o.attnFile, {});  // a broken program fails before the data is loaded
   train::TokenData data = tokenData(c.data);
-  train::TrainOptions resolved = train::resolveDefaults(o);
+  train::TrainOptions withVocab = o;
+  // A small tokenizer (attn data prepare --tokenizer bytes|bpe:N) gets a small output layer:
+  // its vocabulary padded to a multiple of 64, as GPT-2's 50,257 is to 50,304.
+  if (withVocab.vocab == 0 && data.vocab > 0) withVocab.vocab = (data.vocab + 63) / 64 * 64;
+  train::TrainOptions resolved = train::resolveDefaults(withVocab);
   std::cerr << "attn train: " << resolved.config << ", " << resolved.attnFile << " on " << resolved.backend << ", "
             << resolved.steps << " steps of " << resolved.batchTokens << " tokens (seq " << resolved.seqLen
             << "), data " << data.description << '\n';
-  double loss = train::train(o, data);
+  double loss = train::train(withVocab, data);
   std::cout << "final train loss " << loss << "; run in " << o.out << '\n';
   return 0;
+}
+
+// Writes `text` to `path` atomically (a temporary file beside it, flushed, renamed): a
+// full disk or a kill leaves the previous file whole, and a write error is an exit-1 error.
+void writeResult(const std::string& path, const std::string& text) {
+  data::writeFileAtomically(path, {{text.data(), text.size()}});
+}
+
+std::string describeProgram(const std::string& attnFile, const std::vector<std::string>& sets) {
+  std::string text = attnFile.empty() ? "the trained program" : attnFile;
+  for (const auto& s : sets) text += " " + s;
+  return text;
 }
 
 int evalCommand(const EvalCliOptions& c) {
@@ -209,33 +213,64 @@ int evalCommand(const EvalCliOptions& c) {
   // "1x,,2x" means 1x and 2x: empty items are dropped.
   e.lengths.erase(std::remove(e.lengths.begin(), e.lengths.end(), std::string()), e.lengths.end());
   parseBackend(e.backend);
+  train::parseEvalProtocol(e.protocol);
   train::TokenData data = tokenData(c.data);
-  std::map<std::string, double> table = train::evaluate(e, data);
-  // Printed in the order asked for.
-  std::string program = e.attnFile.empty() ? "the trained program" : e.attnFile;
-  std::cout << "validation loss (" << program << ", RoPE " << e.rope << ")\n";
-  std::cout << "  length   loss\n";
-  nlohmann::json j = nlohmann::json::object();
-  for (const std::string& spec : e.lengths) {
-    auto it = table.find(spec);
-    if (it == table.end()) continue;
-    char line[64];
-    std::snprintf(line, sizeof line, "  %-6s %7.4f\n", spec.c_str(), it->second);
+  train::EvalResult result = train::evaluate(e, data);
+  std::cout << "validation loss (" << describeProgram(e.attnFile, e.sets) << ", RoPE " << e.rope << ", protocol "
+            << train::protocolName(result.protocol) << ")\n";
+  std::cout << "  length     loss   stderr    tokens  windows  units\n";
+  for (const train::LengthLoss& l : result.lengths) {
+    char line[128];
+    char se[16] = "      -";
+    if (l.standardError) std::snprintf(se, sizeof se, "%7.4f", *l.standardError);
+    std::snprintf(line, sizeof line, "  %-6s %8.4f  %s %9lld %8lld %6lld\n", l.spec.c_str(), l.loss, se,
+                  static_cast<long long>(l.tokens), static_cast<long long>(l.windows), static_cast<long long>(l.units));
     std::cout << line;
-    j[spec] = it->second;
   }
-  if (!e.out.empty()) {
-    std::ofstream out(e.out);
-    out << j.dump(2) << '\n';
-    if (!out) throw UserError("cannot write '" + e.out + "'");
-  }
+  if (!e.out.empty()) writeResult(e.out, train::evalResultJson(result));
   if (!c.plot.empty()) {
-    io::LossCurve curve{program, {}};
-    for (const auto& [spec, loss] : table) curve.points[std::atof(spec.c_str())] = loss;
+    io::LossCurve curve{describeProgram(e.attnFile, e.sets), {}};
+    for (const train::LengthLoss& l : result.lengths)
+      curve.points[static_cast<double>(l.window) / static_cast<double>(result.trainLength)] = l.loss;
     if (std::string error = io::plotLossCurves({curve}, c.plot, "validation loss against evaluation length");
         !error.empty())
       throw UserError(error);
   }
+  return 0;
+}
+
+int passkeyCommand(const PasskeyCliOptions& c) {
+  setThreads(c.threads);
+  train::PasskeyOptions o = c.passkey;
+  o.lengths.erase(std::remove(o.lengths.begin(), o.lengths.end(), std::string()), o.lengths.end());
+  parseBackend(o.backend);
+  data::parseFillerKind(o.filler);
+  std::unique_ptr<data::TextTokenizer> tokenizer =
+      c.data.empty() ? data::gpt2Tokenizer() : data::loadTokenizer(c.data);
+  train::TokenData data = tokenData(c.data);
+  train::TrainedModel model = train::loadTrainedModel(o.checkpoint, o.attnFile, o.attnName, o.sets, o.backend, o.device);
+  train::PasskeyResult r = train::passkey(model, o, data, *tokenizer);
+  std::cout << "passkey accuracy (" << describeProgram(o.attnFile, o.sets) << ", RoPE " << o.rope << ", "
+            << o.trials << " trials per cell, filler " << o.filler << ")\n";
+  std::cout << "  length";
+  for (double d : o.depths) {
+    char h[32];
+    std::snprintf(h, sizeof h, "  d=%-4g", d);
+    std::cout << h;
+  }
+  std::cout << "    all\n";
+  for (const train::PasskeyLength& l : r.lengths) {
+    char line[32];
+    std::snprintf(line, sizeof line, "  %-6s", l.spec.c_str());
+    std::cout << line;
+    for (const train::PasskeyCell& cell : l.depths) {
+      std::snprintf(line, sizeof line, "  %5.1f%%", 100.0 * static_cast<double>(cell.correct) / static_cast<double>(cell.trials));
+      std::cout << line;
+    }
+    std::snprintf(line, sizeof line, "  %5.1f%%\n", 100.0 * static_cast<double>(l.correct) / static_cast<double>(l.trials));
+    std::cout << line;
+  }
+  if (!o.out.empty()) writeResult(o.out, train::passkeyResultJson(r));
   return 0;
 }
 
@@ -262,6 +297,14 @@ int guarded(const Fn& fn) {
   } catch (const attn::data::DataError& e) {
     std::cerr << "attn: error: " << e.what() << '\n';
     return 1;
+  } catch (const attn::support::FileError& e) {
+    std::cerr << "attn: error: " << e.what() << '\n';
+    return 1;
+  } catch (const nlohmann::json::exception& e) {
+    // Only files attn wrote are parsed as JSON here (config.json, state files), so a JSON
+    // error means one was damaged or edited; the readers name the file where they can.
+    std::cerr << "attn: error: a JSON file of the run is damaged: " << e.what() << '\n';
+    return 1;
   } catch (const attn::InternalError& e) {
     std::cerr << "attn: internal error: " << e.what() << " (at " << e.where() << ")\n";
     return 3;
@@ -283,4 +326,8 @@ extern "C" int attn_train_command(const attn::cli::TrainCliOptions* options) {
 
 extern "C" int attn_eval_command(const attn::cli::EvalCliOptions* options) {
   return guarded([&] { return attn::cli::evalCommand(*options); });
+}
+
+extern "C" int attn_passkey_command(const attn::cli::PasskeyCliOptions* options) {
+  return guarded([&] { return attn::cli::passkeyCommand(*options); });
 }

@@ -1,4 +1,4 @@
-// The commands that need LibTorch (`attn run`, later train and eval) live in a shared
+// The commands that need LibTorch (`attn run`, train, eval, passkey) live in a shared
 // library, build/lib/libattn_torch_commands.so, that build/bin/attn opens with dlopen only
 // when one of them runs: LibTorch pulls in ~285 shared libraries and ~0.9 s of start-up
 // that `attn check`, `fmt`, `explain` and `emit` should not pay.
@@ -41,12 +41,20 @@ struct EvalCliOptions {
   int threads = 0;
 };
 
+/// `attn passkey`.
+struct PasskeyCliOptions {
+  train::PasskeyOptions passkey;
+  std::string data;  ///< the run's data directory (its tokenizer, its validation text as filler)
+  int threads = 0;
+};
+
 }  // namespace attn::cli
 
 extern "C" {
 /// `attn train`, `attn eval`: exit statuses as attn_run_command.
 int attn_train_command(const attn::cli::TrainCliOptions* options);
 int attn_eval_command(const attn::cli::EvalCliOptions* options);
+int attn_passkey_command(const attn::cli::PasskeyCliOptions* options);
 /// `attn run`: returns the process exit status; prints its own diagnostics.
 int attn_run_command(const attn::cli::RunOptions* options);
 }

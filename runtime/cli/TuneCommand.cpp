@@ -126,7 +126,9 @@ int runTune(const TuneOptions& t) {
 
   // 2. Time forward (+ backward) of each viable tile per length; keep the fastest.
   cuda::TuningTable table(cuda::TuningTable::defaultPath());
-  table.load();
+  std::string tableWarning;
+  table.load(nullptr, &tableWarning);
+  if (!tableWarning.empty()) std::fprintf(stderr, "attn: warning: %s (it is rewritten below)\n", tableWarning.c_str());
   const size_t elem = 2;
   std::printf("\n%-8s %-14s %12s\n", "L", "tile", "median ms");
   for (int64_t L : lengths) {

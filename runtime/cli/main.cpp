@@ -8,10 +8,13 @@
 //             [--dtype f32|f16|bf16] [--tile m64n64w4s2] [--head-dim D] [--name N] [--set K=V]...
 //   attn run FILE --backend B --q Q.npy --k K.npy --v V.npy [--dout DO.npy] --out DIR
 //   attn train --config tiny|small|124m --attn FILE [--set K=V] [--backend B] [--steps N] ... --out DIR
-//   attn eval --ckpt DIR [--attn FILE --set K=V] [--lengths 1x,2x,..] [--out FILE.json] [--plot FILE.png]
-//   attn plot A.json [B.json...] --out FILE.png
-//   attn data prepare [INPUT...] --out DIR [--val-fraction F] [--seed S] [--tokens-per-shard N]
-//                     [--prefix NAME]
+//   attn eval --ckpt DIR [--attn FILE --set K=V] [--lengths 1x,2x,..] [--protocol P] [--per-position B]
+//             [--out FILE.json] [--plot FILE.png]
+//   attn passkey --ckpt DIR [--attn FILE --set K=V] [--lengths ..] [--depths ..] [--trials N] [--out FILE.json]
+//   attn plot A.json [B.json...] [--by-position] --out FILE.png
+//   attn data prepare [INPUT...] --out DIR [--tokenizer gpt2|bytes|bpe:N] [--val-fraction F] [--seed S]
+//                     [--tokens-per-shard N] [--prefix NAME]
+//   attn data synth --task passkey --data DIR --out DIR [--mix F] [--min-length N] [--max-length N] [--seed S]
 //
 // `run` needs LibTorch, which lives in a shared library opened only for it
 // (TorchCommands.h says why).
@@ -25,6 +28,9 @@
 
 #include <CLI/CLI.hpp>
 #include <chrono>
+#include <cmath>
+#include <csignal>
+#include <cstdlib>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -36,11 +42,20 @@
 #include "compiler/Formatter.h"
 #include "compiler/Parser.h"
 #include "compiler/Pipeline.h"
+#include "runtime/cli/FlagChecks.h"
 #include "runtime/cli/TorchCommands.h"
 #include "runtime/io/Plot.h"
 #include "runtime/data/Bpe.h"
 #include "runtime/data/Corpus.h"
 #include "runtime/data/DataError.h"
+#include "support/AtomicWrite.h"
+#include "support/FileError.h"
+#include "support/ReadFile.h"
+#include "support/StandardOutput.h"
+#include "runtime/data/Synth.h"
+#include "runtime/data/TextTokenizer.h"
+#include "runtime/io/EvalFile.h"
+#include "runtime/train/LengthSpec.h"
 
 #include <map>
 #include <nlohmann/json.hpp>
@@ -62,6 +77,15 @@ constexpr int kExitOk = 0;
 constexpr int kExitUserError = 1;
 constexpr int kExitUsage = 2;
 constexpr int kExitInternal = 3;
+
+// The ranges of numeric flags (runtime/cli/FlagChecks.h): generous, but a value past them is
+// a typo, not a plan (and would overflow a product or exhaust memory before saying so).
+constexpr int64_t kMaxHeadDim = 4096;
+constexpr int64_t kMaxSteps = 1000000000;
+constexpr int64_t kMaxSeqLen = int64_t(1) << 20;
+constexpr int64_t kMaxMicroBatch = int64_t(1) << 16;
+constexpr int64_t kMaxBatchTokens = int64_t(1) << 40;
+constexpr int64_t kMaxThreads = 4096;
 
 struct Options {
   std::vector<std::string> files;
@@ -106,26 +130,19 @@ int runCheck(const Options& o) {
   return finish(diags);
 }
 
-// Writes `text` to `path` through a temporary file and a rename, so that an interrupted
-// write never leaves a half-written source file.
+// Writes `text` over `path` atomically (support/AtomicWrite.h): an interrupted or failed
+// write never leaves a half-written source file, the file keeps its permission bits, and a
+// source file that is a symbolic link stays one (the file it names is rewritten).
 bool writeAtomically(const std::string& path, const std::string& text, DiagnosticEngine& diags) {
-  std::string tmp = path + ".attn-fmt.tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << text;
-    out.flush();
-    if (!out) {
-      diags.error("cannot write '" + tmp + "'");
-      std::remove(tmp.c_str());
-      return false;
-    }
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    diags.error("cannot replace '" + path + "'");
-    std::remove(tmp.c_str());
+  try {
+    support::WriteOptions options;
+    options.links = support::LinkPolicy::WriteThrough;
+    support::writeFileAtomically(path, text, options);
+    return true;
+  } catch (const support::FileError& e) {
+    diags.error(e.what());
     return false;
   }
-  return true;
 }
 
 int runFmt(const Options& o) {
@@ -140,13 +157,13 @@ int runFmt(const Options& o) {
     bool changed = formatted != module->file->text();
     if (o.checkOnly) {
       if (changed) {
-        std::cout << path << ": not formatted\n";
+        support::writeStandardOutput(path + ": not formatted\n");
         anyWouldChange = true;
       }
     } else if (o.inPlace) {
       if (changed) writeAtomically(path, formatted, diags);
     } else {
-      std::cout << formatted;
+      support::writeStandardOutput(formatted);
     }
   }
   int status = finish(diags);
@@ -161,7 +178,7 @@ int runExplain(const Options& o) {
   auto checked = compileFrontend(o.files.at(0), *options, diags);
   if (checked) {
     KernelPlan plan = schedule(lowerAndOptimise(*checked));
-    std::cout << describe(*checked) << '\n' << describePlan(plan) << describeBackward(plan, differentiate(plan));
+    support::writeStandardOutput(describe(*checked) + '\n' + describePlan(plan) + describeBackward(plan, differentiate(plan)));
   }
   return finish(diags);
 }
@@ -198,8 +215,8 @@ int runEmit(const Options& o) {
     auto plan = compileToPlan(o.files.at(0), *options, diags);
     if (plan) {
       cuda::CudaKernelSource src = cuda::generateCudaKernels(*plan, differentiate(*plan), cudaOptions);
-      if (o.target == "cuda") std::cout << src.source;
-      else std::cout << cuda::compile(src.source, plan->graph.name + ".cu", arch).ptx;
+      if (o.target == "cuda") support::writeStandardOutput(src.source);
+      else support::writeStandardOutput(cuda::compile(src.source, plan->graph.name + ".cu", arch).ptx);
     }
 #else
     auto& d = diags.error("--target " + o.target + ": this attn was built without the CUDA toolkit (NVRTC)");
@@ -212,7 +229,9 @@ int runEmit(const Options& o) {
     auto options = compileOptions(o, diags);
     if (!options) return finish(diags);
     auto plan = compileToPlan(o.files.at(0), *options, diags);
-    if (plan) std::cout << cpu::emitLlvm(*plan, o.f64, o.optimised, o.headDim, o.valueDim > 0 ? o.valueDim : o.headDim);
+    if (plan)
+      support::writeStandardOutput(
+          cpu::emitLlvm(*plan, o.f64, o.optimised, o.headDim, o.valueDim > 0 ? o.valueDim : o.headDim));
 #else
     diags.error("--target llvm: this attn was built without LLVM (ATTN_WITH_LLVM=OFF)");
 #endif
@@ -220,23 +239,23 @@ int runEmit(const Options& o) {
   }
   if (o.target == "ast") {
     auto module = loadModule(o.files.at(0), diags);
-    if (module && !diags.hasErrors()) std::cout << ast::dump(*module);
+    if (module && !diags.hasErrors()) support::writeStandardOutput(ast::dump(*module));
     return finish(diags);
   }
   auto options = compileOptions(o, diags);
   if (!options) return finish(diags);
   if (o.target == "ir") {
     auto graph = compileToIR(o.files.at(0), *options, diags);
-    if (graph) std::cout << ir::print(*graph);
+    if (graph) support::writeStandardOutput(ir::print(*graph));
     return finish(diags);
   }
   if (o.target == "plan") {
     auto plan = compileToPlan(o.files.at(0), *options, diags);
-    if (plan) std::cout << describePlan(*plan) << describeBackward(*plan, differentiate(*plan));
+    if (plan) support::writeStandardOutput(describePlan(*plan) + describeBackward(*plan, differentiate(*plan)));
     return finish(diags);
   }
   auto checked = compileFrontend(o.files.at(0), *options, diags);
-  if (checked) std::cout << describe(*checked);
+  if (checked) support::writeStandardOutput(describe(*checked));
   return finish(diags);
 }
 
@@ -278,44 +297,43 @@ int runRun(const cli::RunOptions& o) {
 }
 
 struct PlotOptions {
-  std::vector<std::string> inputs;  // eval JSON files ({"1x": loss, ...})
+  std::vector<std::string> inputs;  // eval JSON files (attn eval --out, either version)
   std::string out;                  // PNG
-  std::string title = "validation loss against evaluation length";
+  std::string title;
+  bool byPosition = false;          // loss by position in the window (eval --per-position)
 };
 
-// `attn plot`: one line per eval JSON, loss against length (log2 x axis), with gnuplot.
+// `attn plot`: one line per eval JSON, loss against length (log2 x axis), with gnuplot; or,
+// --by-position, one line per (file, length): loss against position in the window.
 int runPlot(const PlotOptions& o) {
   std::vector<io::LossCurve> curves;
   for (const std::string& path : o.inputs) {
-    std::ifstream in(path);
-    if (!in) {
-      std::cerr << "attn: error: cannot read '" << path << "'\n";
-      return kExitUserError;
-    }
-    nlohmann::json j;
+    io::EvalFile file;
     try {
-      in >> j;
-    } catch (const nlohmann::json::exception& e) {
-      std::cerr << "attn: error: " << path << " is not an eval JSON file: " << e.what() << '\n';
+      file = io::readEvalFile(path);
+    } catch (const io::EvalFileError& e) {
+      std::cerr << "attn: error: " << e.what() << '\n';
       return kExitUserError;
     }
-    io::LossCurve curve;
-    curve.label = std::filesystem::path(path).stem().string();
-    for (auto it = j.begin(); it != j.end(); ++it) {
-      const std::string& key = it.key();
-      if (key.empty() || key.back() != 'x' || !it.value().is_number()) {
-        std::cerr << "attn: error: " << path << ": entry '" << key << "' is not like \"4x\": loss\n";
-        return kExitUserError;
-      }
-      curve.points[std::atof(key.c_str())] = it.value().get<double>();
+    const std::string label = std::filesystem::path(path).stem().string();
+    try {
+      for (auto& curve : o.byPosition ? io::positionCurves(file, label) : std::vector<io::LossCurve>{io::lengthCurve(file, label)})
+        curves.push_back(std::move(curve));
+    } catch (const io::EvalFileError& e) {
+      std::cerr << "attn: error: " << e.what() << '\n';
+      return kExitUserError;
     }
-    curves.push_back(std::move(curve));
   }
-  if (std::string error = io::plotLossCurves(curves, o.out, o.title); !error.empty()) {
+  const std::string title = !o.title.empty() ? o.title
+                            : o.byPosition  ? "validation loss by position in the window"
+                                            : "validation loss against evaluation length";
+  io::PlotAxes axes;
+  if (o.byPosition) axes = {"position in the window (tokens)", false};
+  if (std::string error = io::plotLossCurves(curves, o.out, title, axes); !error.empty()) {
     std::cerr << "attn: error: " << error << '\n';
     return kExitUserError;
   }
-  std::cout << "wrote " << o.out << '\n';
+  support::writeStandardOutput("wrote " + o.out + "\n");
   return kExitOk;
 }
 
@@ -326,6 +344,7 @@ struct DataPrepareOptions {
   uint64_t seed = 1;
   int64_t tokensPerShard = 100000000;  // llm.c's shard size
   std::string prefix;                  // empty: from the input (defaultPrefix)
+  std::string tokenizer = "gpt2";      // gpt2, bytes, bpe:N (runtime/data/TextTokenizer.h)
 };
 
 // The shard prefix when --prefix is not given: "sotu" for the built-in corpus, the stem of
@@ -378,9 +397,10 @@ int runDataPrepare(const DataPrepareOptions& o) {
       return kExitUserError;
     }
     const std::string prefix = o.prefix.empty() ? defaultPrefix(o.inputs) : o.prefix;
-    const data::Tokenizer tokenizer = data::Tokenizer::loadDefault();
     const data::Split split = data::splitDocuments(std::move(documents), o.valFraction, o.seed);
-    const data::PrepareResult r = data::prepareShards(split, tokenizer, o.outDir, prefix, o.tokensPerShard);
+    // bpe:N learns its merges from the training side only: validation text stays unseen.
+    const std::unique_ptr<data::TextTokenizer> tokenizer = data::makeTokenizer(o.tokenizer, split.train);
+    const data::PrepareResult r = data::prepareShards(split, *tokenizer, o.outDir, prefix, o.tokensPerShard);
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
     char timing[96];
@@ -390,12 +410,61 @@ int runDataPrepare(const DataPrepareOptions& o) {
     printSide("train", r.train);
     printSide("val", r.validation);
     std::cout << "  validation documents: " << r.validationIndex << '\n';
-    for (const auto& stale : r.removedStaleShards) std::cout << "  removed stale shard " << stale << '\n';
+    std::cout << "  tokenizer: " << tokenizer->name() << " (" << withCommas(tokenizer->vocabSize()) << " tokens)\n";
+    for (const auto& stale : r.removedStaleShards) std::cout << "  removed stale file " << stale << '\n';
     return kExitOk;
   } catch (const data::DataError& e) {
     std::cerr << "attn: error: " << e.what() << '\n';
     return kExitUserError;
   }
+}
+
+// attn data synth: task instances mixed into a data directory's training text.
+int runDataSynth(const data::SynthOptions& o) {
+  try {
+    const data::SynthResult r = data::synthesize(o);
+    char line[200];
+    std::snprintf(line, sizeof line, "mixed %s passkey instances (%s tokens) into %s documents (%s tokens): %.2f%% of the "
+                  "training tokens are instances\n",
+                  withCommas(r.instances).c_str(), withCommas(r.instanceTokens).c_str(),
+                  withCommas(r.textDocuments).c_str(), withCommas(r.textTokens).c_str(), 100 * r.fraction);
+    std::cout << line;
+    for (const auto& f : r.files) std::cout << "  " << f << '\n';
+    return kExitOk;
+  } catch (const data::DataError& e) {
+    std::cerr << "attn: error: " << e.what() << '\n';
+    return kExitUserError;
+  }
+}
+
+// Flag checks the CLI applies before any work, so that a bad value is exit 2 naming the
+// flag: finite numbers in a range (CLI11's Range lets NaN through), length multiples.
+CLI::Validator finiteIn(double lo, double hi) {
+  return CLI::Validator(
+      [lo, hi](std::string& text) -> std::string {
+        double v = 0;
+        try {
+          size_t used = 0;
+          v = std::stod(text, &used);
+          if (used != text.size()) return "'" + text + "' is not a number";
+        } catch (...) {
+          return "'" + text + "' is not a number";
+        }
+        if (!std::isfinite(v) || v < lo || v > hi)
+          return "'" + text + "' is not in [" + CLI::detail::to_string(lo) + ", " + CLI::detail::to_string(hi) + "]";
+        return "";
+      },
+      "FLOAT in [" + CLI::detail::to_string(lo) + ", " + CLI::detail::to_string(hi) + "]");
+}
+
+CLI::Validator lengthMultiple() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        if (text.empty() || train::parseLengthMultiple(text)) return "";
+        return "'" + text + "' is not a multiple of the training length like 4x (1x to " +
+               std::to_string(train::kMaxLengthMultiple) + "x)";
+      },
+      "NX");
 }
 
 // Runs `body` on a thread with a 512 MiB stack (address space only; pages are touched on
@@ -415,6 +484,9 @@ int runWithLargeStack(const std::function<int()>& body) {
       j->status = kExitInternal;
     } catch (const std::bad_alloc&) {
       std::cerr << "attn: error: out of memory\n";
+      j->status = kExitUserError;
+    } catch (const support::FileError& e) {
+      std::cerr << "attn: error: " << e.what() << '\n';
       j->status = kExitUserError;
     } catch (const std::exception& e) {
       std::cerr << "attn: internal error: unexpected exception: " << e.what() << '\n';
@@ -438,6 +510,9 @@ int runWithLargeStack(const std::function<int()>& body) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A reader of our output that went away is a write error (EPIPE) reported like any other,
+  // not a silent death by SIGPIPE; so is a gnuplot that exits before reading its script.
+  std::signal(SIGPIPE, SIG_IGN);
   CLI::App app{"attn: a JIT compiler for attention mechanisms (.attn programs)"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "attn 0.1.0");
@@ -466,8 +541,10 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"ast", "checked", "ir", "plan", "llvm", "cuda", "ptx"}));
   emit->add_flag("--optimised", o.optimised, "--target llvm: the IR after LLVM's O3 for this CPU");
   emit->add_flag("--f64", o.f64, "--target llvm: kernels for float64 inputs (default: float32)");
-  emit->add_option("--head-dim", o.headDim, "--target llvm: specialise for this head dimension of q, k");
-  emit->add_option("--value-dim", o.valueDim, "--target llvm: ... and of v (default: --head-dim)");
+  emit->add_option("--head-dim", o.headDim, "--target llvm: specialise for this head dimension of q, k")
+      ->check(cli::integerIn(1, kMaxHeadDim));
+  emit->add_option("--value-dim", o.valueDim, "--target llvm: ... and of v (default: --head-dim)")
+      ->check(cli::integerIn(1, kMaxHeadDim));
   emit->add_option("--arch", o.arch, "--target cuda|ptx: sm_80, sm_86, sm_89 or sm_90 (default sm_90)");
   emit->add_option("--dtype", o.dtype, "--target cuda|ptx: input dtype f32, f16 or bf16 (default bf16)");
   emit->add_option("--tile", o.tile, "--target cuda|ptx: tensor-core tile mMnNwWsS (default m64n64w4s2)");
@@ -497,14 +574,18 @@ int main(int argc, char** argv) {
   tune->add_option("--name", tuneOptions.name, "Which attention of the file (default: its only one)");
   tune->add_option("--set", tuneOptions.sets, "Override a param: NAME=VALUE (repeatable)")->allow_extra_args(false);
   tune->add_option("--dtype", tuneOptions.dtype, "f16 or bf16 (default bf16)");
-  tune->add_option("--head-dim", tuneOptions.headDim, "Head dimension of q and k (default 64)");
-  tune->add_option("--value-dim", tuneOptions.valueDim, "Head dimension of v (default: --head-dim)");
-  tune->add_option("--lengths", tuneOptions.lengths, "Sequence lengths to tune for (default 1024,4096,16384)");
-  tune->add_option("--repeats", tuneOptions.repeats, "Timed runs per candidate; the median counts (default 5)");
+  tune->add_option("--head-dim", tuneOptions.headDim, "Head dimension of q and k (default 64)")
+      ->check(cli::integerIn(1, kMaxHeadDim));
+  tune->add_option("--value-dim", tuneOptions.valueDim, "Head dimension of v (default: --head-dim)")
+      ->check(cli::integerIn(1, kMaxHeadDim));
+  tune->add_option("--lengths", tuneOptions.lengths, "Sequence lengths to tune for (default 1024,4096,16384)")
+      ->check(cli::integerListIn(1, kMaxSeqLen * 16));
+  tune->add_option("--repeats", tuneOptions.repeats, "Timed runs per candidate; the median counts (default 5)")
+      ->check(cli::integerIn(1, 1000));
   tune->add_flag("--compile-only", tuneOptions.compileOnly, "Compile and check the candidates; time nothing (no GPU needed)");
   tune->add_option("--arch", tuneOptions.arch, "--compile-only: sm_80, sm_86, sm_89 or sm_90 (default sm_90)");
 
-  auto* dataCommand = app.add_subcommand("data", "Prepare token data for training");
+  auto* dataCommand = app.add_subcommand("data", "Prepare token data for training (prepare), mix a task into it (synth)");
   dataCommand->require_subcommand(1);
   auto* prepare = dataCommand->add_subcommand(
       "prepare", "Tokenize text (GPT-2 BPE) into llm.c token shards, holding out whole documents for validation");
@@ -514,19 +595,57 @@ int main(int argc, char** argv) {
   prepare->add_option("--out", prepareOptions.outDir, "Output directory (created if missing)")->required();
   prepare->add_option("--val-fraction", prepareOptions.valFraction,
                       "Fraction of the documents held out for validation (at least one)")
+      ->check(cli::numberIn(0, 1, true, true))
       ->capture_default_str();
   prepare->add_option("--seed", prepareOptions.seed, "Seed of the choice of validation documents")
+      ->check(cli::integerIn(0, INT64_MAX))
       ->capture_default_str();
   prepare->add_option("--tokens-per-shard", prepareOptions.tokensPerShard, "Tokens per shard file")
+      ->check(cli::integerIn(1, INT32_MAX))
       ->capture_default_str();
   prepare->add_option("--prefix", prepareOptions.prefix,
                       "Shard names: PREFIX_train_000000.bin ... (default: sotu, or the input's name)");
+  prepare->add_option("--tokenizer", prepareOptions.tokenizer,
+                      "gpt2 (GPT-2's BPE), bytes (one token per byte: 257) or bpe:N (N merges learned from the "
+                      "training documents; a small vocabulary for CPU training)")
+      ->check(CLI::Validator(
+          [](std::string& t) -> std::string {
+            return data::isTokenizerSpec(t) ? "" : "'" + t + "' is not gpt2, bytes or bpe:N (N from 1 to " +
+                                                       std::to_string(data::kMaxBpeMerges) + ")";
+          },
+          "gpt2|bytes|bpe:N"))
+      ->capture_default_str();
+
+  data::SynthOptions synthOptions;
+  std::string synthFiller = "text";
+  auto* synth = dataCommand->add_subcommand(
+      "synth", "Mix task instances (passkey retrieval) into a data directory's training text");
+  synth->add_option("--task", synthOptions.task, "The task: passkey")->required()->check(CLI::IsMember({"passkey"}));
+  synth->add_option("--data", synthOptions.inDir, "The data directory to mix into (attn data prepare)")->required();
+  synth->add_option("--out", synthOptions.outDir, "Output directory (created if missing)")->required();
+  synth->add_option("--mix", synthOptions.mix, "Fraction of the training tokens that are instances")
+      ->check(finiteIn(0, 0.99))
+      ->capture_default_str();
+  synth->add_option("--max-length", synthOptions.maxLength, "Longest instance, in tokens (the training length is a "
+                                                            "good choice)")
+      ->check(CLI::Range(int64_t{1}, int64_t{10000000}))
+      ->capture_default_str();
+  synth->add_option("--min-length", synthOptions.minLength, "Shortest instance, in tokens (default: max-length / 4)")
+      ->check(CLI::Range(int64_t{1}, int64_t{10000000}));
+  synth->add_option("--filler", synthFiller, "text (stretches of the training documents) or repeat (the usual "
+                                             "repeated sentences)")
+      ->check(CLI::IsMember({"text", "repeat"}))
+      ->capture_default_str();
+  synth->add_option("--digits", synthOptions.digits, "Digits of a key")->check(CLI::Range(1, 18))->capture_default_str();
+  synth->add_option("--seed", synthOptions.seed, "Seed of the instances and their places")->capture_default_str();
 
   PlotOptions plotOptions;
   auto* plotCmd = app.add_subcommand("plot", "Plot validation loss against length for one or several attn eval JSONs");
   plotCmd->add_option("inputs", plotOptions.inputs, "JSON files written by attn eval --out")->required();
   plotCmd->add_option("--out", plotOptions.out, "PNG file")->required();
   plotCmd->add_option("--title", plotOptions.title, "Plot title");
+  plotCmd->add_flag("--by-position", plotOptions.byPosition,
+                    "Loss against position in the window, one line per length (files from eval --per-position)");
 
   cli::TrainCliOptions trainOptions;
   auto* trainCmd = app.add_subcommand("train", "Train a GPT-2 whose attention is an .attn program");
@@ -538,23 +657,43 @@ int main(int argc, char** argv) {
   trainCmd->add_option("--device", trainOptions.train.device, "cpu, or cuda (bf16 autocast)")->capture_default_str();
   trainCmd->add_option("--data", trainOptions.data,
                        "Directory of token shards (attn data prepare, or llm.c's); default: the built-in corpus");
-  trainCmd->add_option("--steps", trainOptions.train.steps, "Optimiser steps (default: the config's)");
-  trainCmd->add_option("--seq-len", trainOptions.train.seqLen, "Training sequence length (default: the config's)");
-  trainCmd->add_option("--micro-batch", trainOptions.train.microBatch, "Sequences per forward pass");
+  trainCmd->add_option("--steps", trainOptions.train.steps, "Optimiser steps (default: the config's)")
+      ->check(cli::integerIn(1, kMaxSteps));
+  trainCmd->add_option("--seq-len", trainOptions.train.seqLen, "Training sequence length (default: the config's)")
+      ->check(cli::integerIn(1, kMaxSeqLen));
+  trainCmd->add_option("--micro-batch", trainOptions.train.microBatch, "Sequences per forward pass")
+      ->check(cli::integerIn(1, kMaxMicroBatch));
   trainCmd->add_option("--batch-tokens", trainOptions.train.batchTokens,
-                       "Tokens per optimiser step; a multiple of micro-batch x seq-len (gradient accumulation)");
-  trainCmd->add_option("--lr", trainOptions.train.lr, "Peak learning rate");
-  trainCmd->add_option("--min-lr-ratio", trainOptions.train.minLrRatio, "Final learning rate / peak")->capture_default_str();
-  trainCmd->add_option("--warmup", trainOptions.train.warmup, "Warmup steps");
-  trainCmd->add_option("--weight-decay", trainOptions.train.weightDecay, "AdamW weight decay (2-D weights only)")
+                       "Tokens per optimiser step; a multiple of micro-batch x seq-len (gradient accumulation)")
+      ->check(cli::integerIn(1, kMaxBatchTokens));
+  trainCmd->add_option("--lr", trainOptions.train.lr, "Peak learning rate")->check(cli::numberIn(0, 10, true));
+  trainCmd->add_option("--min-lr-ratio", trainOptions.train.minLrRatio, "Final learning rate / peak")
+      ->check(cli::numberIn(0, 1))
       ->capture_default_str();
-  trainCmd->add_option("--clip", trainOptions.train.clip, "Gradient norm clipping")->capture_default_str();
-  trainCmd->add_option("--seed", trainOptions.train.seed, "Seed (initialisation and batches)")->capture_default_str();
-  trainCmd->add_option("--checkpoint-every", trainOptions.train.checkpointEvery, "Steps between checkpoints (0: at the end)");
-  trainCmd->add_option("--stop-after", trainOptions.train.stopAfter, "Stop (with a checkpoint) after this many steps");
+  trainCmd->add_option("--warmup", trainOptions.train.warmup, "Warmup steps")->check(cli::integerIn(0, kMaxSteps));
+  trainCmd->add_option("--weight-decay", trainOptions.train.weightDecay, "AdamW weight decay (2-D weights only)")
+      ->check(cli::numberIn(0, 100))
+      ->capture_default_str();
+  trainCmd->add_option("--clip", trainOptions.train.clip, "Gradient norm clipping")
+      ->check(cli::numberIn(0, 1e9, true))
+      ->capture_default_str();
+  trainCmd->add_option("--seed", trainOptions.train.seed, "Seed (initialisation and batches)")
+      ->check(cli::integerIn(0, INT64_MAX))
+      ->capture_default_str();
+  trainCmd->add_option("--checkpoint-every", trainOptions.train.checkpointEvery,
+                       "Checkpoint every N steps (and after --checkpoint-minutes, and at the end)")
+      ->check(cli::integerIn(1, kMaxSteps))
+      ->capture_default_str();
+  trainCmd->add_option("--checkpoint-minutes", trainOptions.train.checkpointMinutes,
+                       "Checkpoint after this many minutes of training since the last one")
+      ->check(cli::numberIn(0, 1e6, true))
+      ->capture_default_str();
+  trainCmd->add_option("--stop-after", trainOptions.train.stopAfter, "Stop (with a checkpoint) after this many steps")
+      ->check(cli::integerIn(1, kMaxSteps));
   trainCmd->add_flag("--resume", trainOptions.train.resume, "Continue the run in --out from its checkpoint");
   trainCmd->add_flag("--quiet", trainOptions.train.quiet, "No progress line");
-  trainCmd->add_option("--threads", trainOptions.threads, "CPU threads (default: all)");
+  trainCmd->add_option("--threads", trainOptions.threads, "CPU threads (default: all)")
+      ->check(cli::integerIn(1, kMaxThreads));
   trainCmd->add_option("--out", trainOptions.train.out, "Run directory: log.jsonl, config.json, checkpoint/")->required();
 
   cli::EvalCliOptions evalOptions;
@@ -568,15 +707,71 @@ int main(int argc, char** argv) {
   evalCmd->add_option("--data", evalOptions.data, "Directory of token shards (default: the built-in corpus)");
   evalCmd->add_option("--lengths", evalOptions.eval.lengths, "Multiples of the training length")
       ->delimiter(',')
+      ->check(lengthMultiple())
       ->capture_default_str();
   evalCmd->add_option("--rope", evalOptions.eval.rope, "RoPE scaling: ntk (static), ntk-dynamic or none")
+      ->check(CLI::IsMember({"ntk", "ntk-dynamic", "none"}))
+      ->capture_default_str();
+  evalCmd->add_option("--protocol", evalOptions.eval.protocol,
+                      "same-tokens (the same targets at every length), stream (the validation stream, as llm.c) or "
+                      "first-window (each document's first L tokens: other text at each length; for comparison)")
+      ->check(CLI::IsMember({"same-tokens", "stream", "first-window"}))
       ->capture_default_str();
   evalCmd->add_option("--max-docs", evalOptions.eval.maxDocuments,
-                      "Validation documents per length (their first L tokens; 0: all long enough)")
+                      "Validation documents (stream: chunks of the longest length) to score; 0: all")
+      ->check(cli::integerIn(0, 1000000000))
       ->capture_default_str();
-  evalCmd->add_option("--out", evalOptions.eval.out, "JSON file: {\"1x\": loss, ...}");
+  evalCmd->add_option("--per-position", evalOptions.eval.positionBucket,
+                      "Also the loss by position in the window, in buckets of B tokens")
+      ->check(CLI::Range(int64_t{1}, int64_t{1000000000}));
+  evalCmd->add_option("--out", evalOptions.eval.out, "JSON file (format attn-eval, version 2; docs/EVALUATION.md)");
   evalCmd->add_option("--plot", evalOptions.plot, "PNG of loss against length (gnuplot)");
-  evalCmd->add_option("--threads", evalOptions.threads, "CPU threads (default: all)");
+  evalCmd->add_option("--threads", evalOptions.threads, "CPU threads (default: all)")
+      ->check(cli::integerIn(1, kMaxThreads));
+
+  cli::PasskeyCliOptions passkeyOptions;
+  auto* passkeyCmd =
+      app.add_subcommand("passkey", "Retrieval accuracy of a trained run: a key hidden in filler text, by length and depth");
+  passkeyCmd->add_option("--ckpt", passkeyOptions.passkey.checkpoint, "A run directory of attn train")->required();
+  passkeyCmd->add_option("--attn", passkeyOptions.passkey.attnFile, "Test with another program (default: the trained one)");
+  passkeyCmd->add_option("--name", passkeyOptions.passkey.attnName, "Which attention of --attn");
+  passkeyCmd->add_option("--set", passkeyOptions.passkey.sets, "Override a param of --attn: NAME=VALUE")
+      ->allow_extra_args(false);
+  passkeyCmd->add_option("--backend", passkeyOptions.passkey.backend, "reference, cpu or cuda")
+      ->check(CLI::IsMember({"reference", "cpu", "cuda"}))
+      ->capture_default_str();
+  passkeyCmd->add_option("--device", passkeyOptions.passkey.device, "cpu or cuda")
+      ->check(CLI::IsMember({"cpu", "cuda"}))
+      ->capture_default_str();
+  passkeyCmd->add_option("--data", passkeyOptions.data,
+                         "The run's data directory: its tokenizer, and its validation text as filler (default: the "
+                         "built-in corpus, GPT-2 tokens)");
+  passkeyCmd->add_option("--lengths", passkeyOptions.passkey.lengths, "Multiples of the training length")
+      ->delimiter(',')
+      ->check(lengthMultiple())
+      ->capture_default_str();
+  passkeyCmd->add_option("--depths", passkeyOptions.passkey.depths, "Where the key is: 0 the start, 1 the end")
+      ->delimiter(',')
+      ->check(finiteIn(0, 1))
+      ->capture_default_str();
+  passkeyCmd->add_option("--trials", passkeyOptions.passkey.trials, "Instances per length and depth")
+      ->check(CLI::Range(int64_t{1}, int64_t{1000000}))
+      ->capture_default_str();
+  passkeyCmd->add_option("--seed", passkeyOptions.passkey.seed, "Seed of the instances (the same for every program)")
+      ->capture_default_str();
+  passkeyCmd->add_option("--rope", passkeyOptions.passkey.rope, "RoPE scaling: ntk (static), ntk-dynamic or none")
+      ->check(CLI::IsMember({"ntk", "ntk-dynamic", "none"}))
+      ->capture_default_str();
+  passkeyCmd->add_option("--filler", passkeyOptions.passkey.filler,
+                         "text (the validation documents) or repeat (the usual repeated sentences)")
+      ->check(CLI::IsMember({"text", "repeat"}))
+      ->capture_default_str();
+  passkeyCmd->add_option("--digits", passkeyOptions.passkey.digits, "Digits of a key")
+      ->check(CLI::Range(1, 18))
+      ->capture_default_str();
+  passkeyCmd->add_option("--out", passkeyOptions.passkey.out, "JSON file (format attn-passkey)");
+  passkeyCmd->add_option("--threads", passkeyOptions.threads, "CPU threads (default: all)")
+      ->check(cli::integerIn(1, kMaxThreads));
 
   try {
     app.parse(argc, argv);
@@ -598,6 +793,10 @@ int main(int argc, char** argv) {
   if (*emit) body = [&] { return runEmit(o); };
   if (*run) body = [&] { return runRun(runOptions); };
   if (*prepare) body = [&] { return runDataPrepare(prepareOptions); };
+  if (*synth) body = [&] {
+    synthOptions.filler = data::parseFillerKind(synthFiller);
+    return runDataSynth(synthOptions);
+  };
   if (*plotCmd) body = [&] { return runPlot(plotOptions); };
   if (*tune) body = [&] {
 #ifdef ATTN_HAVE_CUDA
@@ -615,7 +814,18 @@ int main(int argc, char** argv) {
     auto* fn = reinterpret_cast<int (*)(const cli::EvalCliOptions*)>(torchCommand("attn_eval_command"));
     return fn ? fn(&evalOptions) : kExitUserError;
   };
+  if (*passkeyCmd) body = [&] {
+    auto* fn = reinterpret_cast<int (*)(const cli::PasskeyCliOptions*)>(torchCommand("attn_passkey_command"));
+    return fn ? fn(&passkeyOptions) : kExitUserError;
+  };
   int status = runWithLargeStack(body);
-  std::cout.flush();
+  // Whatever went to standard output through streams must have arrived: a result lost to a
+  // full disk or a closed pipe is not a success.
+  try {
+    support::flushStandardOutput();
+  } catch (const support::FileError& e) {
+    std::cerr << "attn: error: " << e.what() << '\n';
+    if (status == kExitOk) status = kExitUserError;
+  }
   return status;
 }

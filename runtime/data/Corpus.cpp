@@ -2,6 +2,7 @@
 // shard preparation. Tokens stream to disk: a ShardWriter holds at most one shard's worth,
 // so the tokens of a corpus never need to fit in memory at once (its text does).
 #include "runtime/data/Corpus.h"
+#include "runtime/data/TextTokenizer.h"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -208,13 +209,13 @@ struct DocumentSpan {
 
 /// Tokenizes `documents` into `writer`; returns each one's span and adds the time spent in
 /// the tokenizer to `tokenizeSeconds`.
-std::vector<DocumentSpan> writeDocuments(const std::vector<Document>& documents, const Tokenizer& tokenizer,
+std::vector<DocumentSpan> writeDocuments(const std::vector<Document>& documents, const TextTokenizer& tokenizer,
                                          ShardWriter& writer, double& tokenizeSeconds) {
   std::vector<DocumentSpan> spans;
   int64_t offset = 0;
   for (const Document& document : documents) {
     const auto start = std::chrono::steady_clock::now();
-    std::vector<uint32_t> tokens{Tokenizer::kEndOfText};
+    std::vector<uint32_t> tokens{tokenizer.endOfText()};
     try {
       const std::vector<uint32_t> text = tokenizer.encode(document.text);
       tokens.insert(tokens.end(), text.begin(), text.end());
@@ -387,7 +388,31 @@ std::string shardFileName(const std::string& prefix, const std::string& split, i
   return prefix + "_" + split + "_" + digits + ".bin";
 }
 
+namespace {
+
+// GPT-2's tokenizer as a TextTokenizer, borrowed from the caller.
+class BorrowedGpt2 final : public TextTokenizer {
+ public:
+  explicit BorrowedGpt2(const Tokenizer& t) : t_(t) {}
+  std::vector<uint32_t> encode(const std::string& text) const override { return t_.encode(text); }
+  std::string decode(const std::vector<uint32_t>& ids) const override { return t_.decode(ids); }
+  uint32_t endOfText() const override { return Tokenizer::kEndOfText; }
+  uint32_t vocabSize() const override { return static_cast<uint32_t>(t_.vocabSize()); }
+  std::string name() const override { return "gpt2"; }
+  std::string describe() const override { return ""; }
+
+ private:
+  const Tokenizer& t_;
+};
+
+}  // namespace
+
 PrepareResult prepareShards(const Split& split, const Tokenizer& tokenizer, const std::string& outDir,
+                            const std::string& prefix, int64_t tokensPerShard) {
+  return prepareShards(split, BorrowedGpt2(tokenizer), outDir, prefix, tokensPerShard);
+}
+
+PrepareResult prepareShards(const Split& split, const TextTokenizer& tokenizer, const std::string& outDir,
                             const std::string& prefix, int64_t tokensPerShard) {
   checkPrefix(prefix);
   if (tokensPerShard < 1 || tokensPerShard > kMaxShardTokens) {
@@ -416,6 +441,15 @@ PrepareResult prepareShards(const Split& split, const Tokenizer& tokenizer, cons
   };
   record("val", validation, split.validation.size(), result.validation);
   record("train", train, split.train.size(), result.train);
+  const std::string description = joinPath(outDir, "tokenizer.json");
+  if (tokenizer.name() != "gpt2") {
+    writeTokenizerFile(outDir, tokenizer);
+  } else if (fs::exists(description)) {
+    std::error_code error;
+    fs::remove(description, error);
+    if (error) throw DataError(description + ": cannot remove the stale tokenizer description: " + error.message());
+    result.removedStaleShards.push_back(description);
+  }
   return result;
 }
 

@@ -20,6 +20,7 @@
 namespace attn::data {
 
 class Tokenizer;
+class TextTokenizer;
 
 /// One document: a file's whole text.
 struct Document {
@@ -100,6 +101,13 @@ struct PrepareResult {
 /// (letters, digits, '.', '_', '-'), tokensPerShard outside [1, kMaxShardTokens], text the
 /// tokenizer rejects, and files that cannot be written.
 PrepareResult prepareShards(const Split& split, const Tokenizer& tokenizer, const std::string& outDir,
+                            const std::string& prefix, int64_t tokensPerShard);
+
+/// The same with any tokenizer of TextTokenizer.h: documents start with its end-of-text id,
+/// and a tokenizer other than GPT-2's is described in outDir/tokenizer.json (with GPT-2's,
+/// a tokenizer.json left there by an earlier preparation is removed and listed in
+/// removedStaleShards: a directory holds one data set, in one tokenizer).
+PrepareResult prepareShards(const Split& split, const TextTokenizer& tokenizer, const std::string& outDir,
                             const std::string& prefix, int64_t tokensPerShard);
 
 }  // namespace attn::data

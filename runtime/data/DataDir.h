@@ -8,8 +8,6 @@ namespace attn::data {
 
 std::string dataDirectory();
 
-/// attn's cache (compiled kernels, prepared corpora): $ATTN_CACHE_DIR, else
-/// $XDG_CACHE_HOME/attn, else ~/.cache/attn, else /tmp/attn-cache.
-std::string cacheDirectory();
+// attn's cache root is support::cacheDirectory() (support/CacheRoot.h).
 
 }  // namespace attn::data

@@ -1,5 +1,5 @@
-// llm.c token shards (Shards.h): the header check every reader goes through, the atomic
-// writer, and whole-file reads with POSIX calls (pread, so a short read is noticed and
+// llm.c token shards (Shards.h): the header check every reader goes through, the writer
+// (support/AtomicWrite.h does the atomic part), and whole-file reads with POSIX calls (pread, so a short read is noticed and
 // named, not hidden in a stream's state).
 #include "runtime/data/Shards.h"
 
@@ -7,12 +7,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <utility>
 
 #include "runtime/data/DataError.h"
+#include "support/FileError.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "attn::data assumes a little-endian host: shard headers and tokens are not byte-swapped"
@@ -85,7 +85,7 @@ OpenShard openShard(const std::string& path) {
   if (::stat(path.c_str(), &info) != 0) fail(path, "cannot open: " + errnoText(errno));
   if (S_ISDIR(info.st_mode)) fail(path, "cannot read: it is a directory (expected a token shard)");
   if (!S_ISREG(info.st_mode)) fail(path, "cannot read: not a regular file (expected a token shard)");
-  FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));  // never waits on a FIFO swapped in
   if (fd.get() < 0) fail(path, "cannot open: " + errnoText(errno));
   // The size of what was opened, which may not be what stat saw a moment ago.
   if (::fstat(fd.get(), &info) != 0) fail(path, "cannot read: " + errnoText(errno));
@@ -149,69 +149,16 @@ std::pair<OpenShard, int64_t> openAndCheck(const std::string& path) {
   return {std::move(shard), count};
 }
 
-// ---- writing ----------------------------------------------------------------------------
-
-/// A name for the temporary file next to `path`, unique in this process and across
-/// processes.
-std::string temporaryName(const std::string& path) {
-  static std::atomic<uint64_t> counter{0};
-  return path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
-}
-
-/// Writes all of `size` bytes; returns 0 or the errno of the failure.
-int writeAll(int fd, const void* data, size_t size) {
-  const auto* in = static_cast<const char*>(data);
-  while (size > 0) {
-    const ssize_t put = ::write(fd, in, size);
-    if (put < 0) {
-      if (errno == EINTR) continue;
-      return errno;
-    }
-    in += put;
-    size -= static_cast<size_t>(put);
-  }
-  return 0;
-}
-
-/// Flushes the directory holding `path`, so that the rename itself survives a crash.
-/// Best effort: some file systems refuse to fsync a directory, and the data is already safe.
-void syncDirectoryOf(const std::string& path) {
-  const size_t slash = path.rfind('/');
-  const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return;
-  ::fsync(fd);
-  ::close(fd);
-}
-
 }  // namespace
 
 // ---- public API ---------------------------------------------------------------------------
 
 void writeFileAtomically(const std::string& path, std::initializer_list<ByteSpan> pieces) {
-  const std::string tmp = temporaryName(path);
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-  if (fd < 0) {
-    fail(path, "cannot create the temporary file " + tmp + ": " + errnoText(errno) +
-                   " (does the directory exist, and is it writable?)");
+  try {
+    support::writeFileAtomically(path, pieces);
+  } catch (const support::FileError& e) {
+    throw DataError(e.what());
   }
-  FileDescriptor file(fd);
-  int error = 0;
-  for (const ByteSpan& piece : pieces) {
-    if (error == 0) error = writeAll(fd, piece.data, piece.size);
-  }
-  if (error == 0 && ::fsync(fd) != 0) error = errno;
-  if (file.close() != 0 && error == 0) error = errno;
-  if (error != 0) {
-    ::unlink(tmp.c_str());
-    fail(path, "cannot write " + tmp + ": " + errnoText(error));
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    error = errno;
-    ::unlink(tmp.c_str());
-    fail(path, "cannot rename " + tmp + " to " + path + ": " + errnoText(error));
-  }
-  syncDirectoryOf(path);
 }
 
 void writeShard(const std::string& path, const std::vector<uint16_t>& tokens) {

@@ -20,6 +20,8 @@
 #include <string>
 #include <vector>
 
+#include "support/AtomicWrite.h"
+
 namespace attn::data {
 
 constexpr int32_t kShardMagic = 20240520;
@@ -56,13 +58,12 @@ struct ShardInfo {
 ShardInfo inspectShard(const std::string& path);
 
 /// A range of bytes to write.
-struct ByteSpan {
-  const void* data;
-  size_t size;
-};
+using ByteSpan = support::ByteSpan;
 
-/// Writes `pieces`, one after another, to `path` with writeShard's guarantees (temporary
-/// file in the same directory, fsync, rename). Throws DataError naming `path`.
+/// support::writeFileAtomically (a fresh O_EXCL | O_NOFOLLOW temporary file in the same
+/// directory, every write checked, fsync, rename; a symbolic link at `path` is refused),
+/// throwing DataError naming `path` instead of support::FileError. Kept for the callers that
+/// speak DataError.
 void writeFileAtomically(const std::string& path, std::initializer_list<ByteSpan> pieces);
 
 }  // namespace attn::data

@@ -17,6 +17,9 @@
 
 #include <sys/stat.h>
 
+#include "support/AtomicWrite.h"
+#include "support/FileError.h"
+
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "attn::io assumes a little-endian host: .npy data is copied without byte swapping"
 #endif
@@ -663,6 +666,12 @@ NpyArray readNpy(const std::string& path) {
     std::fclose(file);
     fail(path, "cannot read: it is a directory (expected a .npy file)");
   }
+  // A pipe (`--q <(python make_q.py)`) is read to its end; a device such as /dev/zero
+  // would never end, and a socket is not a file.
+  if (!S_ISREG(info.st_mode) && !S_ISFIFO(info.st_mode)) {
+    std::fclose(file);
+    fail(path, "cannot read: not a regular file or a pipe (expected a .npy file)");
+  }
   std::vector<uint8_t> bytes;
   int readErrno = 0;
   try {
@@ -710,30 +719,10 @@ std::vector<uint8_t> serializeNpy(const NpyArray& array) {
 void writeNpy(const std::string& path, const NpyArray& array) {
   checkArray(path, array);
   const std::string header = headerBytes(array);
-  const std::string tmp = path + ".tmp";
-  std::FILE* file = std::fopen(tmp.c_str(), "wb");
-  if (!file) {
-    fail(path, "cannot create " + tmp + ": " + std::strerror(errno) +
-                   " (does the output directory exist, and is it writable?)");
-  }
-  bool ok = std::fwrite(header.data(), 1, header.size(), file) == header.size();
-  if (ok && !array.data.empty()) {
-    ok = std::fwrite(array.data.data(), 1, array.data.size(), file) == array.data.size();
-  }
-  ok = std::fflush(file) == 0 && ok;
-  int writeErrno = ok ? 0 : errno;
-  if (std::fclose(file) != 0 && ok) {
-    ok = false;
-    writeErrno = errno;
-  }
-  if (!ok) {
-    std::remove(tmp.c_str());
-    fail(path, "cannot write " + tmp + ": " + std::strerror(writeErrno));
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int renameErrno = errno;
-    std::remove(tmp.c_str());
-    fail(path, "cannot rename " + tmp + " to " + path + ": " + std::strerror(renameErrno));
+  try {
+    support::writeFileAtomically(path, {{header.data(), header.size()}, {array.data.data(), array.data.size()}});
+  } catch (const support::FileError& e) {
+    throw NpyError(e.what());
   }
 }
 

@@ -59,9 +59,12 @@ NpyArray readNpy(const std::string& path);
 /// Reads nothing outside [bytes, bytes + size), whatever the bytes are. Throws NpyError.
 NpyArray parseNpy(const std::string& name, const uint8_t* bytes, size_t size);
 
-/// Writes `array` to `path` atomically: the bytes go to `path + ".tmp"`, which is then
-/// renamed over `path`, so a reader never sees a half-written file. Throws NpyError when
-/// the array is inconsistent (data size != numel * element size) or the write fails.
+/// Writes `array` to `path` atomically (support::writeFileAtomically: a fresh temporary file
+/// next to `path`, created O_EXCL | O_NOFOLLOW, every write checked, fsync, renamed over
+/// `path`), so a reader never sees a half-written file and a link planted in the output
+/// directory is never followed (a link at `path` itself is refused). Throws NpyError when
+/// the array is inconsistent (data size != numel * element size) or the write fails; the
+/// previous file at `path`, if any, is then untouched.
 void writeNpy(const std::string& path, const NpyArray& array);
 
 /// The bytes writeNpy would write: identical to np.save of the same array.

@@ -152,7 +152,8 @@ struct Gpt2::Impl : torch::nn::Module {
     return {cosTable, sinTable};
   }
 
-  at::Tensor forward(const at::Tensor& tokens) {
+  // The final hidden states [B, T, width] (after ln_f).
+  at::Tensor hidden(const at::Tensor& tokens) {
     if (tokens.dim() != 2 || tokens.scalar_type() != at::kLong)
       throw UserError("model input must be int64 token ids [B, T]");
     const int64_t B = tokens.size(0), T = tokens.size(1), H = config.heads, hd = config.headDim();
@@ -167,9 +168,12 @@ struct Gpt2::Impl : torch::nn::Module {
       x = x + b->proj->forward(y.transpose(1, 2).reshape({B, T, config.width}));
       x = x + b->out->forward(F::gelu(b->fc->forward(b->ln2->forward(x)), F::GELUFuncOptions().approximate("tanh")));
     }
-    x = lnf->forward(x);
-    return at::matmul(x, wte->weight.t());  // tied embeddings
+    return lnf->forward(x);
   }
+
+  at::Tensor head(const at::Tensor& x) { return at::matmul(x, wte->weight.t()); }  // tied embeddings
+
+  at::Tensor forward(const at::Tensor& tokens) { return head(hidden(tokens)); }
 
   Gpt2Config config;
   Program attention;
@@ -198,6 +202,21 @@ at::Tensor Gpt2::loss(const at::Tensor& tokens, const at::Tensor& targets) {
   at::Tensor flat = logits.view({-1, logits.size(-1)});
   if (flat.scalar_type() != at::kDouble) flat = flat.to(at::kFloat);
   return F::cross_entropy(flat, targets.reshape({-1}));
+}
+
+at::Tensor Gpt2::tokenLosses(const at::Tensor& tokens, const at::Tensor& targets) {
+  at::Tensor logits = impl_->forward(tokens);
+  at::Tensor flat = logits.view({-1, logits.size(-1)});
+  if (flat.scalar_type() != at::kDouble) flat = flat.to(at::kFloat);
+  return F::cross_entropy(flat, targets.reshape({-1}), F::CrossEntropyFuncOptions().reduction(torch::kNone))
+      .view(targets.sizes());
+}
+
+at::Tensor Gpt2::lastLogits(const at::Tensor& tokens, int64_t k) {
+  at::Tensor x = impl_->hidden(tokens);
+  const int64_t T = x.size(1);
+  if (k < 1 || k > T) throw UserError("lastLogits: " + std::to_string(k) + " positions of " + std::to_string(T));
+  return impl_->head(x.narrow(1, T - k, k));
 }
 
 void Gpt2::setAttention(Program attention, Backend backend) {

@@ -71,6 +71,12 @@ class Gpt2 {
   at::Tensor forward(const at::Tensor& tokens);
   /// Mean cross-entropy of predicting targets [B, T] (nats).
   at::Tensor loss(const at::Tensor& tokens, const at::Tensor& targets);
+  /// Cross-entropy of every prediction [B, T] (nats, float32 at least): what evaluation
+  /// averages over the positions it scores.
+  at::Tensor tokenLosses(const at::Tensor& tokens, const at::Tensor& targets);
+  /// logits [B, K, vocab] of the last K positions of tokens [B, T] only (the head's
+  /// B·T·vocab product is the largest tensor of a long evaluation; answers need the end).
+  at::Tensor lastLogits(const at::Tensor& tokens, int64_t k);
 
   /// The attention program (for evaluation with another program than the one trained).
   void setAttention(Program attention, Backend backend);

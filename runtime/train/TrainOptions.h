@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -26,11 +27,25 @@ struct TrainOptions {
   double weightDecay = 0.1;
   double clip = 1.0;
   uint64_t seed = 1;
-  int64_t checkpointEvery = 0;          ///< 0: only at the end
+  /// Checkpoints are written every checkpointEvery steps and after checkpointMinutes of
+  /// training since the last one, whichever comes first, and at the end (0 turns a trigger off).
+  int64_t checkpointEvery = 1000;
+  double checkpointMinutes = 10;
   int64_t stopAfter = 0;                ///< stop (with a checkpoint) after this many steps; 0: run to `steps`
   std::string out;                      ///< the run directory
   bool resume = false;                  ///< continue from out/checkpoint
   bool quiet = false;                   ///< no progress line
+};
+
+/// The targets one window of an evaluation scores, as the model saw them (for tests: that
+/// every length scores the same tokens is asserted from these, not assumed).
+struct ScoredWindow {
+  std::string length;            ///< "4x"
+  int64_t unit = 0;              ///< the document (or stream chunk) it came from
+  int64_t start = 0;             ///< where the window's first input token sits in the unit
+  std::vector<int64_t> offsets;  ///< each scored target's place in the unit
+  std::vector<int64_t> targets;  ///< its token id, read from the tensor given to the model
+  std::vector<int64_t> positions;  ///< its position in the window (0 = predicted from one token)
 };
 
 struct EvalOptions {
@@ -42,8 +57,31 @@ struct EvalOptions {
   std::string device = "cpu";
   std::vector<std::string> lengths = {"1x", "2x", "4x", "8x", "16x"};
   std::string rope = "ntk";         ///< none, ntk (static, α = L / L_train), ntk-dynamic
-  int64_t maxDocuments = 0;         ///< per length; 0: all that are long enough
-  std::string out;                  ///< JSON file {"1x": loss, ...}
+  /// same-tokens (default), stream or first-window (runtime/train/Evaluate.h)
+  std::string protocol = "same-tokens";
+  int64_t maxDocuments = 0;         ///< units (documents; stream: chunks of the longest length); 0: all
+  int64_t positionBucket = 0;       ///< > 0: also the loss by position in the window, in buckets this wide
+  std::string out;                  ///< JSON file (Evaluate.h: evalResultJson)
+  /// Called with every window as it is scored; tests only.
+  std::function<void(const ScoredWindow&)> onScored;
+};
+
+/// `attn passkey` (runtime/train/Passkey.h).
+struct PasskeyOptions {
+  std::string checkpoint;
+  std::string attnFile;
+  std::string attnName;
+  std::vector<std::string> sets;
+  std::string backend = "cpu";
+  std::string device = "cpu";
+  std::vector<std::string> lengths = {"1x", "2x", "4x", "8x", "16x"};
+  std::vector<double> depths = {0, 0.25, 0.5, 0.75, 1};
+  int64_t trials = 20;              ///< instances per (length, depth)
+  uint64_t seed = 1;
+  std::string rope = "ntk";
+  std::string filler = "text";      ///< text (validation documents) or repeat
+  int digits = 5;
+  std::string out;
 };
 
 }  // namespace attn::train

@@ -6,10 +6,7 @@
 #include <torch/nn/module.h>
 #include <torch/nn/utils/clip_grad.h>
 #include <torch/optim/adamw.h>
-#include <torch/cuda.h>
 #include <torch/serialize.h>
-#include <ATen/autocast_mode.h>
-#include <torch/version.h>
 
 #include <chrono>
 #include <filesystem>
@@ -23,6 +20,11 @@
 
 #include "compiler/Pipeline.h"
 #include "runtime/data/Shards.h"
+#include "runtime/train/Checkpoint.h"
+#include "runtime/train/Device.h"
+#include "support/AtomicWrite.h"
+#include "support/FileError.h"
+#include "support/ReadFile.h"
 
 namespace attn::train {
 
@@ -38,23 +40,32 @@ void makeDirectories(const std::string& dir) {
   if (!std::filesystem::is_directory(dir)) throw UserError("cannot create directory '" + dir + "'");
 }
 
+// The run directory's text files (config.json, log.jsonl, the program) are small; the cap
+// keeps a FIFO or a device planted there from hanging or exhausting the process.
 std::string readText(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw UserError("cannot read '" + path + "'");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  try {
+    return support::readRegularFile(path, uint64_t(1) << 30);
+  } catch (const support::FileError& e) {
+    throw UserError(e.what());
+  }
 }
 
-// Written beside `path`, flushed to disk, then renamed over it (runtime/data/Shards.h).
+// A JSON file of the run, parsed; a damaged one is a UserError naming it.
+json readJson(const std::string& path) {
+  try {
+    return json::parse(readText(path));
+  } catch (const json::exception& e) {
+    throw UserError(path + ": not valid JSON (" + std::string(e.what()) + "); was it damaged or edited?");
+  }
+}
+
+// support::writeFileAtomically, with its error as a UserError.
 void writeTextAtomically(const std::string& path, const std::string& text) {
-  data::writeFileAtomically(path, {{text.data(), text.size()}});
-}
-
-void removeTree(const std::string& dir) {
-  std::error_code error;
-  std::filesystem::remove_all(dir, error);
-  if (error) throw UserError("cannot remove '" + dir + "': " + error.message());
+  try {
+    support::writeFileAtomically(path, text);
+  } catch (const support::FileError& e) {
+    throw UserError(e.what());
+  }
 }
 
 Program compileProgram(const std::string& file, const std::string& name, const std::vector<std::string>& sets) {
@@ -98,45 +109,6 @@ std::string formatDuration(double seconds) {
   return text;
 }
 
-// The device named by --device; a clear error where it does not exist.
-at::Device deviceOf(const std::string& name) {
-  if (name == "cpu") return at::Device(at::kCPU);
-  if (name == "cuda") {
-    if (!torch::cuda::is_available())
-      throw UserError("--device cuda: no CUDA device is available to this LibTorch (a CPU-only build, or no GPU)");
-    return at::Device(at::kCUDA);
-  }
-  throw UserError("unknown device '" + name + "' (expected cpu or cuda)");
-}
-
-// bf16 autocast around a forward pass on CUDA; nothing on the CPU.
-class Autocast {
-  // LibTorch 2.4 replaced the CUDA-only calls by per-device ones (the old ones are deprecated).
-  static void setDtypeAndEnabled(bool enabled) {
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-    at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
-    at::autocast::set_autocast_enabled(at::kCUDA, enabled);
-#else
-    at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
-    at::autocast::set_enabled(enabled);
-#endif
-  }
-
- public:
-  explicit Autocast(const at::Device& device) : on_(device.is_cuda()) {
-    if (!on_) return;
-    setDtypeAndEnabled(true);
-  }
-  ~Autocast() {
-    if (!on_) return;
-    setDtypeAndEnabled(false);
-    at::autocast::clear_cache();
-  }
-
- private:
-  bool on_;
-};
-
 struct Run {
   model::Gpt2 model;
   std::unique_ptr<torch::optim::AdamW> optimizer;
@@ -174,64 +146,10 @@ json optionsJson(const TrainOptions& o, const model::Gpt2Config& c) {
           {"seed", o.seed}};
 }
 
-// Flushes a file (or directory) to the disk, so that a rename after it publishes whole data.
-void syncPath(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY);
-  if (fd < 0) return;
-  ::fsync(fd);
-  ::close(fd);
-}
-
-// DIR/checkpoint holds model.pt, optimizer.pt and state.json. Written as checkpoint.tmp,
-// then swapped in: checkpoint -> checkpoint.old, checkpoint.tmp -> checkpoint, old removed.
-void saveCheckpoint(const std::string& dir, Run& run, int64_t step, double loss) {
-  const std::string tmp = dir + "/checkpoint.tmp", live = dir + "/checkpoint", old = dir + "/checkpoint.old";
-  removeTree(tmp);
-  makeDirectories(tmp);
-  {
-    torch::serialize::OutputArchive archive;
-    run.model.impl().save(archive);
-    archive.save_to(tmp + "/model.pt");
-  }
-  {
-    torch::serialize::OutputArchive archive;
-    run.optimizer->save(archive);
-    archive.save_to(tmp + "/optimizer.pt");
-  }
-  writeTextAtomically(tmp + "/state.json", json{{"step", step}, {"train_loss", loss}}.dump() + "\n");
-  for (const char* name : {"/model.pt", "/optimizer.pt", "/state.json", ""}) syncPath(tmp + name);
-  removeTree(old);
-  if (exists(live) && std::rename(live.c_str(), old.c_str()) != 0) throw UserError("cannot move '" + live + "'");
-  if (std::rename(tmp.c_str(), live.c_str()) != 0) throw UserError("cannot move '" + tmp + "' to '" + live + "'");
-  removeTree(old);
-}
-
-// The newest whole checkpoint directory of a run, or "" when there is none.
-std::string findCheckpoint(const std::string& dir) {
-  for (const char* name : {"/checkpoint", "/checkpoint.old"})
-    if (exists(dir + name + "/state.json") && exists(dir + name + "/model.pt")) return dir + name;
-  return "";
-}
-
-int64_t loadCheckpoint(const std::string& path, Run& run) {
-  json state = json::parse(readText(path + "/state.json"));
-  {
-    torch::serialize::InputArchive archive;
-    archive.load_from(path + "/model.pt");
-    run.model.impl().load(archive);
-  }
-  if (run.optimizer) {
-    torch::serialize::InputArchive archive;
-    archive.load_from(path + "/optimizer.pt");
-    run.optimizer->load(archive);
-  }
-  return state.at("step").get<int64_t>();
-}
-
 // Keeps the log lines of steps <= `step` (a resumed run rewrites what came after).
 void truncateLog(const std::string& path, int64_t step) {
   if (!exists(path)) return;
-  std::ifstream in(path);
+  std::istringstream in(readText(path));
   std::string line, kept;
   while (std::getline(in, line)) {
     try {
@@ -244,7 +162,25 @@ void truncateLog(const std::string& path, int64_t step) {
 
 }  // namespace
 
+// Values no run can use, whoever set them (the CLI rejects them first, naming the flag).
+void checkOptions(const TrainOptions& o) {
+  auto need = [](bool ok, const std::string& what) {
+    if (!ok) throw UserError(what);
+  };
+  need(o.steps >= 0 && o.seqLen >= 0 && o.microBatch >= 0 && o.batchTokens >= 0 && o.vocab >= 0,
+       "steps, seq-len, micro-batch, batch-tokens and vocab cannot be negative");
+  need(std::isfinite(o.lr) && o.lr >= 0, "the learning rate must be a positive finite number, not " + std::to_string(o.lr));
+  need(std::isfinite(o.minLrRatio) && o.minLrRatio >= 0 && o.minLrRatio <= 1,
+       "min-lr-ratio must be between 0 and 1, not " + std::to_string(o.minLrRatio));
+  need(o.warmup >= -1, "warmup cannot be negative");
+  need(std::isfinite(o.weightDecay) && o.weightDecay >= 0, "weight decay must be a finite number >= 0");
+  need(std::isfinite(o.clip) && o.clip > 0, "clip must be a positive finite number");
+  need(o.checkpointEvery >= 0 && o.stopAfter >= 0, "checkpoint-every and stop-after cannot be negative");
+  need(std::isfinite(o.checkpointMinutes) && o.checkpointMinutes >= 0, "checkpoint-minutes must be a finite number >= 0");
+}
+
 TrainOptions resolveDefaults(TrainOptions o) {
+  checkOptions(o);
   model::Gpt2Config c = model::Gpt2Config::named(o.config);
   struct Defaults {
     int64_t steps, microBatch, batchTokens, warmup;
@@ -295,10 +231,11 @@ double train(const TrainOptions& given, const TokenData& data) {
   run.optimizer = makeOptimizer(run.model, o);
   int64_t first = 0;
   const std::string logPath = o.out + "/log.jsonl";
+  removeCheckpointTemporaries(o.out);
   if (o.resume) {
     std::string path = findCheckpoint(o.out);
     if (path.empty()) throw UserError("--resume: no checkpoint in '" + o.out + "'");
-    first = loadCheckpoint(path, run) + 1;
+    first = loadCheckpoint(path, run.model.impl(), run.optimizer.get()) + 1;
     truncateLog(logPath, first - 1);
   } else {
     writeTextAtomically(logPath, "");
@@ -309,6 +246,7 @@ double train(const TrainOptions& given, const TokenData& data) {
   const int64_t accum = o.batchTokens / (o.microBatch * o.seqLen);
   std::ofstream log(logPath, std::ios::app);
   auto start = std::chrono::steady_clock::now();
+  auto lastCheckpoint = start;
   double loss = 0;
   run.model.impl().train();
   for (int64_t step = first; step < o.steps; ++step) {
@@ -339,6 +277,7 @@ double train(const TrainOptions& given, const TokenData& data) {
                .dump()
         << "\n";
     log.flush();
+    if (!log) throw UserError(logPath + ": cannot append step " + std::to_string(step) + " (is the disk full?)");
     const bool terminal = ::isatty(2) != 0;
     const int64_t every = std::max<int64_t>(1, o.steps / 20);
     if (!o.quiet && (terminal || (step + 1) % every == 0 || step + 1 == o.steps)) {
@@ -354,67 +293,49 @@ double train(const TrainOptions& given, const TokenData& data) {
       std::fflush(stderr);
     }
     const bool stopping = o.stopAfter > 0 && step + 1 == o.stopAfter;
-    if ((o.checkpointEvery > 0 && (step + 1) % o.checkpointEvery == 0) || step + 1 == o.steps || stopping)
-      saveCheckpoint(o.out, run, step, loss);
+    const double sinceCheckpoint = std::chrono::duration<double>(t1 - lastCheckpoint).count();
+    if ((o.checkpointEvery > 0 && (step + 1) % o.checkpointEvery == 0) ||
+        (o.checkpointMinutes > 0 && sinceCheckpoint >= 60 * o.checkpointMinutes) || step + 1 == o.steps || stopping) {
+      saveCheckpoint(o.out, run.model.impl(), *run.optimizer, step, loss);
+      lastCheckpoint = std::chrono::steady_clock::now();
+    }
     if (stopping) break;
   }
   if (!o.quiet && ::isatty(2)) std::fprintf(stderr, "\n");
   return loss;
 }
 
-std::map<std::string, double> evaluate(const EvalOptions& e, const TokenData& data) {
-  if (e.checkpoint.empty()) throw UserError("--ckpt is required");
-  const std::string configPath = e.checkpoint + "/config.json";
-  if (!exists(configPath)) throw UserError("'" + e.checkpoint + "' is not a training run (no config.json)");
-  json trained = json::parse(readText(configPath));
+TrainedModel loadTrainedModel(const std::string& runDir, const std::string& attnFile, const std::string& attnName,
+                              const std::vector<std::string>& sets, const std::string& backend,
+                              const std::string& device) {
+  if (runDir.empty()) throw UserError("--ckpt is required");
+  const std::string configPath = runDir + "/config.json";
+  if (!exists(configPath)) throw UserError("'" + runDir + "' is not a training run (no config.json)");
+  json trained = readJson(configPath);
+  if (!trained.is_object() || !trained.contains("model"))
+    throw UserError("'" + configPath + "' is not a training run's config (no \"model\")");
   model::Gpt2Config config = model::Gpt2Config::fromJson(trained.at("model").dump());
-  std::string file = e.attnFile.empty() ? e.checkpoint + "/attention.attn" : e.attnFile;
-  std::vector<std::string> sets = e.attnFile.empty() ? trained.at("sets").get<std::vector<std::string>>() : e.sets;
-  std::string name = e.attnFile.empty() ? trained.at("attn_name").get<std::string>() : e.attnName;
-  Program program = compileProgram(file, name, sets);
-  const at::Device device = deviceOf(e.device);
-  Run run{model::Gpt2(config, program, parseBackend(e.backend)), nullptr};
-  std::string path = findCheckpoint(e.checkpoint);
-  if (path.empty()) throw UserError("no checkpoint in '" + e.checkpoint + "'");
-  loadCheckpoint(path, run);
-  run.model.impl().to(device);
-  run.model.impl().eval();
-  c10::NoGradGuard noGrad;
-  model::RopeScaling scaling = model::parseRopeScaling(e.rope);
-
-  std::map<std::string, double> result;
-  for (const std::string& spec : e.lengths) {
-    if (spec.size() < 2 || spec.back() != 'x') throw UserError("--lengths: '" + spec + "' is not like 4x");
-    int64_t multiple = 0;
+  std::string file = attnFile.empty() ? runDir + "/attention.attn" : attnFile;
+  std::vector<std::string> programSets = sets;
+  std::string name = attnName;
+  if (attnFile.empty()) {
     try {
-      multiple = std::stoll(spec.substr(0, spec.size() - 1));
-    } catch (...) {
-      throw UserError("--lengths: '" + spec + "' is not like 4x");
+      programSets = trained.at("sets").get<std::vector<std::string>>();
+      name = trained.at("attn_name").get<std::string>();
+    } catch (const json::exception&) {
+      throw UserError("'" + configPath + "' lacks the trained program's \"sets\" or \"attn_name\"");
     }
-    const int64_t L = multiple * config.seqLen;
-    run.model.setRopeScaling(scaling, L);
-    double sum = 0;
-    int64_t count = 0;
-    for (const auto& doc : data.validation) {
-      if (static_cast<int64_t>(doc.size()) < L + 1) continue;
-      if (e.maxDocuments > 0 && count >= e.maxDocuments) break;
-      at::Tensor x = at::empty({1, L}, at::kLong), y = at::empty({1, L}, at::kLong);
-      for (int64_t t = 0; t < L; ++t) {
-        x[0][t] = static_cast<int64_t>(doc[static_cast<size_t>(t)]);
-        y[0][t] = static_cast<int64_t>(doc[static_cast<size_t>(t + 1)]);
-      }
-      Autocast autocast(device);
-      sum += run.model.loss(x.to(device), y.to(device)).item<double>();
-      ++count;
-    }
-    if (count == 0) {
-      std::fprintf(stderr, "attn eval: no validation document has %lld tokens; %s left out\n",
-                   static_cast<long long>(L + 1), spec.c_str());
-      continue;
-    }
-    result[spec] = sum / static_cast<double>(count);
   }
-  return result;
+  Program program = compileProgram(file, name, programSets);
+  const at::Device where = deviceOf(device);
+  Run run{model::Gpt2(config, program, parseBackend(backend)), nullptr};
+  std::string path = findCheckpoint(runDir);
+  if (path.empty()) throw UserError("no checkpoint in '" + runDir + "'");
+  loadCheckpoint(path, run.model.impl(), nullptr);
+  run.model.impl().to(where);
+  run.model.impl().eval();
+  TrainedModel out{std::move(run.model), where, file, programSets};
+  return out;
 }
 
 }  // namespace attn::train

@@ -9,15 +9,18 @@
 // then cosine decay to min_lr_ratio · lr, gradient clipping, gradient accumulation,
 // deterministic (batch k of step s depends only on the seed, s and k, so a resumed run sees
 // the same batches), a progress line with loss, tokens/s and ETA on stderr, and
-// DIR/log.jsonl with one JSON object per step. Checkpoints are directories written beside
-// the live one and swapped in by rename: a run killed at any moment leaves DIR/checkpoint
-// (or, during the swap, DIR/checkpoint.old) whole.
+// DIR/log.jsonl with one JSON object per step. Checkpoints (runtime/train/Checkpoint.h:
+// verified by a manifest of checksums, written beside the live one and swapped in by rename,
+// so a run killed at any moment leaves DIR/checkpoint or DIR/checkpoint.old whole) every
+// 1,000 steps or 10 minutes of training, whichever comes first, and at the end.
 #pragma once
 
 #include <cstdint>
 #include <map>
 #include <string>
 #include <vector>
+
+#include <c10/core/Device.h>
 
 #include "runtime/model/Gpt2.h"
 #include "runtime/train/TrainOptions.h"
@@ -29,6 +32,7 @@ struct TokenData {
   std::vector<uint16_t> train;
   std::vector<std::vector<uint16_t>> validation;  ///< one token vector per document
   std::string description;                         ///< for the log: where it came from
+  int64_t vocab = 0;  ///< the tokenizer's vocabulary when the data says it (0: GPT-2's)
 };
 
 
@@ -43,9 +47,20 @@ double learningRate(const TrainOptions& o, int64_t step);
 /// Runs (or resumes) training; returns the last step's loss. Throws UserError for bad input.
 double train(const TrainOptions& options, const TokenData& data);
 
-/// Validation loss at each length (the mean over every window of that length taken from a
-/// validation document at least that long). Lengths with no long-enough document are left
-/// out (and said so on stderr).
-std::map<std::string, double> evaluate(const EvalOptions& options, const TokenData& data);
+/// A trained run loaded for evaluation (runtime/train/Evaluate.h, Passkey.h), in eval mode on
+/// its device.
+struct TrainedModel {
+  model::Gpt2 model;
+  c10::Device device;
+  std::string attnFile;           ///< the program it runs: the trained one or another
+  std::vector<std::string> sets;  ///< and its overrides
+};
+
+/// Loads the run in `runDir` (config.json and its newest whole checkpoint) with the program
+/// it was trained with (attnFile empty) or another one (attnFile, attnName, sets).
+/// UserError for a directory that is not a run, a broken program, a missing checkpoint.
+TrainedModel loadTrainedModel(const std::string& runDir, const std::string& attnFile, const std::string& attnName,
+                              const std::vector<std::string>& sets, const std::string& backend,
+                              const std::string& device);
 
 }  // namespace attn::train

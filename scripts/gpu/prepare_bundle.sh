@@ -8,7 +8,7 @@
 # gpu-bundle/
 #   usr/                       a prefix for CMAKE_PREFIX_PATH, laid out as Debian installs it:
 #     include/antlr4-runtime/  ANTLR4 C++ runtime headers (libantlr4-runtime-dev, the dev machine's version)
-#     include/CLI/ doctest/ nlohmann/ pcre2.h    header-only CLI11, doctest, nlohmann_json; PCRE2's header
+#     include/CLI/ doctest/ nlohmann/ pcre2.h xxhash.h   header-only CLI11, doctest, nlohmann_json, xxhash; PCRE2's header
 #     lib/x86_64-linux-gnu/    libantlr4-runtime.so.4.9, libpcre2-8.so(.0), cmake/antlr4-runtime/,
 #                              pkgconfig/libpcre2-8.pc (prefix made relative: ${pcfiledir}/../../..)
 #     lib/cmake/doctest/  share/cmake/CLI11/  share/cmake/nlohmann_json/    CMake package configs
@@ -44,7 +44,7 @@ mkdir -p "$sys" "$new"
 # is not installed (or every package, with ATTN_BUNDLE_FROM_DEBS=1) is downloaded with apt-get
 # download and unpacked with dpkg -x instead.
 packages=(libantlr4-runtime-dev libantlr4-runtime4.9 libcli11-dev doctest-dev nlohmann-json3-dev
-          libpcre2-dev libpcre2-8-0)
+          libpcre2-dev libpcre2-8-0 libxxhash-dev)
 declare -A version
 for p in "${packages[@]}"; do
   if [ "${ATTN_BUNDLE_FROM_DEBS:-0}" != 1 ] &&
@@ -72,6 +72,7 @@ copy_dir include/CLI
 copy_dir include/doctest
 copy_dir include/nlohmann
 cp -a "$sys/usr/include/pcre2.h" "$u/include/"
+cp -a "$sys/usr/include/xxhash.h" "$u/include/"   # support/ContentHash.cpp inlines XXH64 from it (no library)
 copy_dir "lib/$arch/cmake/antlr4-runtime"
 copy_dir lib/cmake/doctest
 copy_dir share/cmake/CLI11

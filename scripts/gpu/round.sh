@@ -71,6 +71,8 @@ for step in "${steps[@]}"; do
       ;;
     test)
       # The six cases in parallel (each compiles its own kernels; the disk cache takes concurrent writers).
+      # A case that finds no GPU (or a LibTorch that sees no CUDA device) skips, and attn_tests then
+      # exits 77: that is a failure here, as any non-zero status is.
       log=$out/tests.log
       : >"$log"
       secs=$(budget "${ATTN_T_TEST:-300}")
