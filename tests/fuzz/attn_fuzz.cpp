@@ -1,7 +1,7 @@
 // The long-running whole-compiler fuzzer, for local use (docs/TESTING.md):
 //
 //   cmake --preset asan && cmake --build build-asan --target attn_fuzz
-//   build-asan/bin/attn_fuzz --inputs 1000000 --seed 1 stdlib/*.attn
+//   build-asan/bin/attn_fuzz --inputs 1000000 --execute 0.05 --seed 1 stdlib/*.attn
 //   build-asan/bin/attn_fuzz --replay attn-fuzz-failure.attn   (one input, 50 shapes)
 //
 // Inputs: mutations of the given seed programs, random programs (tests/RandomProgram.h,
