@@ -214,7 +214,7 @@ TEST_SUITE("cpu") {
     // cannot reach 1e-4 there, whoever computes it. The bar is the reference backend's own
     // float32 error against float64 on the same inputs.
     std::mt19937_64 rng(20261126);
-    int compared = 0;
+    int compared = 0, illConditioned = 0;
     for (int p = 0; p < 40; ++p) {
       std::string text = test::randomProgram(rng);
       Program program = Program::fromSource(text);
@@ -223,6 +223,12 @@ TEST_SUITE("cpu") {
         Result cpu = compare(program, c, at::kFloat, g1);
         Result ref = compare(program, c, at::kFloat, g2, 1, 2, Backend::Reference);
         if (!cpu.finite) continue;
+        // Where the reference itself is further than the cap from float64 in float32, the
+        // program is that ill-conditioned for any float32 implementation: counted, not compared.
+        if (ref.worst() > 1e-3) {
+          ++illConditioned;
+          continue;
+        }
         ++compared;
         INFO(text, "\n", describe(c), " cpu o ", cpu.o, " dq ", cpu.dq, " dk ", cpu.dk, " dv ", cpu.dv, "; reference o ",
              ref.o, " dq ", ref.dq, " dk ", ref.dk, " dv ", ref.dv);
@@ -236,7 +242,9 @@ TEST_SUITE("cpu") {
         CHECK(cpu.dv <= bar(ref.dv));
       }
     }
+    MESSAGE(compared, " shapes compared, ", illConditioned, " ill-conditioned in float32 (the reference's error over 1e-3)");
     CHECK(compared > 50);
+    CHECK(illConditioned * 5 <= compared);
   }
 
   TEST_CASE("random programs: cpu float64 equals the reference, forward and backward") {
