@@ -66,6 +66,10 @@ namespace {
 constexpr int kMaxCheckDepth = 2000;
 /// Most expression nodes checked for one attention, after inlining.
 constexpr size_t kMaxCheckedNodes = 200000;
+/// Most row reductions and normalisations nested in one another, after inlining. Each can
+/// need a pass over the keys, and every pass recomputes the scores: the generated code
+/// grows with passes x expression size, so nested fns that reduce could make gigabytes.
+constexpr int kMaxNestedReductions = 16;
 /// Longest text toString produces (a shared fn argument is printed at each use, so the
 /// text of a small DAG can be exponentially long).
 constexpr size_t kMaxPrintedChars = 20000;
@@ -229,9 +233,15 @@ int precedence(const TExpr& e) {
   }
 }
 
+/// Names given to shared subexpressions when printing a large DAG ("%1", ...).
+using SharedNames = std::map<const TExpr*, std::string>;
+
 class Printer {
  public:
-  explicit Printer(const CheckedAttention& attention) : attention_(attention) {}
+  /// `names`: subexpressions printed as their name (never `root`, printed in full).
+  explicit Printer(const CheckedAttention& attention, const SharedNames* names = nullptr,
+                   const TExpr* root = nullptr)
+      : attention_(attention), names_(names), root_(root) {}
 
   std::string print(const TExpr& e) {
     emit(e);
@@ -241,8 +251,16 @@ class Printer {
 
  private:
   const CheckedAttention& attention_;
+  const SharedNames* names_;
+  const TExpr* root_;
   std::string out_;
   bool truncated_ = false;
+
+  const std::string* nameOf(const TExpr& e) const {
+    if (!names_ || &e == root_) return nullptr;
+    auto it = names_->find(&e);
+    return it == names_->end() ? nullptr : &it->second;
+  }
 
   void text(const std::string& s) {
     if (truncated_) return;
@@ -265,7 +283,11 @@ class Printer {
 
   void emit(const TExpr& e) {
     if (truncated_) return;
-    auto prec = [](const TExprPtr& p) { return p ? precedence(*p) : kPrecPrimary; };
+    if (const std::string* name = nameOf(e)) {
+      text(*name);
+      return;
+    }
+    auto prec = [this](const TExprPtr& p) { return !p || nameOf(*p) ? kPrecPrimary : precedence(*p); };
     switch (e.op) {
       case TExpr::Op::Literal:
         text(e.type == ValueType::Bool ? (e.value != 0 ? "true" : "false") : formatNumber(e.value));
@@ -399,9 +421,14 @@ class Checker {
   /// alive, so that no other node can take an address used in a key.
   std::map<std::tuple<int, Place, std::vector<const TExpr*>>, std::pair<std::vector<TExprPtr>, TExprPtr>>
       inlined_;
-  /// Height of every node built for this attention (every node is entered when it is
-  /// built, so an address reused after a node was freed is overwritten before it is read).
-  std::unordered_map<const TExpr*, int> height_;
+  /// Height, and depth of nested row reductions and normalisations, of every node built
+  /// for this attention (every node is entered when it is built, so an address reused
+  /// after a node was freed is overwritten before it is read).
+  struct NodeDepth {
+    int height = 0;
+    int reductions = 0;
+  };
+  std::unordered_map<const TExpr*, NodeDepth> height_;
 
   // -- reporting --
   void addInlineNotes(std::vector<std::string>& notes) const;
@@ -438,6 +465,7 @@ class Checker {
   TExprPtr finish(TExprPtr t);
   [[gnu::noinline]] void reportTooDeep(SourceLoc loc);
   [[gnu::noinline]] void reportTooLarge(SourceLoc loc);
+  [[gnu::noinline]] void reportTooManyReductions(SourceLoc loc);
   TExprPtr check(const ast::Expr& e);
   [[gnu::noinline]] TExprPtr checkLiteral(const ast::Expr& e);
   [[gnu::noinline]] TExprPtr checkName(const ast::Expr& e);
@@ -748,28 +776,63 @@ std::optional<ParamType> paramTypeFromName(const std::string& name) {
   return std::nullopt;
 }
 
-/// Parses a --set value as `type`: int is an optional sign and digits; float is any finite
-/// C number ("1e-3", ".5", "-2."; not inf or nan); bool is true, false, 1 or 0.
+/// Is `text` a decimal number as the language writes them, with an optional sign: digits
+/// with an optional fraction (`15`, `0.5`, `.5`, `2.`) and exponent (`1e-3`, `3E+2`)? No
+/// spaces, hex, inf or nan (strtod alone would take all of those).
+bool isDecimalNumber(const std::string& text, bool integerOnly) {
+  size_t k = 0, n = text.size();
+  auto digits = [&] {
+    size_t start = k;
+    while (k < n && text[k] >= '0' && text[k] <= '9') ++k;
+    return k - start;
+  };
+  if (k < n && (text[k] == '+' || text[k] == '-')) ++k;
+  size_t mantissa = digits();
+  if (integerOnly) return mantissa > 0 && k == n;
+  if (k < n && text[k] == '.') {
+    ++k;
+    mantissa += digits();
+  }
+  if (mantissa == 0) return false;
+  if (k < n && (text[k] == 'e' || text[k] == 'E')) {
+    ++k;
+    if (k < n && (text[k] == '+' || text[k] == '-')) ++k;
+    if (digits() == 0) return false;
+  }
+  return k == n;
+}
+
+/// Parses a --set value as `type`: int is an optional sign and digits; float a decimal
+/// number (isDecimalNumber); bool is true, false, 1 or 0. Whether the value is in range is
+/// checked with the param's other rules (checkParamValue).
 std::optional<double> parseParamValue(const std::string& text, ParamType type) {
-  if (text.empty()) return std::nullopt;
   if (type == ParamType::Bool) {
     if (text == "true" || text == "1") return 1.0;
     if (text == "false" || text == "0") return 0.0;
     return std::nullopt;
   }
+  if (!isDecimalNumber(text, type == ParamType::Int)) return std::nullopt;
+  return std::strtod(text.c_str(), nullptr);  // 1e400 reads as inf: out of range, said later
+}
+
+/// Int params are whole numbers that fit in 32 bits (they count things: powers, widths).
+constexpr double kMinIntParam = -2147483648.0, kMaxIntParam = 2147483647.0;
+
+/// Why `value` cannot be a param of `type` (empty when it can): it must be finite, round
+/// to a finite float32 (the arithmetic is float32), and an int whole and within 32 bits.
+std::string paramValueProblem(double value, ParamType type) {
+  if (std::isnan(value)) return "has non-finite value nan";
   if (type == ParamType::Int) {
-    size_t start = text[0] == '+' || text[0] == '-' ? 1 : 0;
-    if (start == text.size()) return std::nullopt;
-    for (size_t k = start; k < text.size(); ++k)
-      if (text[k] < '0' || text[k] > '9') return std::nullopt;
+    if (std::floor(value) != value) return "has non-integer value " + formatNumber(value);
+    if (value < kMinIntParam || value > kMaxIntParam)
+      return "has value " + formatNumber(value) + ", out of range: an int param is between -2147483648 and 2147483647";
+    return "";
   }
-  if (std::isspace(static_cast<unsigned char>(text[0]))) return std::nullopt;
-  for (char c : text)
-    if (c == 'n' || c == 'N') return std::nullopt;  // inf, infinity, nan
-  char* end = nullptr;
-  double v = std::strtod(text.c_str(), &end);
-  if (end != text.c_str() + text.size() || !std::isfinite(v)) return std::nullopt;
-  return v;
+  if (std::isinf(value)) return "has non-finite value " + formatNumber(value);
+  if (!ir::fitsFloat32(value))
+    return "has value " + formatNumber(value) +
+           ", out of range: attn computes in float32, whose largest finite value is 3.4028235e38";
+  return "";
 }
 
 std::map<int, double> Checker::parseOverrides(const std::vector<ParamOverride>& overrides) {
@@ -798,15 +861,21 @@ std::map<int, double> Checker::parseOverrides(const std::vector<ParamOverride>& 
     auto type = paramTypeFromName(st.typeName);
     if (!type) continue;  // the param's own error says why
     auto value = parseParamValue(o.value, *type);
-    if (!value) {
+    std::string problem = value ? paramValueProblem(*value, *type) : "";
+    if (value && std::isinf(*value))  // digits too many for a double, like 1e400
+      problem = "is out of range: attn computes in float32, whose largest finite value is 3.4028235e38";
+    if (!value || !problem.empty()) {
       static const char* const expected[] = {"an int", "a float", "a bool"};
       ++errorsSeen_;
-      Diagnostic& d = diags_.error("--set " + o.name + "=" + o.value + ": expected " +
-                                   expected[static_cast<int>(*type)]);
+      Diagnostic& d = diags_.error(
+          "--set " + o.name + "=" + o.value + ": " +
+          (value ? paramTypeName(*type) + std::string(" param ") + quoted(o.name) + " " + problem
+                 : std::string("expected ") + expected[static_cast<int>(*type)]));
       d.notes.push_back("param " + quoted(o.name) + " is declared at " + file_->path() + ":" +
                         std::to_string(st.nameLoc.line) + " as " + st.typeName);
       if (*type == ParamType::Bool) d.hint = "a bool is true, false, 1 or 0";
-      if (*type == ParamType::Int) d.hint = "an int is written with digits only, e.g. 3 or -2";
+      if (*type == ParamType::Int && !value) d.hint = "an int is written with digits only, e.g. 3 or -2";
+      if (*type == ParamType::Float && !value) d.hint = "a float is a decimal number, e.g. 0.5, -2 or 1e-3";
       continue;
     }
     values[it->second.slot] = *value;  // the last --set of a name wins
@@ -844,10 +913,8 @@ void Checker::checkParam(const ast::Stmt& s, int slot, const std::map<int, doubl
   const std::string what = paramTypeName(*type) + std::string(" param ") + quoted(s.name);
   if (*type == ParamType::Bool && value->type != ValueType::Bool) {
     error(s.expr->loc, what + " needs a boolean default, got a number", {}, "write true or false");
-  } else if (!std::isfinite(*folded)) {
-    error(s.expr->loc, what + " has non-finite value " + formatNumber(*folded));
-  } else if (*type == ParamType::Int && std::floor(*folded) != *folded) {
-    error(s.expr->loc, what + " has non-integer value " + formatNumber(*folded));
+  } else if (std::string problem = paramValueProblem(*folded, *type); !problem.empty()) {
+    error(s.expr->loc, what + " " + problem);
   }
   if (errorsSeen_ != errorsBefore) {
     paramPoisoned_[slot] = true;
@@ -1030,18 +1097,40 @@ std::string Checker::describeVariable(const std::string& name) const {
 
 /// Records the height of a node just built; null (and an error) when it is too tall.
 TExprPtr Checker::finish(TExprPtr t) {
-  int h = 0;
-  for (const auto& o : t->operands) {
-    auto it = height_.find(o.get());
+  NodeDepth depth;
+  auto depthOf = [&](const TExpr* o) {
+    auto it = height_.find(o);
     ATTN_INTERNAL_ASSERT(it != height_.end(), "every operand was built by this checker");
-    h = std::max(h, it->second);
+    return it->second;
+  };
+  for (const auto& o : t->operands) {
+    NodeDepth d = depthOf(o.get());
+    depth.height = std::max(depth.height, d.height);
+    depth.reductions = std::max(depth.reductions, d.reductions);
   }
-  if (h + 1 > kMaxCheckDepth) {
+  if (t->op == TExpr::Op::Let) depth.reductions = depthOf(result_.lets.at(static_cast<size_t>(t->index)).value.get()).reductions;
+  if (t->op == TExpr::Op::Call &&
+      (info(t->fn).cls == FnClass::RowReduction || info(t->fn).cls == FnClass::Normalisation))
+    ++depth.reductions;
+  if (depth.height + 1 > kMaxCheckDepth) {
     reportTooDeep(t->loc);
     return nullptr;
   }
-  height_[t.get()] = h + 1;
+  if (depth.reductions > kMaxNestedReductions) {
+    reportTooManyReductions(t->loc);
+    return nullptr;
+  }
+  ++depth.height;
+  height_[t.get()] = depth;
   return t;
+}
+
+void Checker::reportTooManyReductions(SourceLoc loc) {
+  error(loc, "more than " + std::to_string(kMaxNestedReductions) +
+                 " row reductions and normalisations nested in one another once fns are inlined "
+                 "(each needs its own pass over the keys)",
+        {}, "reduce fewer times, or make the fns nest less");
+  abortStatement_ = true;
 }
 
 void Checker::reportTooDeep(SourceLoc loc) {
@@ -1078,6 +1167,12 @@ TExprPtr Checker::check(const ast::Expr& e) {
 
 TExprPtr Checker::checkLiteral(const ast::Expr& e) {
   bool isBool = e.kind == ast::Expr::Kind::Bool;
+  if (!isBool && !ir::fitsFloat32(e.number)) {
+    // 1e400 reads as inf, 1e39 is finite but not in float32: either would be a silent inf.
+    error(e.loc, "number " + e.text + " is out of range: attn computes in float32, whose largest finite value is "
+                                      "3.4028235e38");
+    return nullptr;
+  }
   TExprPtr t = makeNode(TExpr::Op::Literal, ValueKind::Constant, isBool ? ValueType::Bool : ValueType::Number, e.loc);
   const_cast<TExpr*>(t.get())->value = isBool ? (e.boolean ? 1 : 0) : e.number;
   return finish(t);
@@ -1446,6 +1541,45 @@ std::string toString(const CheckedAttention& attention, const TExpr& expr) {
   return Printer(attention).print(expr);
 }
 
+namespace {
+
+/// The subexpressions of `root` to print once each, operands before users: when its full
+/// text would pass kInlineChars, every operator node used more than once (empty otherwise,
+/// so ordinary programs print as written).
+std::vector<const TExpr*> sharedSubexpressions(const TExpr& root) {
+  constexpr double kInlineChars = 400;
+  std::map<const TExpr*, double> length;  // a double: the text of a DAG can be 2^1000 long
+  std::map<const TExpr*, int> uses;
+  std::vector<const TExpr*> postOrder;
+  // Iterative post-order: a chain of inlined fns is thousands of levels deep.
+  std::vector<std::pair<const TExpr*, size_t>> stack{{&root, 0}};
+  length[&root] = -1;
+  while (!stack.empty()) {
+    auto& [e, next] = stack.back();
+    if (next < e->operands.size()) {
+      const TExpr* o = e->operands[next++].get();
+      if (!o) continue;
+      if (++uses[o] == 1) {
+        length[o] = -1;
+        stack.push_back({o, 0});
+      }
+      continue;
+    }
+    double l = 8;
+    for (const auto& o : e->operands) l += o ? length.at(o.get()) + 4 : 8;
+    length[e] = l;
+    postOrder.push_back(e);
+    stack.pop_back();
+  }
+  std::vector<const TExpr*> shared;
+  if (length.at(&root) <= kInlineChars) return shared;
+  for (const TExpr* e : postOrder)
+    if (e != &root && uses[e] > 1 && !e->operands.empty()) shared.push_back(e);
+  return shared;
+}
+
+}  // namespace
+
 std::string describe(const CheckedAttention& a) {
   std::ostringstream os;
   os << "attention " << a.name << "  (" << (a.file ? a.file->path() : std::string("<input>")) << ':'
@@ -1476,7 +1610,7 @@ std::string describe(const CheckedAttention& a) {
   os << '\n';
 
   // Lines of "text" then, aligned in a column, the kind and type.
-  auto kindText = [](const TExprPtr& e) {
+  auto kindText = [](const auto& e) {
     if (!e) return std::string("?");
     std::string s = kindName(e->kind);
     if (!isVector(e->kind)) s += e->type == ValueType::Bool ? ", bool" : ", number";
@@ -1485,11 +1619,25 @@ std::string describe(const CheckedAttention& a) {
   std::vector<std::pair<std::string, std::string>> rows;
   size_t nameWidth = 0;
   for (const auto& l : a.lets) nameWidth = std::max(nameWidth, l.name.size());
+  // A value whose text would be long (fns inlined into a DAG) gets its shared
+  // subexpressions as rows of their own, "%1 = ...", before it: printed once each.
+  SharedNames names;
+  auto printed = [&](const TExprPtr& e, const std::string& indent) {
+    if (!e) return std::string("?");
+    for (const TExpr* shared : sharedSubexpressions(*e)) {
+      std::string name = "%" + std::to_string(names.size() + 1);
+      rows.emplace_back(indent + name + " = " + Printer(a, &names, shared).print(*shared), kindText(shared));
+      names.emplace(shared, name);
+    }
+    return Printer(a, &names, e.get()).print(*e);
+  };
   for (const auto& l : a.lets) {
     std::string name = l.name + std::string(nameWidth - l.name.size(), ' ');
-    rows.emplace_back("    " + name + " = " + (l.value ? toString(a, *l.value) : "?"), kindText(l.value));
+    std::string value = printed(l.value, "    ");
+    rows.emplace_back("    " + name + " = " + value, kindText(l.value));
   }
-  rows.emplace_back("  out: " + (a.out ? toString(a, *a.out) : std::string("?")), kindText(a.out));
+  std::string out = printed(a.out, "  ");
+  rows.emplace_back("  out: " + out, kindText(a.out));
   size_t column = 0;
   for (const auto& r : rows)
     if (r.first.size() <= 80) column = std::max(column, r.first.size());

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <functional>
 #include <iomanip>
+#include <set>
 #include <sstream>
 
 namespace attn::ir {
@@ -398,51 +399,122 @@ const char* infixSpelling(Op op) {
   }
 }
 
-std::string formulaOf(const Graph& g, NodeId id, bool root) {
-  const Node& n = g.node(id);
-  if (!root && !n.label.empty()) return n.label;
-  auto sub = [&](NodeId o, bool parens) {
-    std::string t = formulaOf(g, o, false);
-    return parens ? "(" + t + ")" : t;
-  };
-  auto needsParens = [&](NodeId o, int binding, bool rightSide) {
-    const Node& on = g.node(o);
-    if (!on.label.empty()) return false;
-    int b = bindingOf(on.op);
-    return b < binding || (b == binding && (rightSide != (n.op == Op::Pow)));
-  };
-  std::ostringstream os;
-  if (n.op == Op::Const) {
-    os << std::setprecision(9) << n.value;
+// Infix text of the expression below a root. Labelled nodes (lets) print as their name;
+// so do the nodes in `named_` (shared subexpressions of a large expression, "%id"), which
+// keeps the text of a DAG linear in its size: fns that call each other twice inline to a
+// graph of n nodes whose tree has 2^n.
+class FormulaPrinter {
+ public:
+  FormulaPrinter(const Graph& g, NodeId root) : g_(g), root_(root) {}
+
+  std::string print() {
+    if (expandedLength() > kInlineChars) nameSharedNodes();
+    std::string text = formulaOf(root_, true);
+    if (named_.empty()) return text;
+    text = "(" + text + " where ";
+    bool first = true;
+    for (NodeId id : named_) {  // ascending ids: each definition after those it uses
+      text += (first ? "" : ", ") + std::string("%") + std::to_string(id) + " = " + formulaOf(id, true);
+      first = false;
+    }
+    return text + ")";
+  }
+
+ private:
+  /// Expressions whose fully expanded text stays under this print inline, as they read.
+  static constexpr double kInlineChars = 400;
+
+  const Graph& g_;
+  NodeId root_;
+  std::set<NodeId> named_;
+
+  bool opaque(NodeId id) const { return id != root_ && (!g_.node(id).label.empty() || named_.count(id)); }
+
+  /// The cone below the root (stopping at labelled nodes), in ascending id order.
+  std::vector<NodeId> cone() const {
+    std::set<NodeId> seen{root_};
+    std::vector<NodeId> stack{root_};
+    while (!stack.empty()) {
+      NodeId id = stack.back();
+      stack.pop_back();
+      if (id != root_ && !g_.node(id).label.empty()) continue;
+      for (NodeId o : g_.node(id).operands)
+        if (seen.insert(o).second) stack.push_back(o);
+    }
+    return {seen.begin(), seen.end()};
+  }
+
+  /// About how long the root's text is when nothing is named (a double: it can be 2^1000).
+  double expandedLength() const {
+    std::map<NodeId, double> length;
+    for (NodeId id : cone()) {
+      const Node& n = g_.node(id);
+      double l = id != root_ && !n.label.empty() ? static_cast<double>(n.label.size()) : 8;
+      if (id == root_ || n.label.empty())
+        for (NodeId o : n.operands) l += length.at(o) + 4;
+      length[id] = l;
+    }
+    return length.at(root_);
+  }
+
+  /// Names every unlabelled operator node used more than once below the root.
+  void nameSharedNodes() {
+    std::map<NodeId, int> uses;
+    for (NodeId id : cone()) {
+      if (id != root_ && !g_.node(id).label.empty()) continue;
+      for (NodeId o : g_.node(id).operands) ++uses[o];
+    }
+    for (auto [id, count] : uses)
+      if (count > 1 && g_.node(id).label.empty() && !g_.node(id).operands.empty()) named_.insert(id);
+  }
+
+  std::string formulaOf(NodeId id, bool root) const {
+    const Node& n = g_.node(id);
+    if (!root && opaque(id)) return n.label.empty() ? "%" + std::to_string(id) : n.label;
+    auto sub = [&](NodeId o, bool parens) {
+      std::string t = formulaOf(o, false);
+      return parens ? "(" + t + ")" : t;
+    };
+    auto needsParens = [&](NodeId o, int binding, bool rightSide) {
+      if (opaque(o)) return false;
+      int b = bindingOf(g_.node(o).op);
+      return b < binding || (b == binding && (rightSide != (n.op == Op::Pow)));
+    };
+    std::ostringstream os;
+    if (n.op == Op::Const) {
+      os << std::setprecision(9) << n.value;
+      return os.str();
+    }
+    if (n.operands.empty()) return opName(n.op);
+    const int binding = bindingOf(n.op);
+    if (const char* infix = infixSpelling(n.op)) {
+      return sub(n.operands[0], needsParens(n.operands[0], binding, false)) + infix +
+             sub(n.operands[1], needsParens(n.operands[1], binding, true));
+    }
+    switch (n.op) {
+      case Op::Neg: return "-" + sub(n.operands[0], needsParens(n.operands[0], binding, false));
+      case Op::Not: return "!" + sub(n.operands[0], needsParens(n.operands[0], binding, false));
+      case Op::Select:
+        return sub(n.operands[0], needsParens(n.operands[0], binding + 1, false)) + " ? " +
+               sub(n.operands[1], false) + " : " + sub(n.operands[2], false);
+      default: break;
+    }
+    os << (n.op == Op::Normalize ? "l1norm" : opName(n.op)) << '(';
+    for (size_t k = 0; k < n.operands.size(); ++k) os << (k ? ", " : "") << formulaOf(n.operands[k], false);
+    os << ')';
     return os.str();
   }
-  if (n.operands.empty()) return opName(n.op);
-  const int binding = bindingOf(n.op);
-  if (const char* infix = infixSpelling(n.op)) {
-    return sub(n.operands[0], needsParens(n.operands[0], binding, false)) + infix +
-           sub(n.operands[1], needsParens(n.operands[1], binding, true));
-  }
-  switch (n.op) {
-    case Op::Neg: return "-" + sub(n.operands[0], needsParens(n.operands[0], binding, false));
-    case Op::Not: return "!" + sub(n.operands[0], needsParens(n.operands[0], binding, false));
-    case Op::Select:
-      return sub(n.operands[0], needsParens(n.operands[0], binding + 1, false)) + " ? " +
-             sub(n.operands[1], false) + " : " + sub(n.operands[2], false);
-    default: break;
-  }
-  os << (n.op == Op::Normalize ? "l1norm" : opName(n.op)) << '(';
-  for (size_t k = 0; k < n.operands.size(); ++k) os << (k ? ", " : "") << formulaOf(g, n.operands[k], false);
-  os << ')';
-  return os.str();
-}
+};
 
 }  // namespace
 
-std::string formula(const Graph& graph, NodeId id) { return formulaOf(graph, id, true); }
+std::string formula(const Graph& graph, NodeId id) { return FormulaPrinter(graph, id).print(); }
 
-bool isNonNegative(const Graph& graph, NodeId id) {
-  const Node& n = graph.node(id);
-  auto nonneg = [&](size_t k) { return isNonNegative(graph, n.operands.at(k)); };
+namespace {
+
+// Is node `n` >= 0, given the answers for its operands? (operands have lower ids)
+bool nonNegativeGiven(const Graph& graph, const Node& n, const std::map<NodeId, bool>& known) {
+  auto nonneg = [&](size_t k) { return known.at(n.operands.at(k)); };
   if (n.type == ValueType::Bool) return true;
   switch (n.op) {
     case Op::Const: return n.value >= 0;
@@ -464,6 +536,40 @@ bool isNonNegative(const Graph& graph, NodeId id) {
     case Op::RowMin: return nonneg(0);
     default: return false;
   }
+}
+
+}  // namespace
+
+// Over the node's cone in id order (operands first), each node once: a recursive walk
+// would visit a shared node once per path, exponentially often in a graph of nested fns.
+bool isNonNegative(const Graph& graph, NodeId id) {
+  std::set<NodeId> cone{id};
+  std::vector<NodeId> stack{id};
+  while (!stack.empty()) {
+    NodeId x = stack.back();
+    stack.pop_back();
+    for (NodeId o : graph.node(x).operands)
+      if (cone.insert(o).second) stack.push_back(o);
+  }
+  std::map<NodeId, bool> known;
+  for (NodeId x : cone) known[x] = nonNegativeGiven(graph, graph.node(x), known);
+  return known.at(id);
+}
+
+bool usedOnlyNormalised(const Graph& graph, Op side) {
+  for (NodeId id : liveNodes(graph)) {
+    const Node& n = graph.node(id);
+    if (n.op != Op::Dot) continue;
+    // The operand on that side: a chain of VecScale and L2Norm down to q or k.
+    NodeId v = n.operands[side == Op::Query ? 0 : 1];
+    bool normalised = false;
+    while (graph.node(v).op == Op::VecScale || graph.node(v).op == Op::L2Norm) {
+      normalised = normalised || graph.node(v).op == Op::L2Norm;
+      v = graph.node(v).operands[0];
+    }
+    if (graph.node(v).op == side && !normalised) return false;
+  }
+  return true;
 }
 
 }  // namespace attn::ir

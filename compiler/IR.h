@@ -14,7 +14,25 @@
 // Row reductions (RowSum, RowMax, RowMin, RowMean) range over unmasked j only; over a row
 // with no unmasked key they give 0. Normalize(x) = x / RowSum(Abs(x)), and 0 where that sum
 // is 0 (a row whose normaliser is 0 gives weights 0, never NaN); SafeDiv(a, b) = a / b,
-// and 0 where b is 0. L2Norm(x) = x / ||x||, and 0 for a zero vector.
+// and 0 where b is 0. L2Norm(x) = x / ||x||, and 0 for a zero vector; it is invariant to
+// the vector's scale, and backends must keep it so at any scale float32 holds (|x| ~ 1e20
+// or 1e-30: normalise by max |x_c| first).
+//
+// NaN and infinity follow IEEE 754 in the arithmetic's precision, with these choices:
+// - Every elementwise op gives NaN for a NaN operand, relu, relu6, abs, sign, min, max and
+//   clamp included (C's fmax and ATen's sign drop it); pow keeps IEEE's pow(x, 0) = 1 and
+//   pow(1, y) = 1. Comparisons with a NaN are false (!= is true), so a NaN that only
+//   reaches a condition is not passed on; Select passes on the NaN of the branch it takes.
+// - RowSum and RowMean of a row holding a NaN are NaN; so are RowMax and RowMin (a NaN
+//   wins). RowMax over a row whose values are all -inf is -inf (0 only for no key).
+// - x - RowMax(x), softmax's shift, is x - 0 where RowMax(x) is -inf (every visible x is
+//   -inf): softmax of such a row is 0, like any row whose normaliser is 0.
+// - Masked keys take no part at all: not in reductions, and not in o_i = sum_j w_ij v_j,
+//   where a masked key's 0 weight times its NaN or inf would be NaN.
+// So a NaN that row i can see (in q_i, in a visible k_j or v_j, or arising in the row's
+// arithmetic) gives NaN in row i's output (for v_j, in the columns where v_j is NaN), and
+// nothing else; a row that sees no key is 0 whatever q_i holds. Constants are folded in
+// float64 and then rounded to the arithmetic's precision (beyond float32's range: +-inf).
 //
 // Nodes are hash-consed: building a node equal to an existing one (same op, operands,
 // value) returns the existing id, so structural equality is id equality, and common
@@ -125,5 +143,10 @@ std::string formula(const Graph& graph, NodeId id);
 
 /// Is the node's value >= 0 wherever it is defined? (A sound, incomplete analysis.)
 bool isNonNegative(const Graph& graph, NodeId id);
+
+/// Does every use of q (side Op::Query) or k (Op::Key) go through an L2Norm? Then the
+/// program does not change when each row of that input is multiplied by a positive number
+/// (l2norm(c x) = x / |x| for c > 0), and a backend may rescale the rows for its arithmetic.
+bool usedOnlyNormalised(const Graph& graph, Op side);
 
 }  // namespace attn::ir

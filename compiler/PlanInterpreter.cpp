@@ -123,7 +123,7 @@ class RowInterpreter {
       a.m = e;
       a.started = true;
     }
-    double t = std::exp(e - a.m);
+    double t = a.m == -INFINITY ? 0 : std::exp(e - a.m);  // a row of -inf scores so far: 0 (IR.h)
     a.sum += t;
     return t;
   }
@@ -137,7 +137,7 @@ class RowInterpreter {
       a.sum *= factor;
       a.m = mag;
     }
-    double t = a.m > 0 ? std::pow(b / a.m, p) : 0;
+    double t = a.m > 0 ? std::pow(b / a.m, p) : std::isnan(b) ? b : 0;  // a NaN b makes the row NaN
     a.sum += std::fabs(t);
     return t;
   }
@@ -155,8 +155,19 @@ class RowInterpreter {
         a.sum += eval(st.operand);
         a.count += 1;
         break;
-      case RowStatistic::Kind::Max: a.max = std::max(a.max, eval(st.operand)); break;
-      case RowStatistic::Kind::Min: a.min = std::min(a.min, eval(st.operand)); break;
+      // A NaN wins and stays (IR.h); `count` says the row saw a key (a row of -inf has max -inf).
+      case RowStatistic::Kind::Max: {
+        double x = eval(st.operand);
+        a.max = a.max < x || std::isnan(x) ? x : a.max;
+        a.count += 1;
+        break;
+      }
+      case RowStatistic::Kind::Min: {
+        double x = eval(st.operand);
+        a.min = x < a.min || std::isnan(x) ? x : a.min;
+        a.count += 1;
+        break;
+      }
       case RowStatistic::Kind::Count: a.sum += 1; break;
       case RowStatistic::Kind::OnlineExp: onlineExpTerm(a, eval(st.operand) * expScale(st.node), none); break;
       case RowStatistic::Kind::OnlinePower: onlinePowerTerm(a, eval(st.operand), powerOf(st.node), none); break;
@@ -194,8 +205,8 @@ class RowInterpreter {
         return a.sum == 0 ? 0 : x / a.sum;
       }
       case RowStatistic::Kind::Mean: return a.count == 0 ? 0 : a.sum / a.count;
-      case RowStatistic::Kind::Max: return a.max == -INFINITY ? 0 : a.max;
-      case RowStatistic::Kind::Min: return a.min == INFINITY ? 0 : a.min;
+      case RowStatistic::Kind::Max: return a.count == 0 ? 0 : a.max;
+      case RowStatistic::Kind::Min: return a.count == 0 ? 0 : a.min;
       case RowStatistic::Kind::Count: return a.sum;
       case RowStatistic::Kind::OnlineExp: {
         double e = eval(st.operand) * expScale(st.node);
@@ -248,6 +259,10 @@ class RowInterpreter {
                                                       " outside a statistic");
     double args[3] = {0, 0, 0};
     for (size_t a = 0; a < n.operands.size(); ++a) args[a] = eval(n.operands[a]);
+    // x - rowmax(x), softmax's shift, is x - 0 where rowmax(x) is -inf (IR.h).
+    if (n.op == Op::Sub && g_.node(n.operands[1]).op == Op::RowMax && g_.node(n.operands[1]).operands[0] == n.operands[0] &&
+        args[1] == -INFINITY)
+      args[1] = 0;
     return ir::applyScalar(n.op, args);
   }
 

@@ -1,6 +1,7 @@
 #include "compiler/ScalarOps.h"
 
 #include <cmath>
+#include <limits>
 
 namespace attn::ir {
 
@@ -11,7 +12,26 @@ double softplus(double x) { return std::max(x, 0.0) + std::log1p(std::exp(-std::
 double sigmoid(double x) {
   return x >= 0 ? 1 / (1 + std::exp(-x)) : std::exp(x) / (1 + std::exp(x));
 }
+// max and min that give NaN when either operand is NaN (std::max and fmax drop it, and
+// which one std::max drops depends on the order: the IR's meaning is NaN in, NaN out).
+double maxOf(double a, double b) { return std::isnan(a) || std::isnan(b) ? a + b : std::max(a, b); }
+double minOf(double a, double b) { return std::isnan(a) || std::isnan(b) ? a + b : std::min(a, b); }
 }  // namespace
+
+namespace {
+// Half an ulp above float32's largest finite value: from here on, rounding gives inf.
+constexpr double kFloat32Overflow = 340282356779733661637539395458142568448.0;  // 2^128 - 2^103
+}  // namespace
+
+bool fitsFloat32(double v) { return std::fabs(v) < kFloat32Overflow; }
+
+double roundToFloat32(double v) {
+  if (std::isnan(v)) return v;
+  if (!fitsFloat32(v)) return std::copysign(std::numeric_limits<double>::infinity(), v);
+  // Between float32's largest value and the overflow point the cast is not defined by C++.
+  if (std::fabs(v) > kFloat32Max) return std::copysign(kFloat32Max, v);
+  return static_cast<double>(static_cast<float>(v));
+}
 
 double applyScalar(Op op, const double* a) {
   switch (op) {
@@ -23,9 +43,9 @@ double applyScalar(Op op, const double* a) {
     case Op::Div: return a[0] / a[1];
     case Op::SafeDiv: return a[1] == 0 ? 0 : a[0] / a[1];
     case Op::Pow: return std::pow(a[0], a[1]);
-    case Op::Min: return std::min(a[0], a[1]);
-    case Op::Max: return std::max(a[0], a[1]);
-    case Op::Clamp: return std::min(std::max(a[0], a[1]), a[2]);
+    case Op::Min: return minOf(a[0], a[1]);
+    case Op::Max: return maxOf(a[0], a[1]);
+    case Op::Clamp: return minOf(maxOf(a[0], a[1]), a[2]);
     case Op::Lt: return a[0] < a[1];
     case Op::Le: return a[0] <= a[1];
     case Op::Gt: return a[0] > a[1];
@@ -42,12 +62,12 @@ double applyScalar(Op op, const double* a) {
     case Op::Sqrt: return std::sqrt(a[0]);
     case Op::Rsqrt: return 1 / std::sqrt(a[0]);
     case Op::Abs: return std::fabs(a[0]);
-    case Op::Sign: return (a[0] > 0) - (a[0] < 0);
+    case Op::Sign: return std::isnan(a[0]) ? a[0] : (a[0] > 0) - (a[0] < 0);
     case Op::Tanh: return std::tanh(a[0]);
     case Op::Sigmoid: return sigmoid(a[0]);
     case Op::Softplus: return softplus(a[0]);
-    case Op::Relu: return a[0] > 0 ? a[0] : 0;
-    case Op::Relu6: return std::min(std::max(a[0], 0.0), 6.0);
+    case Op::Relu: return a[0] <= 0 ? 0 : a[0];  // NaN stays NaN
+    case Op::Relu6: return minOf(maxOf(a[0], 0.0), 6.0);
     // erfc and sigmoid: 1 + erf(x) and 1 + tanh(x) lose every digit for x < -5.
     case Op::Gelu: return 0.5 * a[0] * std::erfc(-a[0] / std::sqrt(2.0));
     case Op::GeluTanh: {

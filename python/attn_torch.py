@@ -1,45 +1,38 @@
-"""attn programs as PyTorch functions, with autograd.
+"""The first Python entry of attn, kept working as a thin alias of the `attn` package.
+
+New code: `import attn` (docs/PYTHON.md). This module keeps its two names:
 
     import attn_torch
-    attn_torch.load("build/lib/libattn_torch_ops.so")        # once per process
+    attn_torch.load("build/lib/libattn_torch_ops.so")        # optional: attn finds it itself
     lssar = attn_torch.Attention("stdlib/lssar.attn", p=3)    # params as keywords
-    o = lssar(q, k, v)                                         # q [B,H,Lq,D], k [B,H,Lk,D], v [B,H,Lk,Dv]
-    o.sum().backward()
+    o = lssar(q, k, v)
 
-The work happens in libattn_torch_ops.so (runtime/python/TorchOps.cpp), which registers
-torch.ops.attn.attention; this file only finds it and reads the program's text.
+Attention's backend still defaults to "cuda" here, as it always did (attn's is "auto").
 """
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
-import torch
-
-_loaded = False
+import attn
 
 
 def load(library: str | os.PathLike | None = None) -> None:
-    """Loads libattn_torch_ops.so (default: $ATTN_TORCH_OPS, else build/lib/ beside this file)."""
-    global _loaded
-    if _loaded:
-        return
-    if library is None:
-        library = os.environ.get("ATTN_TORCH_OPS") or Path(__file__).resolve().parent.parent / "build" / "lib" / "libattn_torch_ops.so"
-    torch.ops.load_library(str(library))
-    _loaded = True
+    """Loads libattn_torch_ops.so (default: $ATTN_TORCH_OPS, the installed package's copy,
+    else build/lib/ of the repository)."""
+    attn.load_library(library)
 
 
 class Attention:
     """One .attn program (a file path or its text), callable on tensors."""
 
     def __init__(self, program: str | os.PathLike, name: str = "", backend: str = "cuda", **params):
-        path = Path(program)
-        self.source = path.read_text() if path.suffix == ".attn" and path.exists() else str(program)
+        self._compiled = attn.compile(program, name=name, backend=backend, **params)
+        self.source = self._compiled.source
         self.name = name
         self.backend = backend
-        self.params = ",".join(f"{k}={v}" for k, v in params.items())
-        load()
+        self.params = self._compiled._params
 
-    def __call__(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, backend: str | None = None) -> torch.Tensor:
-        return torch.ops.attn.attention(q, k, v, self.source, self.name, self.params, backend or self.backend)
+    def __call__(self, q, k, v, backend: str | None = None):
+        if backend is None or backend == self.backend:
+            return self._compiled(q, k, v)
+        return attn.compile(self.source, name=self.name, backend=backend, **self._compiled.params)(q, k, v)

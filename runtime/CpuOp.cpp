@@ -9,6 +9,7 @@
 
 #include "runtime/Attention.h"
 #include "runtime/HeadShape.h"
+#include "runtime/RowScaling.h"
 
 #ifdef ATTN_HAVE_LLVM
 #include <torch/csrc/autograd/custom_function.h>
@@ -103,8 +104,11 @@ at::Tensor cpuAttention(CpuProgramState& state, const at::Tensor& q, const at::T
   // Refused before the forward pass, not in the middle of backward.
   if (q.requires_grad() || k.requires_grad() || v.requires_grad())
     state.getWithBackward(q.scalar_type() == at::kDouble, q.size(3), v.size(3));
-  at::Tensor qc = q.to(compute).contiguous(), kc = k.to(compute).contiguous(), vc = v.to(compute).contiguous();
-  return CpuAttentionFunction::apply(qc, kc, vc, &state);
+  at::Tensor qc = q.to(compute), kc = k.to(compute), vc = v.to(compute).contiguous();
+  // Rows used only through l2norm, brought near 1 (RowScaling.h): no overflow at 1e20.
+  if (ir::usedOnlyNormalised(*state.graph, ir::Op::Query)) qc = scaleRowsToUnit(qc);
+  if (ir::usedOnlyNormalised(*state.graph, ir::Op::Key)) kc = scaleRowsToUnit(kc);
+  return CpuAttentionFunction::apply(qc.contiguous(), kc.contiguous(), vc, &state);
 }
 
 #else

@@ -9,6 +9,7 @@
 
 #include "runtime/Attention.h"
 #include "runtime/HeadShape.h"
+#include "runtime/RowScaling.h"
 
 #ifdef ATTN_HAVE_CUDA
 #include <torch/csrc/autograd/custom_function.h>
@@ -40,15 +41,16 @@ struct CudaProgramState {
   // The loaded module for (dtype, d, dv) on `device`: with tensor cores, the forward or the
   // backward kernels (`part`), compiled when first needed.
   // The tile: `attn tune`'s winner for this length bucket and GPU, else the default.
+  // `tensorCores` false: the float32 kernels whatever the dtype (inputs holding NaN or inf).
   const cuda::LoadedModule& get(cuda::Dtype dtype, int64_t d, int64_t dv, int device, cuda::ModulePart part,
-                                int64_t length) {
+                                int64_t length, bool tensorCores = true) {
     std::lock_guard<std::mutex> lock(mutex);
     cuda::CudaOptions options;
     options.part = part;
     options.dtype = dtype;
     options.headDim = static_cast<int>(d);
     options.valueDim = static_cast<int>(dv);
-    if (!cuda::tensorCoresApply(options)) {  // one float32 module (all kernels) serves every dtype
+    if (!tensorCores || !cuda::tensorCoresApply(options)) {  // one float32 module (all kernels) serves every dtype
       options.dtype = cuda::Dtype::F32;
       options.part = cuda::ModulePart::All;
     }
@@ -94,6 +96,19 @@ std::shared_ptr<CudaProgramState> makeCudaProgramState(std::shared_ptr<const ir:
 
 namespace {
 
+// Are all of these finite? The tensor-core kernels multiply a masked pair's zero weight by
+// its v (and, in backward, k, q, dO) inside the mma, so a NaN or inf there would reach rows
+// that cannot see it (IR.h); such inputs run on the float32 kernels, which skip masked
+// pairs. One reduction and a device sync per call.
+bool allFinite(std::initializer_list<at::Tensor> tensors) {
+  at::Tensor ok;
+  for (const at::Tensor& t : tensors) {
+    at::Tensor f = at::isfinite(t).all();
+    ok = ok.defined() ? ok.logical_and(f) : f;
+  }
+  return ok.item<bool>();
+}
+
 uint64_t devicePtr(const at::Tensor& t) {
   return t.defined() ? static_cast<uint64_t>(reinterpret_cast<uintptr_t>(t.data_ptr())) : 0;
 }
@@ -113,7 +128,8 @@ class CudaAttentionFunction : public torch::autograd::Function<CudaAttentionFunc
                             const at::Tensor& v, CudaProgramState* state) {
     const cuda::Shape s = headShape(q, k, v);
     const int device = q.device().index();
-    const cuda::LoadedModule& m = state->get(dtypeOf(q), s.d, s.dv, device, cuda::ModulePart::Forward, s.lk);
+    const bool finite = allFinite({q, k, v});
+    const cuda::LoadedModule& m = state->get(dtypeOf(q), s.d, s.dv, device, cuda::ModulePart::Forward, s.lk, finite);
     const auto& src = m.module->source;
     // The float32 kernels take float32 inputs; the tensor-core forward the inputs' own type.
     at::Tensor qc = q, kc = k, vc = v;
@@ -138,6 +154,7 @@ class CudaAttentionFunction : public torch::autograd::Function<CudaAttentionFunc
     cuda::forward(m, s, b, nullptr);
     ctx->save_for_backward({q, k, v, o, stats});
     ctx->saved_data["state"] = reinterpret_cast<int64_t>(state);
+    ctx->saved_data["finite"] = finite;
     return o.to(q.scalar_type());
   }
 
@@ -151,7 +168,8 @@ class CudaAttentionFunction : public torch::autograd::Function<CudaAttentionFunc
     requireBackward(*state);
     // The tensor-core backward on fp16/bf16 inputs where the forward had tensor cores; the
     // float32 kernels otherwise.
-    const cuda::LoadedModule* m = &state->get(dtypeOf(q), s.d, s.dv, device, cuda::ModulePart::Backward, s.lk);
+    const bool finite = ctx->saved_data["finite"].toBool() && allFinite({grads[0]});
+    const cuda::LoadedModule* m = &state->get(dtypeOf(q), s.d, s.dv, device, cuda::ModulePart::Backward, s.lk, finite);
     const bool tensorCores = m->module->source.tensorCoreBackward;
     if (!tensorCores) m = &state->get(cuda::Dtype::F32, s.d, s.dv, device, cuda::ModulePart::All, s.lk);
     const auto& src = m->module->source.scalar;
@@ -202,7 +220,10 @@ at::Tensor cudaAttention(CudaProgramState& state, const at::Tensor& q, const at:
                     "q is float64 (float64 runs on --backend cpu or reference)");
   // Refused before the forward pass, not in the middle of backward.
   if (q.requires_grad() || k.requires_grad() || v.requires_grad()) requireBackward(state);
-  return CudaAttentionFunction::apply(q.contiguous(), k.contiguous(), v.contiguous(), &state);
+  // Rows used only through l2norm, brought near 1 (RowScaling.h): no overflow at 1e20.
+  at::Tensor qs = ir::usedOnlyNormalised(*state.graph, ir::Op::Query) ? scaleRowsToUnit(q) : q;
+  at::Tensor ks = ir::usedOnlyNormalised(*state.graph, ir::Op::Key) ? scaleRowsToUnit(k) : k;
+  return CudaAttentionFunction::apply(qs.contiguous(), ks.contiguous(), v.contiguous(), &state);
 }
 
 #else

@@ -14,8 +14,11 @@ packages=(
   doctest-dev libbenchmark-dev          # tests and micro-benchmarks
   llvm-19-dev                           # the CPU backend (ORC LLJIT)
   libtorch-dev                          # tensors, autograd: reference backend and runtime
+  libgloo-dev                           # Gloo's headers: data parallel training on LibTorch's c10d
   libopenblas0-pthread                  # LibTorch's BLAS: OpenBLAS instead of the slow reference BLAS
   gnuplot-nox                           # plots
+  python3-torch python3-numpy           # the Python package (python/, docs/PYTHON.md): the same torch build as libtorch-dev
+  python3-venv python3-setuptools python3-wheel  # its offline install into a virtual environment (ctest python)
   clang-14 libclang-rt-14-dev libfuzzer-14-dev   # sanitizers and fuzzing
 )
 

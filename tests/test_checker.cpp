@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -288,7 +289,8 @@ TEST_SUITE("checker") {
   }
 
   TEST_CASE("--set values are parsed by the param's type") {
-    auto errorFor = [](const std::string& name, const std::string& value) {
+    std::function<std::string(const std::string&, const std::string&)> errorFor = [](const std::string& name,
+                                                                                      const std::string& value) {
       auto e = overrideErrors(kParams, {{name, value}});
       return e.empty() ? std::string() : e[0];
     };
@@ -296,11 +298,31 @@ TEST_SUITE("checker") {
     for (const char* bad : {"1.5", "abc", "", "3e2", "0x10", " 3", "3 "})
       CHECK_MESSAGE(errorFor("e", bad) == std::string("error: --set e=") + bad + ": expected an int", std::string(bad));
     for (const char* ok : {"1", "-2.5", "1e-3", ".5", "5.", "+1E+2"}) CHECK_MESSAGE(errorFor("a", ok).empty(), std::string(ok));
-    for (const char* bad : {"inf", "-inf", "nan", "1e999", "abc", "", "1.2.3", " 1"})
+    for (const char* bad : {"inf", "-inf", "nan", "NaN", "infinity", "abc", "", "1.2.3", " 1", "1 ", "0x1p3", "0x10",
+                            "1,5", "1e", "1e+", "+", "-", ".", "e5", ".e1", "--1", "1f", "1e5x"})
       CHECK_MESSAGE(errorFor("a", bad) == std::string("error: --set a=") + bad + ": expected a float", std::string(bad));
     for (const char* ok : {"true", "false", "1", "0"}) CHECK_MESSAGE(errorFor("c", ok).empty(), std::string(ok));
     for (const char* bad : {"yes", "2", "True", ""})
       CHECK_MESSAGE(errorFor("c", bad) == std::string("error: --set c=") + bad + ": expected a bool", std::string(bad));
+    // Values of the right form but out of range: float32's range for floats (the
+    // arithmetic), 32 bits for ints. (A program where no later default depends on them.)
+    errorFor = [](const std::string& name, const std::string& value) {
+      auto e = overrideErrors("attention t {\n  param a: float = 1\n  param e: int = 1\n  out dot(q, k) * a * e\n}\n",
+                              {{name, value}});
+      return e.empty() ? std::string() : e[0];
+    };
+    const std::string float32 = ", out of range: attn computes in float32, whose largest finite value is 3.4028235e38";
+    for (const char* ok : {"3.4028235e38", "-3.4028235e38", "1e-50", "0"}) CHECK_MESSAGE(errorFor("a", ok).empty(), ok);
+    CHECK(errorFor("a", "1e39") == "error: --set a=1e39: float param 'a' has value 1e+39" + float32);
+    CHECK(errorFor("a", "-3.5e38") == "error: --set a=-3.5e38: float param 'a' has value -3.5e+38" + float32);
+    CHECK(errorFor("a", "1e999") == "error: --set a=1e999: float param 'a' is out of range: attn computes in float32, "
+                                    "whose largest finite value is 3.4028235e38");
+    const std::string int32 = ", out of range: an int param is between -2147483648 and 2147483647";
+    for (const char* ok : {"2147483647", "-2147483648"}) CHECK_MESSAGE(errorFor("e", ok).empty(), ok);
+    CHECK(errorFor("e", "2147483648") == "error: --set e=2147483648: int param 'e' has value 2147483648" + int32);
+    CHECK(errorFor("e", "-2147483649") == "error: --set e=-2147483649: int param 'e' has value -2147483649" + int32);
+    CHECK(errorFor("e", "99999999999999999999") ==
+          "error: --set e=99999999999999999999: int param 'e' has value 1e+20" + int32);
     // These errors belong to no file.
     DiagnosticEngine diags;
     ast::Module module = parseModule(std::make_shared<SourceFile>("test.attn", kParams), diags);

@@ -195,6 +195,12 @@ TEST_SUITE("cli") {
     CommandResult badTile = runAttn({"emit", path, "--target", "cuda", "--tile", "m64n64w8s2"});
     CHECK(badTile.status == 1);
     CHECK(badTile.err.find("blockM must be 16 x warps (128)") != std::string::npos);
+    // A tile whose backward cannot split these head dims (found by the emu suite: NVRTC used to
+    // fail on the skeleton's static_assert, an internal error).
+    CommandResult splitTile =
+        runAttn({"emit", path, "--target", "cuda", "--dtype", "bf16", "--tile", "m64n32w4s2", "--head-dim", "48"});
+    CHECK(splitTile.status == 1);
+    CHECK(splitTile.err.find("--tile: tile m64n32w4s2 needs head dims that are multiples of 32") != std::string::npos);
     // attn tune: the candidates compile without a GPU; timing them needs one.
     CommandResult tuneCompile = runAttn({"tune", path, "--compile-only", "--arch", "sm_80"}, 600);
     CHECK(tuneCompile.status == 0);

@@ -379,6 +379,82 @@ TEST_SUITE("cuda") {
     }
   }
 
+  // Where a NaN is and is not, and the rest within `tolerance`: got against want. (relativeError
+  // skips pairs that are both non-finite and, through max, a NaN on one side only.)
+  template <typename T>
+  size_t checkSameNans(const std::vector<T>& got, const std::vector<T>& want, double tolerance, const char* what) {
+    size_t differ = 0;
+    for (size_t i = 0; i < got.size(); ++i) differ += std::isnan(static_cast<double>(got[i])) != std::isnan(static_cast<double>(want[i]));
+    CHECK_MESSAGE(differ == 0, what << ": " << differ << " entries NaN on one side only");
+    size_t nans = 0;
+    for (const T& x : want) nans += std::isnan(static_cast<double>(x));
+    CHECK(relativeError(got, want) <= tolerance);
+    return nans;
+  }
+
+  // A NaN at (head 0, row `row`, column 0) of q, k or v: the host-compiled CUDA kernels must
+  // put NaN exactly where the CPU backend does, forward and backward (the CPU backend is
+  // checked against the rule itself in test_torch_nan.cpp), and agree elsewhere. Returns
+  // how many entries of o are NaN.
+  template <typename T>
+  size_t compareNanWithCpu(const KernelPlan& plan, const HostModule& m, const cpu::Shape& s, char tensor, int64_t row,
+                         uint64_t seed, double tolerance, const std::string& what) {
+    auto cpuKernels = cpu::compile(plan, std::is_same<T, double>::value);
+    std::mt19937_64 rng(seed);
+    std::normal_distribution<double> normal;
+    auto randn = [&](int64_t n) {
+      std::vector<T> x(static_cast<size_t>(n));
+      for (auto& e : x) e = static_cast<T>(normal(rng));
+      return x;
+    };
+    auto q = randn(s.heads * s.lq * s.d), k = randn(s.heads * s.lk * s.d), v = randn(s.heads * s.lk * s.dv);
+    auto dout = randn(s.heads * s.lq * s.dv);
+    if (tensor == 'q') q[static_cast<size_t>(row * s.d)] = NAN;
+    if (tensor == 'k') k[static_cast<size_t>(row * s.d)] = NAN;
+    if (tensor == 'v') v[static_cast<size_t>(row * s.dv)] = NAN;
+    const size_t slots = static_cast<size_t>(std::max(1, m.kernels.source.statSlots));
+    std::vector<T> o1(static_cast<size_t>(s.heads * s.lq * s.dv)), o2 = o1;
+    std::vector<T> st1(static_cast<size_t>(s.heads * s.lq) * slots), st2 = st1;
+    cpu::forward<T>(m.kernels, s, q.data(), k.data(), v.data(), o1.data(), st1.data());
+    cpu::forward<T>(*cpuKernels, s, q.data(), k.data(), v.data(), o2.data(), st2.data());
+    INFO(what, " NaN in ", tensor, "[", row, "] Lq=", s.lq, " Lk=", s.lk);
+    const size_t nans = checkSameNans(o1, o2, tolerance, "o");
+    if (!m.kernels.source.backwardUnsupported.empty()) return nans;
+    std::vector<T> dq1(q.size()), dk1(k.size()), dv1(v.size()), dq2 = dq1, dk2 = dk1, dv2 = dv1;
+    cpu::backward<T>(m.kernels, s, q.data(), k.data(), v.data(), o1.data(), st1.data(), dout.data(), dq1.data(),
+                     dk1.data(), dv1.data());
+    cpu::backward<T>(*cpuKernels, s, q.data(), k.data(), v.data(), o2.data(), st2.data(), dout.data(), dq2.data(),
+                     dk2.data(), dv2.data());
+    checkSameNans(dq1, dq2, tolerance, "dq");
+    checkSameNans(dk1, dk2, tolerance, "dk");
+    checkSameNans(dv1, dv2, tolerance, "dv");
+    return nans;
+  }
+
+  TEST_CASE("the generated CUDA C++ on the host puts NaN where the CPU backend does (q, visible and masked k, v)") {
+    // Causal and expression masks (rows 0-1 see no key; key 9 is masked for rows 2-8), the
+    // online softmax, l2norm + online power, and rowmax/relu/max as values.
+    const char* programs[] = {
+        "attention t {\n  mask causal\n  out softmax(dot(q, k) / sqrt(d))\n}\n",
+        "attention t {\n  mask i - j >= 2 && i - j < 6\n  let a = l1norm(softplus(dot(l2norm(q), l2norm(k)) * 3))\n"
+        "  out l1norm(relu(n * a - 0.5) ^ 3)\n}\n",
+        "attention t {\n  mask causal\n  let s = dot(q, k)\n  out l1norm(relu(s - rowmax(s)) + max(s, 0) + rowmin(s) * 0 + 1)\n}\n",
+    };
+    const cpu::Shape shape{1, 11, 11, 4, 3};
+    int tag = 0;
+    for (const char* text : programs) {
+      KernelPlan plan = planOfSource(text);
+      HostModule m32 = buildOnHost(plan, "float", "nan-f32-" + std::to_string(tag));
+      HostModule m64 = buildOnHost(plan, "double", "nan-f64-" + std::to_string(tag++));
+      for (auto [tensor, row] : std::vector<std::pair<char, int64_t>>{{'q', 5}, {'q', 0}, {'k', 2}, {'k', 9}, {'v', 2}, {'v', 9}}) {
+        const size_t nans = compareNanWithCpu<float>(plan, m32, shape, tensor, row, 77, 1e-4, text);
+        compareNanWithCpu<double>(plan, m64, shape, tensor, row, 77, 1e-9, text);
+        // Row 5 sees key 2 under both masks: those NaNs must show (the check is not vacuous).
+        if (row == 5 || row == 2) CHECK(nans > 0);
+      }
+    }
+  }
+
   // ---- The tensor-core forward's hooks and Variant, checked on the host: the hooks compiled
   // as C++, driven by an emulation of tc_forward.cuh's contract (its statistics, masks and
   // output forms, element by element in double), must give the CPU backend's output and
@@ -449,10 +525,11 @@ TEST_SUITE("cuda") {
               case K::Sum: a += xv; break;
               case K::Mean: a += xv; b += 1; break;
               case K::Count: a += 1; break;
-              case K::Max: case K::Min:  // the extreme, and the first key attaining it
-                if (rs.kind == K::Max ? a < xv : xv < a) {
+              // The extreme (a NaN wins), and 1 + the first key attaining it (0: no key yet).
+              case K::Max: case K::Min:
+                if (b == 0 || std::isnan(xv) || (rs.kind == K::Max ? a < xv : xv < a)) {
                   a = xv;
-                  b = static_cast<double>(j);
+                  b = static_cast<double>(j + 1);
                 }
                 break;
               case K::OnlineExp: {
@@ -791,6 +868,27 @@ TEST_SUITE("cuda") {
     // query (softmax), exactly an H100's limit; with 8 (more statistics) it no longer fits.
     CHECK(names(h100).find("m128n128w8s2") != std::string::npos);
     CHECK(names(cuda::candidateTiles(o, 90, 8)).find("m128n128w8s2") == std::string::npos);
+    // Head dims of 16 (mod 32): the tiles whose gradient kernel splits the dims over 2 or 4
+    // warps (blockN / 16 < warps) cannot serve them; NVRTC used to stop `attn tune` on the
+    // skeleton's static_assert with an internal error (the emu suite found it).
+    for (int d : {48, 80}) {
+      cuda::CudaOptions odd = o;
+      odd.headDim = odd.valueDim = d;
+      const std::string tiles = names(cuda::candidateTiles(odd, 90, 3));
+      INFO("d = ", d, ": ", tiles);
+      CHECK(tiles.find("m64n64w4s2") != std::string::npos);
+      CHECK(tiles.find("m128n128w8s2") != std::string::npos);
+      for (const char* bad : {"m64n32w4s2", "m128n64w8s2", "m128n32w8s2"}) {
+        CHECK(tiles.find(bad) == std::string::npos);
+        odd.tile = cuda::TileConfig::parse(bad);
+        CHECK(cuda::tileUnsupported(odd).find("needs head dims that are multiples of") != std::string::npos);
+      }
+    }
+    for (const auto& t : h100) {  // d = 128: every candidate serves it
+      cuda::CudaOptions c = o;
+      c.tile = t;
+      CHECK(cuda::tileUnsupported(c).empty());
+    }
     CHECK(cuda::lengthBucket(1) == 256);
     CHECK(cuda::lengthBucket(1000) == 1024);
     CHECK(cuda::lengthBucket(1024) == 1024);

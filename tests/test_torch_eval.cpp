@@ -103,7 +103,7 @@ std::string dataDirectory(uint64_t seed, bool withValidation = true) {
   std::filesystem::create_directories(dir);
   train::TokenData d = randomData(seed);
   std::vector<uint16_t> train{63}, val;
-  for (uint16_t t : d.train) train.push_back(t == 63 ? 62 : t);
+  for (uint16_t t : d.train.slice(0, d.train.size())) train.push_back(t == 63 ? 62 : t);
   for (const auto& doc : d.validation) {
     val.push_back(63);
     for (size_t i = 1; i < doc.size(); ++i) val.push_back(doc[i] == 63 ? 62 : doc[i]);

@@ -84,4 +84,42 @@ TEST_SUITE("plan") {
     Program lssar3 = Program::fromFile(std::string(ATTN_STDLIB) + "/lssar.attn", p3);
     compareOnShapes(lssar3, schedule(lssar3.graph()), "lssar p=3");
   }
+
+  // The interpreter keeps the IR's NaN and infinity rules (IR.h) like the reference: a NaN
+  // in q, a visible or a masked key's k, makes NaN exactly the rows that see it; a row of
+  // -inf scores has softmax 0 and rowmax -inf.
+  TEST_CASE("NaN and -inf scores: the plan puts NaN and 0 where the reference does") {
+    at::manual_seed(13);
+    const char* sources[] = {
+        "attention a {\n  mask causal\n  out softmax(dot(q, k) / sqrt(d))\n}\n",
+        "attention a {\n  mask i - j >= 2 && i - j < 6\n  let a = l1norm(softplus(dot(l2norm(q), l2norm(k)) * 3))\n"
+        "  out l1norm(relu(n * a - 0.5) ^ 3)\n}\n",
+        "attention a {\n  mask causal\n  let s = dot(q, k)\n  out l1norm(relu(s - rowmax(s) + 1) + max(s, 0) + rowmin(s) * 0 + 1)\n}\n",
+        "attention a {\n  mask causal\n  let z = dot(q, k) * 0 + log(0 * j)\n"
+        "  out softmax(z) + relu(dot(q, k)) * (rowmax(z) == log(0) ? 1 : 2)\n}\n",
+    };
+    const int64_t L = 11, D = 4, Dv = 3;
+    for (const char* source : sources) {
+      Program program = Program::fromSource(source);
+      KernelPlan plan = schedule(program.graph());
+      for (auto [tensor, row] : std::vector<std::pair<char, int64_t>>{{'-', 0}, {'q', 5}, {'q', 0}, {'k', 2}, {'k', 9}}) {
+        at::Tensor q = at::randn({L, D}, at::kDouble), k = at::randn({L, D}, at::kDouble), v = at::randn({L, Dv}, at::kDouble);
+        if (tensor == 'q') q[row][0] = NAN;
+        if (tensor == 'k') k[row][0] = NAN;
+        at::Tensor want = program(q, k, v).contiguous();
+        std::vector<double> got = interpretPlan(plan, q.data_ptr<double>(), k.data_ptr<double>(), v.data_ptr<double>(), L, L, D, Dv);
+        INFO(source, " NaN in ", std::string(1, tensor), "[", row, "]");
+        const double* w = want.data_ptr<double>();
+        size_t differ = 0, nans = 0, far = 0;
+        for (size_t e = 0; e < got.size(); ++e) {
+          differ += std::isnan(got[e]) != std::isnan(w[e]);
+          nans += std::isnan(w[e]);
+          if (!std::isnan(w[e]) && !(std::fabs(got[e] - w[e]) <= 1e-10 * std::max(1.0, std::fabs(w[e])))) ++far;
+        }
+        CHECK(differ == 0);
+        CHECK(far == 0);
+        if (row == 5 || row == 2) CHECK(nans > 0);  // row 5 and key 2 are seen by some row
+      }
+    }
+  }
 }

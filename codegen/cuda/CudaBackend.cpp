@@ -34,10 +34,10 @@ struct ScalarParams {
   int64_t heads = 0, statSlots = 0, adjointSlots = 0;
 };
 
-ScalarParams scalarParams(const CudaModule& m, const Shape& s, const DeviceBuffers& b) {
+ScalarParams scalarParams(const CudaKernelSource& source, const Shape& s, const DeviceBuffers& b) {
   using namespace kernels;
   ScalarParams p;
-  const ScalarKernels& k = m.source.scalar;
+  const ScalarKernels& k = source.scalar;
   auto ptr = [](uint64_t x) { return static_cast<int64_t>(x); };
   p.args[kQ] = ptr(b.q);
   p.args[kK] = ptr(b.k);
@@ -69,11 +69,23 @@ void* fn(const LoadedModule& m, const std::string& role) {
   return it->second;
 }
 
+void run(const Launcher& launch, const std::string& role, unsigned gridX, unsigned gridY, unsigned threads,
+         int sharedBytes, void** params, const std::string& what) {
+  launch(KernelLaunch{role, gridX, gridY, threads, sharedBytes, params, what});
+}
+
 // 1/|x| per row of x [rows, d] into out.
-void inverseNorms(const LoadedModule& m, uint64_t x, uint64_t out, int64_t rows, int64_t d, void* stream) {
+void inverseNorms(const Launcher& launch, uint64_t x, uint64_t out, int64_t rows, int64_t d) {
   long long r = rows, dd = d;
   void* params[] = {&x, &out, &r, &dd};
-  Driver::get().launch(fn(m, "norms"), blocksFor(rows), 1, kThreads, 0, stream, params, "attn_inverse_norms");
+  run(launch, "norms", blocksFor(rows), 1, kThreads, 0, params, "attn_inverse_norms");
+}
+
+// The driver as a Launcher: module m's kernels on `stream`.
+Launcher onDevice(const LoadedModule& m, void* stream) {
+  return [&m, stream](const KernelLaunch& l) {
+    Driver::get().launch(fn(m, l.role), l.gridX, l.gridY, l.threads, l.sharedBytes, stream, l.params, l.what);
+  };
 }
 
 }  // namespace
@@ -182,13 +194,20 @@ std::shared_ptr<const LoadedModule> load(const std::shared_ptr<const CudaModule>
 }
 
 void forward(const LoadedModule& m, const Shape& s, const DeviceBuffers& b, void* stream) {
-  const Driver& driver = Driver::get();
-  driver.makeCurrent(m.device);
-  const CudaModule& mod = *m.module;
-  const kernels::ScalarKernels& k = mod.source.scalar;
-  if (k.needsQueryNorm) inverseNorms(m, b.q, b.rq, s.heads * s.lq, s.d, stream);
-  if (k.needsKeyNorm) inverseNorms(m, b.k, b.rk, s.heads * s.lk, s.d, stream);
-  if (mod.source.tensorCoreForward) {
+  Driver::get().makeCurrent(m.device);
+  launchForward(m.module->source, s, b, onDevice(m, stream));
+}
+
+void backward(const LoadedModule& m, const Shape& s, const DeviceBuffers& b, void* stream) {
+  Driver::get().makeCurrent(m.device);
+  launchBackward(m.module->source, s, b, onDevice(m, stream));
+}
+
+void launchForward(const CudaKernelSource& src, const Shape& s, const DeviceBuffers& b, const Launcher& launch) {
+  const kernels::ScalarKernels& k = src.scalar;
+  if (k.needsQueryNorm) inverseNorms(launch, b.q, b.rq, s.heads * s.lq, s.d);
+  if (k.needsKeyNorm) inverseNorms(launch, b.k, b.rk, s.heads * s.lk, s.d);
+  if (src.tensorCoreForward) {
     struct {
       uint64_t q, k, v, o;
       uint64_t stats, rq, rk;
@@ -197,39 +216,35 @@ void forward(const LoadedModule& m, const Shape& s, const DeviceBuffers& b, void
     } p{b.q, b.k, b.v, b.o, b.stats, k.needsQueryNorm ? b.rq : 0, k.needsKeyNorm ? b.rk : 0, s.lq, s.lk,
         static_cast<int>(s.heads)};
     void* params[] = {&p};
-    const TileConfig& t = mod.source.options.tile;
-    const CudaEntry& e = mod.source.entry("forward");
-    driver.launch(fn(m, "forward"), static_cast<unsigned>((s.lq + t.blockM - 1) / t.blockM),
-                  static_cast<unsigned>(s.heads), static_cast<unsigned>(e.threads), e.sharedBytes, stream, params, e.name);
+    const TileConfig& t = src.options.tile;
+    const CudaEntry& e = src.entry("forward");
+    run(launch, "forward", static_cast<unsigned>((s.lq + t.blockM - 1) / t.blockM), static_cast<unsigned>(s.heads),
+        static_cast<unsigned>(e.threads), e.sharedBytes, params, e.name);
     return;
   }
-  ScalarParams p = scalarParams(mod, s, b);
+  ScalarParams p = scalarParams(src, s, b);
   void* params[] = {&p};
-  driver.launch(fn(m, "forward"), blocksFor(s.lq), static_cast<unsigned>(s.heads), kThreads, 0, stream, params,
-                mod.source.entries.front().name);
+  run(launch, "forward", blocksFor(s.lq), static_cast<unsigned>(s.heads), kThreads, 0, params, src.entries.front().name);
 }
 
-void backward(const LoadedModule& m, const Shape& s, const DeviceBuffers& b, void* stream) {
-  const Driver& driver = Driver::get();
-  driver.makeCurrent(m.device);
-  const CudaModule& mod = *m.module;
-  const kernels::ScalarKernels& k = mod.source.scalar;
+void launchBackward(const CudaKernelSource& src, const Shape& s, const DeviceBuffers& b, const Launcher& launch) {
+  const kernels::ScalarKernels& k = src.scalar;
   if (!k.backwardUnsupported.empty()) ATTN_INTERNAL_ERROR("backward requested of a program without one");
-  if (k.needsQueryNorm) inverseNorms(m, b.q, b.rq, s.heads * s.lq, s.d, stream);
-  if (k.needsKeyNorm) inverseNorms(m, b.k, b.rk, s.heads * s.lk, s.d, stream);
+  if (k.needsQueryNorm) inverseNorms(launch, b.q, b.rq, s.heads * s.lq, s.d);
+  if (k.needsKeyNorm) inverseNorms(launch, b.k, b.rk, s.heads * s.lk, s.d);
   const long long rows = s.heads * s.lq, dv = s.dv, slots = std::max(1, k.adjointSlots);
   for (int slot : k.identitySlots) {
     uint64_t dout = b.dout, o = b.o, adj = b.adj;
     long long r = rows, c = dv, n = slots, which = slot;
     void* params[] = {&dout, &o, &adj, &r, &c, &n, &which};
-    driver.launch(fn(m, "identity"), blocksFor(rows), 1, kThreads, 0, stream, params, "identity adjoints");
+    run(launch, "identity", blocksFor(rows), 1, kThreads, 0, params, "identity adjoints");
   }
   auto finish = [&](uint64_t rinv, uint64_t bar, uint64_t x, uint64_t dx, int64_t n) {
     long long r = n, d = s.d;
     void* fp[] = {&rinv, &bar, &x, &dx, &r, &d};
-    driver.launch(fn(m, "finish_norm"), blocksFor(n), 1, kThreads, 0, stream, fp, "the l2norm's gradient");
+    run(launch, "finish_norm", blocksFor(n), 1, kThreads, 0, fp, "the l2norm's gradient");
   };
-  if (mod.source.tensorCoreBackward) {
+  if (src.tensorCoreBackward) {
     // tc_backward.cuh's BwdParams.
     struct {
       uint64_t q, k, v, dout;
@@ -240,30 +255,28 @@ void backward(const LoadedModule& m, const Shape& s, const DeviceBuffers& b, voi
         k.needsQueryNorm ? b.rq : 0, k.needsKeyNorm ? b.rk : 0, k.needsQueryNorm ? b.rqBar : 0,
         k.needsKeyNorm ? b.rkBar : 0, s.lq, s.lk, static_cast<int>(s.heads)};
     void* params[] = {&p};
-    const TileConfig& t = mod.source.options.tile;
+    const TileConfig& t = src.options.tile;
     const unsigned queryTiles = static_cast<unsigned>((s.lq + t.blockM - 1) / t.blockM);
     const unsigned keyTiles = static_cast<unsigned>((s.lk + t.blockN - 1) / t.blockN);
     for (size_t pass = 0; pass < k.rowPasses.size(); ++pass) {
-      const CudaEntry& e = mod.source.entry("rows_" + std::to_string(pass + 1));
-      driver.launch(fn(m, e.role), queryTiles, static_cast<unsigned>(s.heads), static_cast<unsigned>(e.threads),
-                    e.sharedBytes, stream, params, e.name);
+      const CudaEntry& e = src.entry("rows_" + std::to_string(pass + 1));
+      run(launch, e.role, queryTiles, static_cast<unsigned>(s.heads), static_cast<unsigned>(e.threads), e.sharedBytes,
+          params, e.name);
     }
-    const CudaEntry& e = mod.source.entry("grad");
-    driver.launch(fn(m, "grad"), keyTiles, static_cast<unsigned>(s.heads), static_cast<unsigned>(e.threads),
-                  e.sharedBytes, stream, params, e.name);
+    const CudaEntry& e = src.entry("grad");
+    run(launch, "grad", keyTiles, static_cast<unsigned>(s.heads), static_cast<unsigned>(e.threads), e.sharedBytes,
+        params, e.name);
     if (k.needsQueryNorm) finish(b.rq, b.rqBar, b.q, b.dq, s.heads * s.lq);
     if (k.needsKeyNorm) finish(b.rk, b.rkBar, b.k, b.dk, s.heads * s.lk);
     return;
   }
-  ScalarParams p = scalarParams(mod, s, b);
+  ScalarParams p = scalarParams(src, s, b);
   void* params[] = {&p};
   for (size_t pass = 0; pass < k.rowPasses.size(); ++pass)
-    driver.launch(fn(m, "rows_" + std::to_string(pass + 1)), blocksFor(s.lq), static_cast<unsigned>(s.heads),
-                  kThreads, 0, stream, params, k.rowPasses[pass]);
-  driver.launch(fn(m, "dkdv"), blocksFor(s.lk), static_cast<unsigned>(s.heads), kThreads, 0, stream, params,
-                "attn_backward_dkdv_f32");
-  driver.launch(fn(m, "dq"), blocksFor(s.lq), static_cast<unsigned>(s.heads), kThreads, 0, stream, params,
-                "attn_backward_dq_f32");
+    run(launch, "rows_" + std::to_string(pass + 1), blocksFor(s.lq), static_cast<unsigned>(s.heads), kThreads, 0,
+        params, k.rowPasses[pass]);
+  run(launch, "dkdv", blocksFor(s.lk), static_cast<unsigned>(s.heads), kThreads, 0, params, "attn_backward_dkdv_f32");
+  run(launch, "dq", blocksFor(s.lq), static_cast<unsigned>(s.heads), kThreads, 0, params, "attn_backward_dq_f32");
   if (k.needsQueryNorm) finish(b.rq, b.rqBar, b.q, b.dq, s.heads * s.lq);
   if (k.needsKeyNorm) finish(b.rk, b.rkBar, b.k, b.dk, s.heads * s.lk);
 }

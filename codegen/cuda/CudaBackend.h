@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -68,5 +69,23 @@ struct DeviceBuffers {
 void forward(const LoadedModule& m, const Shape& s, const DeviceBuffers& b, void* stream);
 /// dq, dk, dv from dout, o and stats (forward's), on the float32 path.
 void backward(const LoadedModule& m, const Shape& s, const DeviceBuffers& b, void* stream);
+
+/// One kernel launch of forward() or backward(): the module's kernel of `role` (CudaEntry::role)
+/// on a gridX x gridY grid of `threads`-thread blocks with `sharedBytes` of dynamic shared
+/// memory; `params` as cuLaunchKernel's kernelParams (valid during the call only); `what`
+/// names the launch in errors.
+struct KernelLaunch {
+  const std::string& role;
+  unsigned gridX, gridY, threads;
+  int sharedBytes;
+  void** params;
+  const std::string& what;
+};
+using Launcher = std::function<void(const KernelLaunch&)>;
+/// The launch sequences of forward() and backward() (which give them to the driver, in order,
+/// on one stream); the tests' host emulation of the tensor-core kernels (tests/emu/) runs the
+/// same sequence.
+void launchForward(const CudaKernelSource& source, const Shape& s, const DeviceBuffers& b, const Launcher& launch);
+void launchBackward(const CudaKernelSource& source, const Shape& s, const DeviceBuffers& b, const Launcher& launch);
 
 }  // namespace attn::cuda

@@ -8,6 +8,7 @@
 
 #include "codegen/cuda/CudaWriter.h"
 #include "compiler/Diagnostics.h"
+#include "compiler/ScalarOps.h"
 
 namespace attn::cuda {
 
@@ -40,9 +41,12 @@ std::string rowWrapper(const std::string& entry, const std::string& body, const 
 }
 
 
-// A float literal for the generated source (shortest exact decimal; infinities by name).
+// A float literal for the generated source (shortest exact decimal; infinities and NaN by
+// name; beyond float32's range, an infinity).
 std::string floatLiteral(double v) {
+  v = ir::roundToFloat32(v);
   if (std::isinf(v)) return v < 0 ? "(-ATTN_INF_F)" : "ATTN_INF_F";
+  if (std::isnan(v)) return "ATTN_NAN_F";
   const float f = static_cast<float>(v);
   char text[40];
   for (int p = 1; p <= 9; ++p) {
@@ -236,12 +240,15 @@ std::string tensorCoreKernels(const KernelPlan& plan, const BackwardPlan& backwa
                            "CTA per (head, " + std::to_string(t.blockN) + " keys)", threads, gradBytes});
   }
   s += "// Support kernels, one thread per row (rows = heads * L).\n"
-       "// 1/|x_r| (0 for a zero row), for l2norm.\n"
+       "// 1/|x_r| (0 for a zero row), for l2norm: squares of x / max |x|, which neither overflow\n"
+       "// nor underflow at any scale bf16 holds (l2norm is scale-invariant).\n"
        "extern \"C\" __global__ void attn_inverse_norms_tc(const Config::Elem* x, float* out, long long rows, long long d) {\n"
        "  const long long r = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;\n"
-       "  if (r >= rows) return;\n  float s = 0.f;\n"
-       "  for (long long c = 0; c < d; ++c) {\n    const float e = static_cast<float>(x[r * d + c]);\n    s += e * e;\n  }\n"
-       "  out[r] = s == 0.f ? 0.f : 1.f / sqrtf(s);\n}\n\n";
+       "  if (r >= rows) return;\n  float m = 0.f, s = 0.f;\n"
+       "  for (long long c = 0; c < d; ++c) m = fmaxf(m, fabsf(static_cast<float>(x[r * d + c])));\n"
+       "  for (long long c = 0; c < d; ++c) {\n    const float e = static_cast<float>(x[r * d + c]) / (m == 0.f ? 1.f : m);\n"
+       "    s += e * e;\n  }\n"
+       "  out[r] = s == 0.f ? 0.f : 1.f / (m * sqrtf(s));\n}\n\n";
   out.entries.push_back({"attn_inverse_norms_tc", "norms", "thread per row"});
   if (withBackward) {
     s += "// adj[r][slot] = dO_r . o_r: the row adjoints the FlashAttention identity gives.\n"
@@ -256,8 +263,8 @@ std::string tensorCoreKernels(const KernelPlan& plan, const BackwardPlan& backwa
          "                                               long long rows, long long d) {\n"
          "  const long long r = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;\n"
          "  if (r >= rows) return;\n"
-         "  const float f = -bar[r] * rinv[r] * rinv[r] * rinv[r];\n"
-         "  for (long long c = 0; c < d; ++c) dx[r * d + c] += f * static_cast<float>(x[r * d + c]);\n}\n";
+         "  const float f = -bar[r] * rinv[r] * rinv[r];  // (-bar r) r (r x): r^3 alone over- or underflows\n"
+         "  for (long long c = 0; c < d; ++c) dx[r * d + c] += f * (rinv[r] * static_cast<float>(x[r * d + c]));\n}\n";
     out.entries.push_back({"attn_identity_adjoint_tc", "identity", "thread per row"});
     out.entries.push_back({"attn_finish_norm_tc", "finish_norm", "thread per row"});
   }
@@ -336,6 +343,17 @@ bool exactMathRequested() {
 bool tensorCoresApply(const CudaOptions& o) {
   return o.dtype != Dtype::F32 && o.headDim % 16 == 0 && o.valueDim % 16 == 0 && o.headDim > 0 && o.valueDim > 0 &&
          o.headDim <= 256 && o.valueDim <= 256;
+}
+
+std::string tileUnsupported(const CudaOptions& o) {
+  const TileConfig& t = o.tile;
+  const int keyWarps = std::min(t.warps, t.blockN / 16);
+  const int split = keyWarps > 0 ? t.warps / keyWarps : 1;
+  const int multiple = 16 * split;
+  if (o.headDim % multiple == 0 && o.valueDim % multiple == 0) return "";
+  return "tile " + t.name() + " needs head dims that are multiples of " + std::to_string(multiple) +
+         " (its backward splits them over " + std::to_string(split) + " warps); d = " + std::to_string(o.headDim) +
+         ", dv = " + std::to_string(o.valueDim);
 }
 
 kernels::ScalarKernels generateScalarCuda(const KernelPlan& plan, const BackwardPlan& backward, const std::string& real) {

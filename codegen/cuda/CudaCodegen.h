@@ -83,6 +83,11 @@ struct CudaKernelSource {
 
 /// Whether the tensor-core forward serves these options (fp16/bf16, dims multiple of 16, <= 256).
 bool tensorCoresApply(const CudaOptions& options);
+/// Why the tensor-core kernels of options.tile cannot serve options' head dims ("" when they
+/// can): the backward's gradient kernel splits the head dims over the warps that share a key
+/// group (tc_backward.cuh, kWarpSplit = warps / min(warps, blockN / 16)), so d and dv must be
+/// multiples of 16 kWarpSplit (e.g. 32 for m64n32w4s2 and m128n64w8s2).
+std::string tileUnsupported(const CudaOptions& options);
 
 /// Dynamic shared memory of the tensor-core kernels for these options (the skeletons'
 /// layouts; the generated source static_asserts that host and device agree). The gradient

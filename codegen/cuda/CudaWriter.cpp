@@ -6,6 +6,7 @@
 #include <cstdlib>
 
 #include "compiler/Diagnostics.h"
+#include "compiler/ScalarOps.h"
 
 namespace attn::cuda {
 
@@ -34,8 +35,10 @@ std::string CudaWriter::mathName(const std::string& base) const { return real_ =
 
 std::string CudaWriter::constant(double value) const {
   const bool f32 = real_ == "float";
+  // A folded constant can be beyond float32 (1e30 * 1e30: inf in float32) or NaN (0 / 0).
+  if (f32) value = ir::roundToFloat32(value);
   if (std::isinf(value)) return std::string(value < 0 ? "(-" : "(") + (f32 ? "ATTN_INF_F" : "ATTN_INF_D") + ")";
-  ATTN_INTERNAL_ASSERT(!std::isnan(value), "cuda writer: NaN constant");
+  if (std::isnan(value)) return f32 ? "ATTN_NAN_F" : "ATTN_NAN_D";
   // The shortest decimal that reads back as the same value (the float one rounded to the
   // nearest float, as the CPU backend rounds its constants).
   std::string s;

@@ -33,6 +33,7 @@ std::vector<TileConfig> candidateTiles(const CudaOptions& options, int arch, int
   for (const char* name : names) {
     CudaOptions o = options;
     o.tile = TileConfig::parse(name);
+    if (!tileUnsupported(o).empty()) continue;  // its backward cannot split these head dims
     const int need = std::max({tensorCoreSharedBytes(o), tensorCoreRowsSharedBytes(o),
                                tensorCoreGradientSharedBytes(o, rowFloats)});
     if (need <= sharedMemoryLimit(arch)) out.push_back(o.tile);

@@ -134,13 +134,21 @@ void parallelFor(int64_t tasks, const Fn& fn) {
 
 constexpr int64_t kRowBlock = 32;
 
+// 1/|x_r| per row (0 for a zero row). The squares are taken of x_r / max_c |x_rc|, so |x|^2
+// neither overflows nor underflows at any scale the type holds (l2norm is scale-invariant,
+// IR.h); a NaN in the row gives NaN.
 template <typename T>
 std::vector<T> inverseNorms(const T* x, int64_t rows, int64_t d) {
   std::vector<T> out(static_cast<size_t>(rows));
   for (int64_t r = 0; r < rows; ++r) {
+    double m = 0;
+    for (int64_t c = 0; c < d; ++c) m = std::max(m, std::fabs(static_cast<double>(x[r * d + c])));
     double s = 0;
-    for (int64_t c = 0; c < d; ++c) s += static_cast<double>(x[r * d + c]) * x[r * d + c];
-    out[static_cast<size_t>(r)] = s == 0 ? T(0) : static_cast<T>(1 / std::sqrt(s));
+    for (int64_t c = 0; c < d; ++c) {
+      const double u = static_cast<double>(x[r * d + c]) / (m == 0 ? 1 : m);  // a NaN stays
+      s += u * u;
+    }
+    out[static_cast<size_t>(r)] = s == 0 ? T(0) : static_cast<T>(1 / (m * std::sqrt(s)));
   }
   return out;
 }
@@ -391,11 +399,13 @@ void backward(const CpuKernels& kernels, const Shape& s, const T* q, const T* k,
     });
   }
   // d(1/|x|)/dx = -x/|x|^3 = -(1/|x|)^3 x: the l2norm's share, now that rqBar and rkBar are whole.
+  // Taken as (-bar r) r (r x): each factor is of the gradient's own size, where r^3 alone
+  // over- or underflows for |x| ~ 1e-30 or 1e20.
   auto finishNorm = [](const std::vector<T>& r, const std::vector<T>& bar, const T* x, T* dx, int64_t rows, int64_t d) {
     for (int64_t row = 0; row < rows; ++row) {
-      T f = -bar[static_cast<size_t>(row)] * r[static_cast<size_t>(row)] * r[static_cast<size_t>(row)] *
-            r[static_cast<size_t>(row)];
-      for (int64_t c = 0; c < d; ++c) dx[row * d + c] += f * x[row * d + c];
+      const T rr = r[static_cast<size_t>(row)];
+      const T f = -bar[static_cast<size_t>(row)] * rr * rr;
+      for (int64_t c = 0; c < d; ++c) dx[row * d + c] += f * (rr * x[row * d + c]);
     }
   };
   if (src.needsQueryNorm) finishNorm(rq, rqBar, q, dq, s.heads * s.lq, s.d);

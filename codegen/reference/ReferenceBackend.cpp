@@ -2,6 +2,8 @@
 
 #include <ATen/ATen.h>
 
+#include "compiler/ScalarOps.h"
+
 #include <cmath>
 #include <limits>
 
@@ -49,7 +51,11 @@ class Evaluator {
   bool evaluatingMask_ = false;
   bool maskReady_ = false;  // mask_ and n_ are built: values can be confined to them
 
-  at::Tensor scalar(double v) const { return at::scalar_tensor(v, options_); }
+  // A constant in the arithmetic's precision. In float32, a folded constant beyond its
+  // range is +-inf, as the arithmetic would have made it (ATen refuses to convert it).
+  at::Tensor scalar(double v) const {
+    return at::scalar_tensor(options_.dtype() == at::kFloat ? ir::roundToFloat32(v) : v, options_);
+  }
 
   at::Tensor buildMask() {
     auto bool_ = [](const at::Tensor& t) { return t.to(at::kBool); };
@@ -111,7 +117,12 @@ class Evaluator {
       case Op::Neg: return -a[0];
       case Op::Not: return (a[0] == 0).to(options_.dtype());
       case Op::Add: return a[0] + a[1];
-      case Op::Sub: return a[0] - a[1];
+      case Op::Sub:
+        // x - rowmax(x) (softmax's shift) is shifted by 0 where every visible x is -inf, so
+        // that row's exp(x - rowmax(x)) is 0 rather than NaN (IR.h).
+        if (g_.node(n.operands[1]).op == Op::RowMax && g_.node(n.operands[1]).operands[0] == n.operands[0])
+          return a[0] - at::where(a[1] == -std::numeric_limits<double>::infinity(), scalar(0), a[1]);
+        return a[0] - a[1];
       case Op::Mul: return a[0] * a[1];
       case Op::Div: return a[0] / a[1];
       case Op::SafeDiv: {
@@ -137,7 +148,7 @@ class Evaluator {
       case Op::Sqrt: return at::sqrt(a[0]);
       case Op::Rsqrt: return at::rsqrt(a[0]);
       case Op::Abs: return at::abs(a[0]);
-      case Op::Sign: return at::sign(a[0]);
+      case Op::Sign: return at::where(at::isnan(a[0]), a[0], at::sign(a[0]));  // ATen's sign(NaN) is 0
       case Op::Tanh: return at::tanh(a[0]);
       case Op::Sigmoid: return at::sigmoid(a[0]);
       case Op::Softplus: return softplus(a[0]);
@@ -151,11 +162,9 @@ class Evaluator {
       }
       case Op::Silu: return a[0] * at::sigmoid(a[0]);
       case Op::Mish: return a[0] * at::tanh(softplus(a[0]));
-      case Op::L2Norm: {
-        return safeDivide(a[0], a[0].pow(2).sum(-1, true).sqrt());
-      }
+      case Op::L2Norm: return l2norm(a[0]);
       case Op::VecScale: return a[0] * a[1];
-      case Op::Dot: return at::matmul(a[0], a[1].transpose(-1, -2));
+      case Op::Dot: return dot(a[0], a[1]);
       case Op::RowSum: return rowSum(a[0]);
       case Op::RowMean: return safeDivide(rowSum(a[0]), n_);  // an empty row's sum is 0 too
       case Op::RowMax: return rowExtreme(a[0], /*max=*/true);
@@ -167,6 +176,18 @@ class Evaluator {
     ATTN_INTERNAL_ERROR(std::string("reference backend: unhandled op ") + ir::opName(n.op));
   }
 
+  // q_i . k_j for every (i, j). A matmul, unless a vector holds a NaN or inf: then its
+  // backward (dq = dS k, dk = dS^T q) would multiply a masked pair's zero adjoint by it and
+  // carry the NaN into rows and keys that never see it. So then each product is taken only
+  // where the mask lets the pair through (an Lq x Lk x D tensor: slow, but only then).
+  at::Tensor dot(const at::Tensor& qv, const at::Tensor& kv) const {
+    if (at::isfinite(qv).all().item<bool>() && at::isfinite(kv).all().item<bool>())
+      return at::matmul(qv, kv.transpose(-1, -2));
+    at::Tensor pair = mask_.unsqueeze(-1);  // [1,1,Lq,Lk,1]
+    at::Tensor zero = scalar(0);
+    return (at::where(pair, qv.unsqueeze(-2), zero) * at::where(pair, kv.unsqueeze(-3), zero)).sum(-1);
+  }
+
   // num / den, and 0 where den is 0; the division never sees a 0, so no inf or NaN reaches
   // the gradients either.
   at::Tensor safeDivide(const at::Tensor& num, const at::Tensor& den) const {
@@ -175,6 +196,18 @@ class Evaluator {
   }
 
   static at::Tensor softplus(const at::Tensor& x) { return at::relu(x) + at::log1p(at::exp(-at::abs(x))); }
+
+  // x / |x| over the last dimension, and 0 for a zero vector. The math is scale-invariant,
+  // so x is first divided by its largest |x_c|: |x|^2 then neither overflows (x ~ 1e20 in
+  // float32) nor underflows (x ~ 1e-30). The scale is a constant for autograd (detached):
+  // the result does not depend on it, so its exact gradient is 0.
+  static at::Tensor l2norm(const at::Tensor& x) {
+    at::Tensor scale = x.detach().abs().amax(-1, true);
+    at::Tensor unit = x / at::where(scale == 0, at::ones_like(scale), scale);
+    at::Tensor norm = unit.pow(2).sum(-1, true).sqrt();
+    at::Tensor zero = norm == 0;
+    return at::where(zero, at::zeros_like(unit), unit / at::where(zero, at::ones_like(norm), norm));
+  }
 
   // Sum over unmasked j. A value of lower kind is broadcast over the row first.
   at::Tensor rowSum(const at::Tensor& x) const {
@@ -206,10 +239,25 @@ at::Tensor weights(const ir::Graph& graph, const at::Tensor& q, const at::Tensor
   return e.weights();
 }
 
+// o = w v, each row summing over its visible keys only. w is 0 at masked keys, but 0 times
+// a NaN or inf in v is NaN: a matmul would carry a masked key's non-finite value into rows
+// that cannot see it. So the keys with a non-finite value in v are taken out of the
+// matmul (their entries zeroed) and their products added back where the key is visible.
+static at::Tensor weightedValues(const at::Tensor& w, const at::Tensor& v, const at::Tensor& mask) {
+  at::Tensor bad = at::logical_not(at::isfinite(v));  // [B,H,Lk,Dv]
+  if (!bad.any().item<bool>()) return at::matmul(w, v);
+  at::Tensor o = at::matmul(w, at::where(bad, at::zeros({}, v.options()), v));
+  at::Tensor keys = bad.any(-1).flatten(0, 1).any(0).nonzero().flatten();  // keys holding one anywhere
+  at::Tensor wJ = w.index_select(-1, keys).unsqueeze(-1);                  // [B,H,Lq,J,1]
+  at::Tensor vJ = v.index_select(-2, keys).unsqueeze(-3);                  // [B,H,1,J,Dv]
+  at::Tensor seen = mask.index_select(-1, keys).unsqueeze(-1).logical_and(bad.index_select(-2, keys).unsqueeze(-3));
+  return o + at::where(seen, wJ * vJ, at::zeros({}, v.options())).sum(-2);
+}
+
 at::Tensor forward(const ir::Graph& graph, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {
   at::Tensor qc = computeInputs(q), kc = computeInputs(k), vc = v.to(qc.scalar_type());
   Evaluator e(graph, qc, kc);
-  return at::matmul(e.weights(), vc);
+  return weightedValues(e.weights(), vc, e.mask());
 }
 
 }  // namespace attn::reference

@@ -338,6 +338,11 @@ class Generator {
   }
   std::string stdMax(const std::string& a, const std::string& b) { return selectIf(f_->fcmp("olt", a, b), b, a); }
   std::string stdMin(const std::string& a, const std::string& b) { return selectIf(f_->fcmp("olt", b, a), b, a); }
+  // The IR's max and min (ScalarOps.cpp): NaN when either operand is NaN, where the select
+  // of stdMax keeps whichever operand comes first.
+  std::string isNan(const std::string& x) { return f_->fcmp("une", x, x); }
+  std::string nanMax(const std::string& a, const std::string& b) { return selectIf(isNan(b), b, stdMax(a, b)); }
+  std::string nanMin(const std::string& a, const std::string& b) { return selectIf(isNan(b), b, stdMin(a, b)); }
   // *ptr += value
   void increment(const std::string& ptr, const std::string& value) {
     f_->storeReal(add(f_->loadReal(ptr), value), ptr);
@@ -474,7 +479,7 @@ class Generator {
     for (int s : it->second) {
       const RowStatistic& st = plan_.statistics[static_cast<size_t>(s)];
       if (pass_ != 0 && st.pass >= pass_) continue;  // not finished yet
-      std::string here = f_->fcmp("oeq", f_->sitofp(el_.j), slots(s).second);
+      std::string here = f_->fcmp("oeq", add(f_->sitofp(el_.j), c(1)), slots(s).second);
       v = selectIf(here, statisticValue(s, st.node), v);
     }
     return v;
@@ -495,6 +500,10 @@ class Generator {
     ATTN_INTERNAL_ASSERT(ir::isElementwise(n.op), std::string("scalar codegen: cannot evaluate ") + ir::opName(n.op));
     std::vector<std::string> a;
     for (NodeId o : n.operands) a.push_back(value(o));
+    // x - rowmax(x) (softmax's shift): shifted by 0 where every visible x is -inf, so the
+    // row's exp(x - rowmax(x)) is 0, not NaN (IR.h; the reference does the same).
+    if (n.op == Op::Sub && g_.node(n.operands[1]).op == Op::RowMax && g_.node(n.operands[1]).operands[0] == n.operands[0])
+      a[1] = selectIf(f_->fcmp("oeq", a[1], negInf()), c(0), a[1]);
     return elementwise(n, a);
   }
 
@@ -538,8 +547,8 @@ class Generator {
     switch (st.kind) {
       case Kind::Sum: case Kind::Count: return a;
       case Kind::Mean: return selectIf(isZero(b), c(0), div(a, b));
-      case Kind::Max: return selectIf(f_->fcmp("oeq", a, negInf()), c(0), a);
-      case Kind::Min: return selectIf(f_->fcmp("oeq", a, c(INFINITY)), c(0), a);
+      // Slot 1 says whether the row saw a key: a row of -inf values has rowmax -inf, no key 0.
+      case Kind::Max: case Kind::Min: return selectIf(isZero(b), c(0), a);
       default: break;
     }
     ATTN_INTERNAL_ERROR("unreadable statistic");
@@ -604,14 +613,14 @@ class Generator {
       case Op::Neg: return f.fneg(a[0]);
       case Op::Not: return b2r(isZero(a[0]));
       case Op::Add: return add(a[0], a[1]);
-      case Op::Sub: return sub(a[0], a[1]);
+      case Op::Sub: return sub(a[0], a[1]);  // x - rowmax(x): see compute
       case Op::Mul: return mul(a[0], a[1]);
       case Op::Div: return div(a[0], a[1]);
       case Op::SafeDiv: return selectIf(isZero(a[1]), c(0), div(a[0], a[1]));
       case Op::Pow: return f.intrinsic2("pow", a[0], a[1]);
-      case Op::Min: return stdMin(a[0], a[1]);
-      case Op::Max: return stdMax(a[0], a[1]);
-      case Op::Clamp: return stdMin(stdMax(a[0], a[1]), a[2]);
+      case Op::Min: return nanMin(a[0], a[1]);
+      case Op::Max: return nanMax(a[0], a[1]);
+      case Op::Clamp: return nanMin(nanMax(a[0], a[1]), a[2]);
       case Op::Lt: return b2r(f.fcmp("olt", a[0], a[1]));
       case Op::Le: return b2r(f.fcmp("ole", a[0], a[1]));
       case Op::Gt: return b2r(f.fcmp("ogt", a[0], a[1]));
@@ -628,12 +637,21 @@ class Generator {
       case Op::Sqrt: return f.intrinsic("sqrt", a[0]);
       case Op::Rsqrt: return div(c(1), f.intrinsic("sqrt", a[0]));
       case Op::Abs: return f.intrinsic("fabs", a[0]);
-      case Op::Sign: return sub(b2r(f.fcmp("ogt", a[0], c(0))), b2r(f.fcmp("olt", a[0], c(0))));
+      // 1, -1, or x itself: 0 for 0 and NaN for NaN (IR.h), in two selects (it is also |x|'s
+      // derivative, on the backward kernels' register budget).
+      case Op::Sign: {
+        // sign(NaN) is NaN (IR.h) in forward values. In backward code (pass_ 0) sign is
+        // mostly |x|'s derivative, where a NaN x has already made the row's statistics NaN;
+        // there the NaN test is left out: it costs the tensor-core backward-rows kernel 36
+        // registers and spills (LSSAR, fp16, d = 128; the cuda suite's no-spill check).
+        std::string sign = sub(b2r(f.fcmp("ogt", a[0], c(0))), b2r(f.fcmp("olt", a[0], c(0))));
+        return pass_ == 0 ? sign : selectIf(isNan(a[0]), a[0], sign);
+      }
       case Op::Tanh: return f.call(libm("tanh"), a[0]);
       case Op::Sigmoid: return sigmoid(a[0]);
       case Op::Softplus: return softplus(a[0]);
-      case Op::Relu: return selectIf(f.fcmp("ogt", a[0], c(0)), a[0], c(0));
-      case Op::Relu6: return stdMin(stdMax(a[0], c(0)), c(6));
+      case Op::Relu: return selectIf(f.fcmp("ole", a[0], c(0)), c(0), a[0]);  // NaN stays NaN
+      case Op::Relu6: return nanMin(nanMax(a[0], c(0)), c(6));
       // x Phi(x) with Phi(x) = erfc(-x/sqrt 2) / 2, not (1 + erf(x/sqrt 2)) / 2: for x < -5 the
       // latter is a difference of nearly equal numbers and loses every digit (gelu(-8) = 0),
       // which a normalisation of such values then divides by.
@@ -835,7 +853,7 @@ class Generator {
         // rowmax/rowmin: all of R to the key forward found the extreme at (slot 1), not
         // to keys whose recomputed value equals the saved one: a recomputation may round
         // differently (a vectorised exp, another summation order of the dots).
-        else addTo(x, selectIf(f_->fcmp("oeq", f_->sitofp(el_.j), slots(statOf_.at(id)).second), R, c(0)));
+        else addTo(x, selectIf(f_->fcmp("oeq", add(f_->sitofp(el_.j), c(1)), slots(statOf_.at(id)).second), R, c(0)));
         continue;
       }
       if (n.kind != ValueKind::Score || !computable(id, pass)) continue;
@@ -1056,6 +1074,9 @@ class Generator {
     });
     const std::string S = f.variable(real_, kKeyBlock);
     const std::string W = f.variable(real_, kKeyBlock);
+    // Expression masks: which keys of the block the row sees. The output skips the others:
+    // their weight is 0, but 0 times a NaN or inf in v would reach a row that cannot see it.
+    const std::string VIS = g_.mask == ir::MaskKind::Expr ? f.variable(real_, kKeyBlock) : "";
     std::map<int, std::string> buffers;  // online statistic -> its operand per key
     for (size_t s = 0; s < plan_.statistics.size(); ++s) buffers[static_cast<int>(s)] = f.variable(real_, kKeyBlock);
     // The last key any row of the task sees.
@@ -1120,12 +1141,17 @@ class Generator {
                 break;
               case Kind::Count: f.storeReal(add(cur, whereVisible(c(1), c(0))), a0); break;
               case Kind::Max: case Kind::Min: {
+                // A NaN wins and stays (the IR's rowmax of a row holding a NaN is NaN).
                 std::string x = value(st.operand);
                 std::string better = f.fcmp("olt", st.kind == Kind::Max ? cur : x, st.kind == Kind::Max ? x : cur);
+                better = f.orBool(better, isNan(x));
+                better = f.orBool(better, isZero(f.loadReal(a1)));  // the row's first visible key
                 if (!el_.vis.empty()) better = f.andBool(better, el_.vis);
                 f.storeReal(selectIf(better, x, cur), a0);
-                // Slot 1: the first key attaining it, where backward sends the adjoint.
-                f.storeReal(selectIf(better, f.sitofp(j), f.loadReal(a1)), a1);
+                // Slot 1: 1 + the first visible key attaining the extreme (backward sends the
+                // adjoint there), 0 while the row has seen no key: a row of -inf values has
+                // rowmax -inf, no key 0.
+                f.storeReal(selectIf(better, add(f.sitofp(j), c(1)), f.loadReal(a1)), a1);
                 break;
               }
               default: ATTN_INTERNAL_ERROR("unexpected statistic kind");
@@ -1133,6 +1159,7 @@ class Generator {
           }
           if (kp.accumulatesOutput && out.form == OutputAccumulation::Form::Direct)
             f.storeReal(whereVisible(value(out.value), c(0)), f.realAt(W, index));
+          if (kp.accumulatesOutput && !VIS.empty()) f.storeReal(f.bool2real(el_.vis), f.realAt(VIS, index));
           leaveElement();
         });
         for (auto& [s, vars] : acc) {
@@ -1150,8 +1177,13 @@ class Generator {
         if (kp.accumulatesOutput) {
           std::string orow = f.realAt(o_, f.iop("mul nsw", row_.r, dv_));
           f.loop(ja, jb, [&](const std::string& j) {
-            std::string wj = f.loadReal(f.realAt(W, f.iop("sub nsw", j, kb)));
-            axpy(orow, wj, f.realAt(v_, f.iop("mul nsw", j, dv_)), dv_);
+            std::string index = f.iop("sub nsw", j, kb);
+            auto accumulate = [&] {
+              std::string wj = f.loadReal(f.realAt(W, index));
+              axpy(orow, wj, f.realAt(v_, f.iop("mul nsw", j, dv_)), dv_);
+            };
+            if (VIS.empty()) accumulate();
+            else f.ifThen(f.real2bool(f.loadReal(f.realAt(VIS, index))), accumulate);
           });
         }
       });
@@ -1189,14 +1221,14 @@ class Generator {
     f.loop(ja, jb, [&](const std::string& j) {
       std::string x = f.loadReal(f.realAt(buffer, f.iop("sub nsw", j, kb)));
       if (!expForm) x = f.intrinsic("fabs", x);
-      f.storeReal(stdMax(f.loadReal(bmax), x), bmax);
+      f.storeReal(nanMax(f.loadReal(bmax), x), bmax);  // a NaN operand makes the row NaN
     });
     std::string sumPtr = statSlot(row_.r, s, 0), mPtr = statSlot(row_.r, s, 1);
     std::string m = f.loadReal(mPtr), sum = f.loadReal(sumPtr);
-    std::string mNew = stdMax(m, f.loadReal(bmax));
+    std::string mNew = nanMax(m, f.loadReal(bmax));
     std::string factor;
     if (expForm) factor = selectIf(f.fcmp("oeq", m, negInf()), c(0), f.intrinsic("exp", sub(m, mNew)));
-    else factor = selectIf(f.fcmp("ogt", m, c(0)), power(div(m, mNew), p), c(0));
+    else factor = selectIf(f.fcmp("ole", m, c(0)), c(0), power(div(m, mNew), p));
     std::string total = f.variable(real_);
     f.storeReal(mul(sum, factor), total);
     if (!weights.empty()) {
@@ -1269,6 +1301,13 @@ class Generator {
     const std::string S = f.variable(real_, kKeyBlock), G = f.variable(real_, kKeyBlock);
     const std::string DS = f.variable(real_, kKeyBlock), W = f.variable(real_, kKeyBlock);
     const std::string RK = f.variable(real_, kKeyBlock);
+    // Expression masks: the keys the row sees. Only those take part below: an invisible
+    // pair's dS and w are 0, but 0 times a NaN in k_j (or q_i, dO_i) is NaN (IR.h).
+    const std::string VIS = g_.mask == ir::MaskKind::Expr ? f.variable(real_, kKeyBlock) : "";
+    auto ifSeen = [&](const std::string& index, const std::function<void()>& body) {
+      if (VIS.empty()) body();
+      else f.ifThen(f.real2bool(f.loadReal(f.realAt(VIS, index))), body);
+    };
     const std::string wantDq = f.icmp("ne", f.iop("and", flags, "1"), "0");
     const std::string wantDk = f.icmp("ne", f.iop("and", flags, "2"), "0");
     blockLoop(r0, r1, j0, j1, [&](const std::string& ja, const std::string& jb, const std::string& kb) {
@@ -1285,6 +1324,7 @@ class Generator {
         f.storeReal(sinks.dS, f.realAt(DS, index));
         f.storeReal(whereVisible(value(g_.out), c(0)), f.realAt(W, index));
         f.storeReal(sinks.rkBar, f.realAt(RK, index));
+        if (!VIS.empty()) f.storeReal(f.bool2real(el_.vis), f.realAt(VIS, index));
         increment(rqAcc, sinks.rqBar);
         leaveElement();
       });
@@ -1293,8 +1333,11 @@ class Generator {
       f.ifThen(wantDq, [&] {
         std::string dqrow = f.realAt(dq, f.iop("mul nsw", row_.r, d_));
         f.loop(ja, jb, [&](const std::string& j) {
-          std::string ds = f.loadReal(f.realAt(DS, f.iop("sub nsw", j, kb)));
-          axpy(dqrow, ds, f.realAt(k_, f.iop("mul nsw", j, d_)), d_);
+          std::string index = f.iop("sub nsw", j, kb);
+          ifSeen(index, [&] {
+            std::string ds = f.loadReal(f.realAt(DS, index));
+            axpy(dqrow, ds, f.realAt(k_, f.iop("mul nsw", j, d_)), d_);
+          });
         });
         if (src_.needsQueryNorm) {
           std::string p = f.realAt(rqBar, row_.r);
@@ -1304,14 +1347,16 @@ class Generator {
       f.ifThen(wantDk, [&] {
         f.loop(ja, jb, [&](const std::string& j) {
           std::string index = f.iop("sub nsw", j, kb);
-          std::string ds = f.loadReal(f.realAt(DS, index));
-          std::string w = f.loadReal(f.realAt(W, index));
-          axpy(f.realAt(dk, f.iop("mul nsw", j, d_)), ds, qrow, d_);
-          axpy(f.realAt(dv, f.iop("mul nsw", j, dv_)), w, dorow, dv_);
-          if (src_.needsKeyNorm) {
-            std::string p = f.realAt(rkBar, j);
-            increment(p, f.loadReal(f.realAt(RK, index)));
-          }
+          ifSeen(index, [&] {
+            std::string ds = f.loadReal(f.realAt(DS, index));
+            std::string w = f.loadReal(f.realAt(W, index));
+            axpy(f.realAt(dk, f.iop("mul nsw", j, d_)), ds, qrow, d_);
+            axpy(f.realAt(dv, f.iop("mul nsw", j, dv_)), w, dorow, dv_);
+            if (src_.needsKeyNorm) {
+              std::string p = f.realAt(rkBar, j);
+              increment(p, f.loadReal(f.realAt(RK, index)));
+            }
+          });
         });
       });
     });

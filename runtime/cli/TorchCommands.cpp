@@ -30,11 +30,13 @@
 #include "runtime/data/Corpus.h"
 #include "runtime/data/CorpusCache.h"
 #include "runtime/data/DataError.h"
+#include "runtime/data/DataInspect.h"
 #include "runtime/data/Shards.h"
 #include "runtime/data/PasskeyTask.h"
 #include "runtime/data/TextTokenizer.h"
 #include "runtime/io/Npy.h"
 #include "runtime/io/Plot.h"
+#include "runtime/model/ModelSizes.h"
 #include "runtime/train/Evaluate.h"
 #include "runtime/train/Passkey.h"
 #include "runtime/train/Trainer.h"
@@ -128,38 +130,25 @@ int run(const RunOptions& o) {
   return 0;
 }
 
-// Token data from a directory of shards: every *_train_*.bin (in name order) for training,
-// every *_val_*.bin cut into documents at the end-of-text token that starts each one (the
-// tokenizer's: DIR/tokenizer.json, GPT-2's without one).
+// Token data from a directory of shards: every *_train_*.bin (in name order) memory-mapped
+// as one stream (resident memory does not grow with the shards), every *_val_*.bin read and
+// cut into documents at the end-of-text token that starts each one (the tokenizer's:
+// DIR/tokenizer.json, GPT-2's without one).
 train::TokenData loadTokenData(const std::string& dir) {
   const data::TokenizerInfo tokenizer = data::readTokenizerInfo(dir);
-  std::vector<std::string> trainFiles, valFiles;
-  DIR* d = ::opendir(dir.c_str());
-  if (!d) throw UserError("cannot open the data directory '" + dir + "'");
-  while (dirent* e = ::readdir(d)) {
-    std::string name = e->d_name;
-    if (name.size() < 5 || name.substr(name.size() - 4) != ".bin") continue;
-    if (name.find("_train_") != std::string::npos) trainFiles.push_back(dir + "/" + name);
-    else if (name.find("_val_") != std::string::npos) valFiles.push_back(dir + "/" + name);
-  }
-  ::closedir(d);
-  std::sort(trainFiles.begin(), trainFiles.end());
-  std::sort(valFiles.begin(), valFiles.end());
-  if (trainFiles.empty())
+  const data::ShardFiles files = data::listShards(dir);
+  if (files.train.empty())
     throw UserError("no training shards (*_train_*.bin) in '" + dir + "' (make them with attn data prepare)");
   train::TokenData data;
-  for (const auto& f : trainFiles) {
-    std::vector<uint16_t> t = data::readShard(f);
-    data.train.insert(data.train.end(), t.begin(), t.end());
-  }
-  for (const auto& f : valFiles) {
+  data.train = data::TokenStream::mapShards(files.train);
+  for (const auto& f : files.val) {
     for (uint16_t token : data::readShard(f)) {
       if (token == tokenizer.endOfText || data.validation.empty()) data.validation.emplace_back();
       data.validation.back().push_back(token);
     }
   }
   if (tokenizer.kind != "gpt2") data.vocab = tokenizer.vocab;
-  data.description = dir + ": " + std::to_string(trainFiles.size()) + " train shard(s), " +
+  data.description = dir + ": " + std::to_string(files.train.size()) + " train shard(s), " +
                      std::to_string(data.train.size()) + " tokens; " + std::to_string(data.validation.size()) +
                      " validation documents";
   return data;
@@ -187,11 +176,21 @@ int trainCommand(const TrainCliOptions& c) {
   // its vocabulary padded to a multiple of 64, as GPT-2's 50,257 is to 50,304.
   if (withVocab.vocab == 0 && data.vocab > 0) withVocab.vocab = (data.vocab + 63) / 64 * 64;
   train::TrainOptions resolved = train::resolveDefaults(withVocab);
-  std::cerr << "attn train: " << resolved.config << ", " << resolved.attnFile << " on " << resolved.backend << ", "
-            << resolved.steps << " steps of " << resolved.batchTokens << " tokens (seq " << resolved.seqLen
-            << "), data " << data.description << '\n';
+  const model::Gpt2Config model = train::trainedModelConfig(resolved);
+  const train::DistributedOptions& dist = o.distributed;
+  if (dist.rank == 0) {
+    char size[160];
+    std::snprintf(size, sizeof size, "%s (%lld layers, %lld heads, %lld wide, %.1fM parameters)", model.name.c_str(),
+                  static_cast<long long>(model.layers), static_cast<long long>(model.heads),
+                  static_cast<long long>(model.width),
+                  static_cast<double>(model::parameterCount(model.layers, model.width, model.vocab)) / 1e6);
+    std::cerr << "attn train: " << size << ", " << resolved.attnFile << " on " << resolved.backend << ", "
+              << resolved.steps << " steps of " << resolved.batchTokens << " tokens (seq " << resolved.seqLen << ")"
+              << (dist.worldSize > 1 ? " over " + std::to_string(dist.worldSize) + " ranks" : std::string())
+              << ", data " << data.description << '\n';
+  }
   double loss = train::train(withVocab, data);
-  std::cout << "final train loss " << loss << "; run in " << o.out << '\n';
+  if (dist.rank == 0) std::cout << "final train loss " << loss << "; run in " << o.out << '\n';
   return 0;
 }
 

@@ -7,13 +7,16 @@
 //   attn emit FILE --target ast|checked|ir|plan|llvm|cuda|ptx [--optimised] [--f64] [--arch sm_XX]
 //             [--dtype f32|f16|bf16] [--tile m64n64w4s2] [--head-dim D] [--name N] [--set K=V]...
 //   attn run FILE --backend B --q Q.npy --k K.npy --v V.npy [--dout DO.npy] --out DIR
-//   attn train --config tiny|small|124m --attn FILE [--set K=V] [--backend B] [--steps N] ... --out DIR
+//   attn train --config tiny|small|45m|124m|355m [--layers N --heads H --width W] --attn FILE [--set K=V]
+//             [--backend B] [--steps N] [--eval-every N] [--log-every N] ... --out DIR
+//             (one process per rank under torchrun --no-python: RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT)
 //   attn eval --ckpt DIR [--attn FILE --set K=V] [--lengths 1x,2x,..] [--protocol P] [--per-position B]
 //             [--out FILE.json] [--plot FILE.png]
 //   attn passkey --ckpt DIR [--attn FILE --set K=V] [--lengths ..] [--depths ..] [--trials N] [--out FILE.json]
 //   attn plot A.json [B.json...] [--by-position] --out FILE.png
 //   attn data prepare [INPUT...] --out DIR [--tokenizer gpt2|bytes|bpe:N] [--val-fraction F] [--seed S]
 //                     [--tokens-per-shard N] [--prefix NAME]
+//   attn data inspect DIR [--seq-len N] [--lengths 1x,2x,..] [--max-docs N]
 //   attn data synth --task passkey --data DIR --out DIR [--mix F] [--min-length N] [--max-length N] [--seed S]
 //
 // `run` needs LibTorch, which lives in a shared library opened only for it
@@ -47,6 +50,7 @@
 #include "runtime/io/Plot.h"
 #include "runtime/data/Bpe.h"
 #include "runtime/data/Corpus.h"
+#include "runtime/data/DataInspect.h"
 #include "runtime/data/DataError.h"
 #include "support/AtomicWrite.h"
 #include "support/FileError.h"
@@ -55,9 +59,13 @@
 #include "runtime/data/Synth.h"
 #include "runtime/data/TextTokenizer.h"
 #include "runtime/io/EvalFile.h"
+#include "runtime/model/ModelSizes.h"
 #include "runtime/train/LengthSpec.h"
+#include "runtime/train/WindowPlan.h"
 
 #include <map>
+#include <tuple>
+#include <cerrno>
 #include <nlohmann/json.hpp>
 
 #ifdef ATTN_HAVE_LLVM
@@ -210,6 +218,13 @@ int runEmit(const Options& o) {
     if (o.exactMath) cudaOptions.exactMath = true;
     cudaOptions.headDim = static_cast<int>(o.headDim > 0 ? o.headDim : 64);
     cudaOptions.valueDim = static_cast<int>(o.valueDim > 0 ? o.valueDim : cudaOptions.headDim);
+    if (cuda::tensorCoresApply(cudaOptions)) {
+      const std::string why = cuda::tileUnsupported(cudaOptions);
+      if (!why.empty()) {
+        diags.error("--tile: " + why);
+        return finish(diags);
+      }
+    }
     auto options = compileOptions(o, diags);
     if (!options) return finish(diags);
     auto plan = compileToPlan(o.files.at(0), *options, diags);
@@ -419,6 +434,86 @@ int runDataPrepare(const DataPrepareOptions& o) {
   }
 }
 
+struct DataInspectOptions {
+  std::string dir;
+  int64_t seqLen = 1024;  // the paper's training length
+  std::vector<std::string> lengths = {"1x", "2x", "4x", "8x", "16x"};
+  int64_t maxDocuments = 8;  // attn eval's default
+};
+
+// attn data inspect: what a data directory holds, and what `attn eval` (same-tokens) would
+// score in it at multiples of a training length.
+int runDataInspect(const DataInspectOptions& o) {
+  try {
+    const data::DataSummary s = data::summarizeDataDir(o.dir);
+    if (s.shards.train.empty() && s.shards.val.empty())
+      throw data::DataError(o.dir + ": no token shards (*_train_*.bin, *_val_*.bin) in the directory");
+    std::cout << o.dir << " (tokenizer " << s.tokenizer.kind << ", end of text " << s.tokenizer.endOfText << ")\n";
+    char line[200];
+    std::snprintf(line, sizeof line, "  train %4zu shard%s %15s tokens\n", s.shards.train.size(),
+                  s.shards.train.size() == 1 ? " " : "s", withCommas(s.trainTokens).c_str());
+    std::cout << line;
+    std::snprintf(line, sizeof line, "  val   %4zu shard%s %15s tokens %10s documents\n", s.shards.val.size(),
+                  s.shards.val.size() == 1 ? " " : "s", withCommas(s.valTokens).c_str(),
+                  withCommas(static_cast<int64_t>(s.documentLengths.size())).c_str());
+    std::cout << line;
+    if (s.documentLengths.empty()) return kExitOk;
+
+    // Lengths in power-of-two buckets [2^k, 2^(k+1)).
+    std::map<int, int64_t> buckets;
+    int64_t longestDocument = 0;
+    for (int64_t n : s.documentLengths) {
+      int k = 0;
+      while ((int64_t(2) << k) <= n) ++k;
+      ++buckets[k];
+      longestDocument = std::max(longestDocument, n);
+    }
+    std::cout << "validation document lengths (tokens, each with its end-of-text token; longest "
+              << withCommas(longestDocument) << "):\n";
+    for (const auto& [k, count] : buckets) {
+      const std::string range = "[" + std::to_string(int64_t(1) << k) + ", " + std::to_string(int64_t(2) << k) + ")";
+      std::snprintf(line, sizeof line, "  %-22s %10s\n", range.c_str(), withCommas(count).c_str());
+      std::cout << line;
+    }
+
+    int64_t longest = 0;
+    std::vector<std::pair<std::string, int64_t>> lengths;
+    for (const std::string& spec : o.lengths) {
+      if (spec.empty()) continue;
+      const int64_t L = *train::parseLengthMultiple(spec) * o.seqLen;
+      lengths.emplace_back(spec, L);
+      longest = std::max(longest, L);
+    }
+    if (lengths.empty()) {
+      std::cerr << "attn: error: --lengths: no length given\n";
+      return kExitUsage;
+    }
+    const std::vector<int64_t> units = train::sameTokensUnits(s.documentLengths, longest, o.maxDocuments);
+    const std::vector<int64_t> eligible = train::sameTokensUnits(s.documentLengths, longest, 0);
+    std::cout << "attn eval windows (same-tokens) at --seq-len " << o.seqLen << ": " << units.size()
+              << " documents of at least " << withCommas(longest + 1) << " tokens used (" << eligible.size()
+              << " long enough, --max-docs " << o.maxDocuments << ")\n";
+    std::cout << "  length     window    windows      targets  docs>=window+1\n";
+    for (const auto& [spec, L] : lengths) {
+      const int64_t perUnit = static_cast<int64_t>(train::cutIntoWindows(L, longest).size());
+      int64_t fit = 0;
+      for (int64_t n : s.documentLengths) fit += n >= L + 1 ? 1 : 0;
+      const int64_t unitCount = static_cast<int64_t>(units.size());
+      std::snprintf(line, sizeof line, "  %-6s %10lld %10lld %12lld %15lld\n", spec.c_str(), static_cast<long long>(L),
+                    static_cast<long long>(perUnit * unitCount), static_cast<long long>(longest * unitCount),
+                    static_cast<long long>(fit));
+      std::cout << line;
+    }
+    if (units.empty())
+      std::cout << "  (no validation document is long enough: attn eval would refuse these lengths; use shorter "
+                   "--lengths or --protocol stream)\n";
+    return kExitOk;
+  } catch (const data::DataError& e) {
+    std::cerr << "attn: error: " << e.what() << '\n';
+    return kExitUserError;
+  }
+}
+
 // attn data synth: task instances mixed into a data directory's training text.
 int runDataSynth(const data::SynthOptions& o) {
   try {
@@ -465,6 +560,38 @@ CLI::Validator lengthMultiple() {
                std::to_string(train::kMaxLengthMultiple) + "x)";
       },
       "NX");
+}
+
+// Fills `d` from the variables torchrun (--no-python) and srun's wrappers set: RANK,
+// WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT. None set: a run of its own. Returns
+// what is wrong with them ("" when nothing).
+std::string readDistributedEnvironment(train::DistributedOptions& d) {
+  auto integer = [](const char* name, int64_t lo, int64_t hi, int64_t& out) -> std::string {
+    const char* text = std::getenv(name);
+    if (!text || !*text) return "";
+    char* end = nullptr;
+    errno = 0;
+    const long long v = std::strtoll(text, &end, 10);
+    if (errno != 0 || *end != '\0' || v < lo || v > hi)
+      return std::string(name) + "='" + text + "' is not an integer from " + std::to_string(lo) + " to " +
+             std::to_string(hi);
+    out = v;
+    return "";
+  };
+  const bool any = std::getenv("WORLD_SIZE") || std::getenv("RANK");
+  if (!any) return "";
+  d.launched = true;
+  for (auto [name, lo, hi, field] : {std::tuple<const char*, int64_t, int64_t, int64_t*>{"WORLD_SIZE", 1, 65536, &d.worldSize},
+                                     {"RANK", 0, 65535, &d.rank},
+                                     {"LOCAL_RANK", 0, 65535, &d.localRank},
+                                     {"MASTER_PORT", 1, 65535, &d.masterPort}})
+    if (std::string problem = integer(name, lo, hi, *field); !problem.empty()) return problem;
+  if (d.rank >= d.worldSize)
+    return "RANK " + std::to_string(d.rank) + " is not below WORLD_SIZE " + std::to_string(d.worldSize);
+  if (const char* addr = std::getenv("MASTER_ADDR"); addr && *addr) d.masterAddr = addr;
+  if (d.worldSize > 1 && (!std::getenv("MASTER_PORT") || !std::getenv("MASTER_ADDR")))
+    return "WORLD_SIZE is " + std::to_string(d.worldSize) + " but MASTER_ADDR or MASTER_PORT is not set (torchrun sets them)";
+  return "";
 }
 
 // Runs `body` on a thread with a 512 MiB stack (address space only; pages are touched on
@@ -585,7 +712,7 @@ int main(int argc, char** argv) {
   tune->add_flag("--compile-only", tuneOptions.compileOnly, "Compile and check the candidates; time nothing (no GPU needed)");
   tune->add_option("--arch", tuneOptions.arch, "--compile-only: sm_80, sm_86, sm_89 or sm_90 (default sm_90)");
 
-  auto* dataCommand = app.add_subcommand("data", "Prepare token data for training (prepare), mix a task into it (synth)");
+  auto* dataCommand = app.add_subcommand("data", "Prepare token data for training (prepare), describe it (inspect), mix a task into it (synth)");
   dataCommand->require_subcommand(1);
   auto* prepare = dataCommand->add_subcommand(
       "prepare", "Tokenize text (GPT-2 BPE) into llm.c token shards, holding out whole documents for validation");
@@ -614,6 +741,21 @@ int main(int argc, char** argv) {
                                                        std::to_string(data::kMaxBpeMerges) + ")";
           },
           "gpt2|bytes|bpe:N"))
+      ->capture_default_str();
+
+  DataInspectOptions inspectOptions;
+  auto* inspect = dataCommand->add_subcommand(
+      "inspect", "Tokens per split, the validation documents' lengths, and the windows attn eval would score");
+  inspect->add_option("dir", inspectOptions.dir, "A data directory (attn data prepare, or llm.c's shards)")->required();
+  inspect->add_option("--seq-len", inspectOptions.seqLen, "The training length the multiples are of")
+      ->check(cli::integerIn(1, kMaxSeqLen))
+      ->capture_default_str();
+  inspect->add_option("--lengths", inspectOptions.lengths, "Multiples of the training length")
+      ->delimiter(',')
+      ->check(lengthMultiple())
+      ->capture_default_str();
+  inspect->add_option("--max-docs", inspectOptions.maxDocuments, "Validation documents attn eval scores; 0: all")
+      ->check(cli::integerIn(0, 1000000000))
       ->capture_default_str();
 
   data::SynthOptions synthOptions;
@@ -649,7 +791,16 @@ int main(int argc, char** argv) {
 
   cli::TrainCliOptions trainOptions;
   auto* trainCmd = app.add_subcommand("train", "Train a GPT-2 whose attention is an .attn program");
-  trainCmd->add_option("--config", trainOptions.train.config, "Model: tiny, small or 124m")->capture_default_str();
+  trainCmd->add_option("--config", trainOptions.train.config, "Model: tiny, small, 45m, 124m or 355m")->capture_default_str();
+  trainCmd->add_option("--layers", trainOptions.train.layers, "Transformer blocks (default: the config's)")
+      ->check(cli::integerIn(1, model::kMaxLayers));
+  trainCmd->add_option("--heads", trainOptions.train.heads, "Attention heads (default: the config's)")
+      ->check(cli::integerIn(1, model::kMaxHeads));
+  trainCmd->add_option("--width", trainOptions.train.width, "Model width, a multiple of --heads (default: the config's)")
+      ->check(cli::integerIn(1, model::kMaxWidth));
+  trainCmd->add_option("--dtype", trainOptions.train.dtype, "Parameters on the CPU: float32, or float64")
+      ->check(CLI::IsMember({"float32", "float64"}))
+      ->capture_default_str();
   trainCmd->add_option("--attn", trainOptions.train.attnFile, "The attention program (.attn)")->required();
   trainCmd->add_option("--name", trainOptions.train.attnName, "Which attention of the file (default: its only one)");
   trainCmd->add_option("--set", trainOptions.train.sets, "Override a param: NAME=VALUE (repeatable)")->allow_extra_args(false);
@@ -690,6 +841,20 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   trainCmd->add_option("--stop-after", trainOptions.train.stopAfter, "Stop (with a checkpoint) after this many steps")
       ->check(cli::integerIn(1, kMaxSteps));
+  trainCmd->add_option("--eval-every", trainOptions.train.evalEvery,
+                       "Validation loss every N steps (and after the last) into log.jsonl")
+      ->check(cli::integerIn(1, kMaxSteps));
+  trainCmd->add_option("--eval-windows", trainOptions.train.evalWindows,
+                       "Validation windows of the training length --eval-every scores")
+      ->check(cli::integerIn(1, 1000000))
+      ->capture_default_str();
+  trainCmd->add_option("--log-every", trainOptions.train.logEvery,
+                       "Read the losses from the device every N steps (default: 1 on the CPU, 10 on a GPU)")
+      ->check(cli::integerIn(1, kMaxSteps));
+  trainCmd->add_option("--dist-timeout", trainOptions.train.distributed.timeoutSeconds,
+                       "Data parallel: seconds to wait for the other ranks before giving up")
+      ->check(cli::numberIn(0, 86400, true))
+      ->capture_default_str();
   trainCmd->add_flag("--resume", trainOptions.train.resume, "Continue the run in --out from its checkpoint");
   trainCmd->add_flag("--quiet", trainOptions.train.quiet, "No progress line");
   trainCmd->add_option("--threads", trainOptions.threads, "CPU threads (default: all)")
@@ -793,6 +958,7 @@ int main(int argc, char** argv) {
   if (*emit) body = [&] { return runEmit(o); };
   if (*run) body = [&] { return runRun(runOptions); };
   if (*prepare) body = [&] { return runDataPrepare(prepareOptions); };
+  if (*inspect) body = [&] { return runDataInspect(inspectOptions); };
   if (*synth) body = [&] {
     synthOptions.filler = data::parseFillerKind(synthFiller);
     return runDataSynth(synthOptions);
@@ -806,6 +972,23 @@ int main(int argc, char** argv) {
     return kExitUserError;
 #endif
   };
+  if (*trainCmd) {
+    // A model size no run can build: a bad command line, named by its flag.
+    if (const auto named = model::namedModelSize(trainOptions.train.config)) {
+      const train::TrainOptions& t = trainOptions.train;
+      const std::string problem = model::modelSizeProblem(t.layers > 0 ? t.layers : named->layers,
+                                                          t.heads > 0 ? t.heads : named->heads,
+                                                          t.width > 0 ? t.width : named->width);
+      if (!problem.empty()) {
+        std::cerr << "attn: error: " << problem << '\n';
+        return kExitUsage;
+      }
+    }
+    if (std::string problem = readDistributedEnvironment(trainOptions.train.distributed); !problem.empty()) {
+      std::cerr << "attn: error: " << problem << '\n';
+      return kExitUsage;
+    }
+  }
   if (*trainCmd) body = [&] {
     auto* fn = reinterpret_cast<int (*)(const cli::TrainCliOptions*)>(torchCommand("attn_train_command"));
     return fn ? fn(&trainOptions) : kExitUserError;

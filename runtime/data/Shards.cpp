@@ -4,10 +4,12 @@
 #include "runtime/data/Shards.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstring>
 #include <utility>
 
@@ -195,6 +197,62 @@ std::vector<uint16_t> readShard(const std::string& path) {
                    byteCount(got) + " of tokens (did it shrink while it was read?)");
   }
   return tokens;
+}
+
+MappedShard MappedShard::open(const std::string& path) {
+  auto [shard, count] = openAndCheck(path);
+  MappedShard mapped;
+  mapped.path_ = path;
+  mapped.bytes_ = static_cast<size_t>(shard.size);
+  mapped.tokens_ = count;
+  // MAP_PRIVATE, read-only: the tokens cannot be changed through the mapping. The
+  // descriptor can be closed once mapped (the mapping keeps the file).
+  void* base = ::mmap(nullptr, mapped.bytes_, PROT_READ, MAP_PRIVATE, shard.fd.get(), 0);
+  if (base == MAP_FAILED) fail(path, "cannot map the shard into memory: " + errnoText(errno));
+  mapped.base_ = base;
+  // Windows are drawn at random places: reading ahead around each would only fill memory.
+  ::madvise(base, mapped.bytes_, MADV_RANDOM);
+  return mapped;
+}
+
+MappedShard::MappedShard(MappedShard&& other) noexcept
+    : path_(std::move(other.path_)), base_(other.base_), bytes_(other.bytes_), tokens_(other.tokens_) {
+  other.base_ = nullptr;
+  other.bytes_ = 0;
+  other.tokens_ = 0;
+}
+
+MappedShard& MappedShard::operator=(MappedShard&& other) noexcept {
+  if (this != &other) {
+    if (base_) ::munmap(base_, bytes_);
+    path_ = std::move(other.path_);
+    base_ = other.base_;
+    bytes_ = other.bytes_;
+    tokens_ = other.tokens_;
+    other.base_ = nullptr;
+    other.bytes_ = 0;
+    other.tokens_ = 0;
+  }
+  return *this;
+}
+
+MappedShard::~MappedShard() {
+  if (base_) ::munmap(base_, bytes_);
+}
+
+const uint16_t* MappedShard::tokens() const {
+  if (!base_ || tokens_ == 0) return nullptr;
+  return reinterpret_cast<const uint16_t*>(static_cast<const char*>(base_) + kShardHeaderBytes);
+}
+
+void MappedShard::release(int64_t begin, int64_t end) const {
+  if (!base_ || begin >= end) return;
+  static const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+  const uint64_t first = (kShardHeaderBytes + static_cast<uint64_t>(begin) * sizeof(uint16_t)) / page * page;
+  uint64_t last = kShardHeaderBytes + static_cast<uint64_t>(end) * sizeof(uint16_t);
+  last = std::min<uint64_t>((last + page - 1) / page * page, (bytes_ + page - 1) / page * page);
+  // Advice only: a failure leaves the pages resident, which costs memory, not correctness.
+  ::madvise(static_cast<char*>(base_) + first, last - first, MADV_DONTNEED);
 }
 
 ShardInfo inspectShard(const std::string& path) {

@@ -8,10 +8,11 @@
 // in a shard starts with <|endoftext|> (50256); a document may continue into the next shard.
 //
 // What it is: a strict reader (every inconsistency is a DataError naming the file and saying
-// what was found and what was expected), a cheap header-only inspection, and an atomic
-// writer. What it is not: a streaming or memory-mapped loader (a shard is read whole; llm.c's
-// are 100M tokens = 200 MB), nor a reader of llm.c's other files (Llama 3 shards with uint32
-// tokens, HellaSwag eval files): those are recognised by their magic and rejected.
+// what was found and what was expected), a cheap header-only inspection, a read-only memory
+// map of a validated shard (what training reads: llm.c's shards are 100M tokens = 200 MB
+// each, FineWeb-10B is 100 of them, so they are never read whole), and an atomic writer.
+// What it is not: a reader of llm.c's other files (Llama 3 shards with uint32 tokens,
+// HellaSwag eval files): those are recognised by their magic and rejected.
 #pragma once
 
 #include <cstddef>
@@ -56,6 +57,39 @@ struct ShardInfo {
 /// Reads only the header (and the file's size): the same checks as readShard, without
 /// reading the tokens.
 ShardInfo inspectShard(const std::string& path);
+
+/// A validated shard mapped read-only (mmap): its tokens are read from the page cache as they
+/// are touched, so a run over many shards holds only the pages it is using. Move-only.
+///
+/// A mapped file that another process truncates while it is mapped would fault (SIGBUS) on
+/// the lost pages: shards are written atomically (a new file renamed over the old one, which
+/// leaves the mapped inode whole), so only an in-place truncation by hand can do this.
+class MappedShard {
+ public:
+  /// Opens and maps the shard at `path` after the same checks as readShard (same errors).
+  static MappedShard open(const std::string& path);
+  MappedShard(MappedShard&& other) noexcept;
+  MappedShard& operator=(MappedShard&& other) noexcept;
+  MappedShard(const MappedShard&) = delete;
+  MappedShard& operator=(const MappedShard&) = delete;
+  ~MappedShard();
+
+  const std::string& path() const { return path_; }
+  int64_t size() const { return tokens_; }
+  /// The tokens (valid while this object lives); null for an empty shard.
+  const uint16_t* tokens() const;
+  /// Drops the pages holding tokens [begin, end) from this process's resident memory (they
+  /// stay in the page cache; touching them again maps them back): a reader that copied a
+  /// window out says so, and resident memory stays at a batch's pages however long the run.
+  void release(int64_t begin, int64_t end) const;
+
+ private:
+  MappedShard() = default;
+  std::string path_;
+  void* base_ = nullptr;  // the whole file, header included
+  size_t bytes_ = 0;
+  int64_t tokens_ = 0;
+};
 
 /// A range of bytes to write.
 using ByteSpan = support::ByteSpan;

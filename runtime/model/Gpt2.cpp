@@ -1,5 +1,7 @@
 #include "runtime/model/Gpt2.h"
 
+#include "runtime/model/ModelSizes.h"
+
 #include <torch/nn/functional/activation.h>
 #include <torch/nn/functional/loss.h>
 #include <torch/nn/init.h>
@@ -14,17 +16,11 @@
 namespace attn::model {
 
 Gpt2Config Gpt2Config::named(const std::string& name) {
+  const std::optional<ModelSize> size = namedModelSize(name);
+  if (!size) throw UserError("unknown model config '" + name + "' (expected " + kModelSizeNames + ")");
   Gpt2Config c;
   c.name = name;
-  if (name == "tiny") {
-    c.layers = 4, c.heads = 4, c.width = 128, c.seqLen = 256;
-  } else if (name == "small") {
-    c.layers = 6, c.heads = 6, c.width = 384, c.seqLen = 512;
-  } else if (name == "124m") {
-    c.layers = 12, c.heads = 12, c.width = 768, c.seqLen = 1024;
-  } else {
-    throw UserError("unknown model config '" + name + "' (expected tiny, small or 124m)");
-  }
+  c.layers = size->layers, c.heads = size->heads, c.width = size->width, c.seqLen = size->seqLen;
   return c;
 }
 

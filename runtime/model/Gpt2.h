@@ -33,7 +33,9 @@ struct Gpt2Config {
   double ropeBase = 10000;  ///< RoPE's θ base
 
   /// "tiny" (CPU tests and demos: 4 layers, 4 heads, 128 wide, T = 256), "small" (6, 6, 384,
-  /// T = 512), "124m" (GPT-2 small: 12, 12, 768, T = 1024). UserError for anything else.
+  /// T = 512), "45m" (6, 8, 512, T = 1024), "124m" (GPT-2 small: 12, 12, 768, T = 1024),
+  /// "355m" (GPT-2 medium: 24, 16, 1024, T = 1024): runtime/model/ModelSizes.h. UserError for
+  /// anything else.
   static Gpt2Config named(const std::string& name);
   int64_t headDim() const { return width / heads; }
   std::string toJson() const;

@@ -1,20 +1,40 @@
 // attn's programs as PyTorch operators: a shared library (libattn_torch_ops.so) that
-// registers `torch.ops.attn.attention` with TORCH_LIBRARY, so Python loads it with
-// torch.ops.load_library and calls any .attn program on tensors, with autograd, on the
-// reference, cpu or cuda backend (python/attn_torch.py wraps it):
+// registers, with TORCH_LIBRARY, the operators the Python package (python/attn) calls:
 //
-//   torch.ops.attn.attention(q, k, v, source, name="", params="", backend="cuda") -> Tensor
+//   attn::attention(q, k, v, source, name="", params="", backend="auto") -> Tensor
+//   attn::attention_backward(dout, q, k, v, source, name, params, backend) -> (dq, dk, dv)
+//   attn::check(source, name="", params="", path="<source>") -> str   (the attention's name)
 //
 // `source` is the program's .attn text; `params` are param overrides "NAME=VALUE,NAME=VALUE"
-// (a string: TorchScript schemas take no default for a list of strings). Compiled programs
-// are kept per (source, name, params), so a training loop compiles once. The op is
-// CompositeImplicitAutograd: its autograd is the backend's own (runtime/CudaOp.cpp,
-// CpuOp.cpp, or ATen's for the reference). Errors are attn::UserError messages, raised in
-// Python as RuntimeError.
+// (a string: TorchScript schemas take no default for a list of strings); `backend` is
+// reference, cpu, cuda, or auto (cuda for CUDA tensors, cpu otherwise). Compiled programs
+// are kept per (source, name, params), so a training loop compiles once.
+//
+// How it is registered, and why so:
+// - CPU and CUDA kernels run attn::Program below autograd.
+// - An Autograd kernel (a torch::autograd::Function) saves q, k, v and calls
+//   attention_backward through the dispatcher, so the backward is one opaque operator too:
+//   torch.compile's AOTAutograd traces forward and backward as two graph nodes instead of
+//   descending into attn's kernels. attention_backward recomputes the forward with the
+//   backend's own autograd (runtime/CpuOp.cpp, CudaOp.cpp, or ATen's for the reference):
+//   one extra forward per backward, the price of going through the public Program API.
+// - Meta kernels give output shapes and dtypes without running anything (fake tensors,
+//   tracing). They are registered here when the LibTorch we are built against is older than
+//   2.4 (which has no torch.library.register_fake); with 2.4 or newer they are left out and
+//   python/attn/_registration.py registers the same shapes with register_fake, the API
+//   that torch.compile documents (register_fake refuses an operator with a Meta kernel).
+// - Gradients of gradients are refused with an error rather than silently zero.
+// Errors: attn::UserError becomes a RuntimeError "attn: MESSAGE" (python/attn maps it to
+// attn.AttnError / attn.CompileError).
 //
 // What it is not: a second implementation — it only calls attn::Program.
 #include <ATen/ATen.h>
+#include <ATen/core/dispatch/Dispatcher.h>
+#include <c10/core/impl/LocalDispatchKeySet.h>
+#include <torch/csrc/autograd/autograd.h>
+#include <torch/csrc/autograd/custom_function.h>
 #include <torch/library.h>
+#include <torch/version.h>
 
 #include <map>
 #include <memory>
@@ -25,11 +45,19 @@
 #include "compiler/Diagnostics.h"
 #include "runtime/Attention.h"
 
+// Where register_fake exists (PyTorch >= 2.4), Python registers the fake kernels.
+#if TORCH_VERSION_MAJOR < 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR < 4)
+#define ATTN_REGISTER_META_IN_CPP 1
+#else
+#define ATTN_REGISTER_META_IN_CPP 0
+#endif
+
 namespace {
 
-const attn::Program& programFor(const std::string& source, const std::string& name, const std::string& params) {
+std::shared_ptr<const attn::Program> programFor(const std::string& source, const std::string& name,
+                                                const std::string& params, const std::string& path) {
   static std::mutex mutex;
-  static std::map<std::tuple<std::string, std::string, std::string>, std::unique_ptr<attn::Program>> cache;
+  static std::map<std::tuple<std::string, std::string, std::string>, std::shared_ptr<const attn::Program>> cache;
   std::lock_guard<std::mutex> lock(mutex);
   auto& slot = cache[{source, name, params}];
   if (!slot) {
@@ -46,16 +74,21 @@ const attn::Program& programFor(const std::string& source, const std::string& na
       start = comma + 1;
     }
     if (diags.hasErrors()) throw attn::UserError(diags.renderToString());
-    slot = std::make_unique<attn::Program>(attn::Program::fromSource(source, options, "<torch.ops.attn>"));
+    slot = std::make_shared<const attn::Program>(attn::Program::fromSource(source, options, path));
   }
-  return *slot;
+  return slot;
 }
 
-at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, c10::string_view source,
-                     c10::string_view name, c10::string_view params, c10::string_view backend) {
+attn::Backend backendFor(const std::string& backend, const at::Tensor& q) {
+  if (backend == "auto") return q.is_cuda() ? attn::Backend::Cuda : attn::Backend::Cpu;
+  return attn::parseBackend(backend);
+}
+
+// Runs f, turning attn's exceptions into PyTorch's (RuntimeError in Python).
+template <typename F>
+auto reportingErrors(F&& f) -> decltype(f()) {
   try {
-    const attn::Program& program = programFor(std::string(source), std::string(name), std::string(params));
-    return program(q, k, v, attn::parseBackend(std::string(backend)));
+    return f();
   } catch (const attn::UserError& e) {
     TORCH_CHECK(false, "attn: ", e.what());
   } catch (const attn::InternalError& e) {
@@ -63,10 +96,157 @@ at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
   }
 }
 
+std::string str(c10::string_view s) { return std::string(s.data(), s.size()); }
+
+at::Tensor attentionKernel(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, c10::string_view source,
+                           c10::string_view name, c10::string_view params, c10::string_view backend) {
+  return reportingErrors([&] {
+    auto program = programFor(str(source), str(name), str(params), "<torch.ops.attn>");
+    return (*program)(q, k, v, backendFor(str(backend), q));
+  });
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> attentionBackwardKernel(
+    const at::Tensor& dout, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, c10::string_view source,
+    c10::string_view name, c10::string_view params, c10::string_view backend) {
+  return reportingErrors([&] {
+    auto program = programFor(str(source), str(name), str(params), "<torch.ops.attn>");
+    // We are called below autograd (the dispatcher excluded its keys) and usually with grad
+    // mode off (inside the engine's backward): the recompute needs both back.
+    c10::impl::LocalDispatchKeySet tls = c10::impl::tls_local_dispatch_key_set();
+    c10::impl::PODLocalDispatchKeySet keys;
+    keys.set_included(tls.included_);
+    keys.set_excluded(tls.excluded_ - c10::autograd_dispatch_keyset_with_ADInplaceOrView);
+    c10::impl::ForceDispatchKeyGuard withAutograd(keys);
+    at::AutoGradMode gradMode(true);
+    at::Tensor qd = q.detach().requires_grad_(), kd = k.detach().requires_grad_(), vd = v.detach().requires_grad_();
+    at::Tensor o = (*program)(qd, kd, vd, backendFor(str(backend), q));
+    auto grads = torch::autograd::grad({o}, {qd, kd, vd}, {dout}, /*retain_graph=*/false, /*create_graph=*/false,
+                                       /*allow_unused=*/true);
+    for (size_t i = 0; i < 3; ++i)
+      if (!grads[i].defined()) grads[i] = at::zeros_like(i == 0 ? q : i == 1 ? k : v);
+    return std::make_tuple(grads[0], grads[1], grads[2]);
+  });
+}
+
+std::string checkKernel(c10::string_view source, c10::string_view name, c10::string_view params,
+                        c10::string_view path) {
+  return reportingErrors([&] { return programFor(str(source), str(name), str(params), str(path))->name(); });
+}
+
+// ---- autograd -------------------------------------------------------------------------
+
+const c10::TypedOperatorHandle<at::Tensor(const at::Tensor&, const at::Tensor&, const at::Tensor&, c10::string_view,
+                                          c10::string_view, c10::string_view, c10::string_view)>&
+attentionOp() {
+  static auto op = c10::Dispatcher::singleton()
+                       .findSchemaOrThrow("attn::attention", "")
+                       .typed<at::Tensor(const at::Tensor&, const at::Tensor&, const at::Tensor&, c10::string_view,
+                                         c10::string_view, c10::string_view, c10::string_view)>();
+  return op;
+}
+
+const c10::TypedOperatorHandle<std::tuple<at::Tensor, at::Tensor, at::Tensor>(
+    const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&, c10::string_view, c10::string_view,
+    c10::string_view, c10::string_view)>&
+attentionBackwardOp() {
+  static auto op = c10::Dispatcher::singleton()
+                       .findSchemaOrThrow("attn::attention_backward", "")
+                       .typed<std::tuple<at::Tensor, at::Tensor, at::Tensor>(
+                           const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
+                           c10::string_view, c10::string_view, c10::string_view, c10::string_view)>();
+  return op;
+}
+
+class AttentionFunction : public torch::autograd::Function<AttentionFunction> {
+ public:
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& q, const at::Tensor& k,
+                            const at::Tensor& v, const std::string& source, const std::string& name,
+                            const std::string& params, const std::string& backend) {
+    at::AutoDispatchBelowADInplaceOrView below;
+    at::Tensor o = attentionOp().call(q, k, v, source, name, params, backend);
+    ctx->save_for_backward({q, k, v});
+    ctx->saved_data["source"] = source;
+    ctx->saved_data["name"] = name;
+    ctx->saved_data["params"] = params;
+    ctx->saved_data["backend"] = backend;
+    return o;
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    auto saved = ctx->get_saved_variables();
+    auto text = [&](const char* key) { return ctx->saved_data[key].toStringRef(); };
+    auto [dq, dk, dv] = attentionBackwardOp().call(grads[0], saved[0], saved[1], saved[2], text("source"),
+                                                   text("name"), text("params"), text("backend"));
+    return {dq, dk, dv, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
+  }
+};
+
+at::Tensor attentionAutograd(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, c10::string_view source,
+                             c10::string_view name, c10::string_view params, c10::string_view backend) {
+  return AttentionFunction::apply(q, k, v, str(source), str(name), str(params), str(backend));
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> attentionBackwardAutograd(
+    const at::Tensor& dout, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, c10::string_view source,
+    c10::string_view name, c10::string_view params, c10::string_view backend) {
+  if (at::GradMode::is_enabled())
+    for (const at::Tensor* t : {&dout, &q, &k, &v})
+      TORCH_CHECK(!t->requires_grad(),
+                  "attn: gradients of gradients (double backward, create_graph=True) are not supported");
+  at::AutoDispatchBelowADInplaceOrView below;
+  return attentionBackwardOp().call(dout, q, k, v, source, name, params, backend);
+}
+
+// ---- shapes without data (Meta) ---------------------------------------------------------
+
+#if ATTN_REGISTER_META_IN_CPP
+at::Tensor attentionMeta(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, c10::string_view,
+                         c10::string_view, c10::string_view, c10::string_view backend) {
+  return reportingErrors([&] {
+    if (str(backend) != "auto") attn::parseBackend(str(backend));
+    attn::validateInputs(q, k, v);  // shapes, dtypes, devices only: no data is read
+    if (q.dim() == 2) return at::empty({q.size(0), v.size(1)}, q.options());
+    return at::empty({q.size(0), q.size(1), q.size(2), v.size(3)}, q.options());
+  });
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> attentionBackwardMeta(const at::Tensor&, const at::Tensor& q,
+                                                                     const at::Tensor& k, const at::Tensor& v,
+                                                                     c10::string_view, c10::string_view,
+                                                                     c10::string_view, c10::string_view) {
+  return std::make_tuple(at::empty_like(q), at::empty_like(k), at::empty_like(v));
+}
+#endif
+
 }  // namespace
 
 TORCH_LIBRARY(attn, m) {
-  m.def("attention(Tensor q, Tensor k, Tensor v, str source, str name=\"\", str params=\"\", str backend=\"cuda\") -> Tensor");
+  m.def("attention(Tensor q, Tensor k, Tensor v, str source, str name=\"\", str params=\"\", str backend=\"auto\") -> Tensor");
+  m.def("attention_backward(Tensor dout, Tensor q, Tensor k, Tensor v, str source, str name, str params, str backend) "
+        "-> (Tensor, Tensor, Tensor)");
+  m.def("check(str source, str name=\"\", str params=\"\", str path=\"<source>\") -> str", &checkKernel);
 }
 
-TORCH_LIBRARY_IMPL(attn, CompositeImplicitAutograd, m) { m.impl("attention", attention); }
+TORCH_LIBRARY_IMPL(attn, CPU, m) {
+  m.impl("attention", attentionKernel);
+  m.impl("attention_backward", attentionBackwardKernel);
+}
+
+TORCH_LIBRARY_IMPL(attn, CUDA, m) {
+  m.impl("attention", attentionKernel);
+  m.impl("attention_backward", attentionBackwardKernel);
+}
+
+TORCH_LIBRARY_IMPL(attn, Autograd, m) {
+  m.impl("attention", attentionAutograd);
+  m.impl("attention_backward", attentionBackwardAutograd);
+}
+
+#if ATTN_REGISTER_META_IN_CPP
+TORCH_LIBRARY_IMPL(attn, Meta, m) {
+  m.impl("attention", attentionMeta);
+  m.impl("attention_backward", attentionBackwardMeta);
+}
+#endif

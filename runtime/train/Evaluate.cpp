@@ -10,6 +10,7 @@
 
 #include "runtime/train/Device.h"
 #include "runtime/train/LengthSpec.h"
+#include "runtime/train/WindowPlan.h"
 
 namespace attn::train {
 
@@ -50,13 +51,11 @@ struct Plan {
   std::vector<Window> windows;
 };
 
-// Windows of L tokens covering targets 1..span of every unit, each target once.
+// Windows of L tokens covering targets 1..span of every unit, each target once
+// (WindowPlan.h, the cut `attn data inspect` counts).
 void cutIntoWindows(Plan& plan, int64_t L, int64_t span) {
-  for (int64_t u = 0; u < static_cast<int64_t>(plan.units.size()); ++u) {
-    int64_t start = 0;
-    for (; start + L <= span; start += L) plan.windows.push_back({u, start, 0});
-    if (start < span) plan.windows.push_back({u, span - L, start - (span - L)});
-  }
+  for (int64_t u = 0; u < static_cast<int64_t>(plan.units.size()); ++u)
+    for (const WindowCut& cut : train::cutIntoWindows(L, span)) plan.windows.push_back({u, cut.start, cut.scoreFrom});
 }
 
 Plan planWindows(EvalProtocol protocol, const TokenData& data, const std::vector<uint16_t>& stream, int64_t L,
@@ -64,11 +63,13 @@ Plan planWindows(EvalProtocol protocol, const TokenData& data, const std::vector
   Plan plan;
   auto full = [&] { return maxUnits > 0 && static_cast<int64_t>(plan.units.size()) >= maxUnits; };
   switch (protocol) {
-    case EvalProtocol::SameTokens:
-      for (const auto& doc : data.validation)
-        if (!full() && static_cast<int64_t>(doc.size()) >= longest + 1) plan.units.push_back({&doc, 0});
+    case EvalProtocol::SameTokens: {
+      std::vector<int64_t> lengths;
+      for (const auto& doc : data.validation) lengths.push_back(static_cast<int64_t>(doc.size()));
+      for (int64_t d : sameTokensUnits(lengths, longest, maxUnits)) plan.units.push_back({&data.validation[static_cast<size_t>(d)], 0});
       cutIntoWindows(plan, L, longest);
       break;
+    }
     case EvalProtocol::Stream:
       for (int64_t base = 0; !full() && base + longest + 1 <= static_cast<int64_t>(stream.size()); base += longest)
         plan.units.push_back({&stream, base});

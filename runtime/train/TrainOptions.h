@@ -9,8 +9,31 @@
 
 namespace attn::train {
 
+/// Where this process sits in a data-parallel run (runtime/train/Distributed.h): what
+/// torchrun (--no-python) or srun set as RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR and
+/// MASTER_PORT; the CLI reads them. worldSize 1: a run of its own.
+struct DistributedOptions {
+  int64_t rank = 0;
+  int64_t worldSize = 1;
+  int64_t localRank = 0;
+  std::string masterAddr = "127.0.0.1";
+  int64_t masterPort = 29500;
+  /// How long a collective or the rendezvous waits for the other ranks before the run
+  /// ends with an error (a rank that died, hangs, or never started).
+  double timeoutSeconds = 120;
+  /// Started by a launcher (the variables were set): a process group is made even for one
+  /// rank, as torchrun --nproc_per_node=1 expects (NCCL with one rank on a GPU machine).
+  bool launched = false;
+};
+
 struct TrainOptions {
   std::string config = "tiny";
+  /// The model's size; 0: the config's (runtime/model/ModelSizes.h).
+  int64_t layers = 0;
+  int64_t heads = 0;
+  int64_t width = 0;
+  /// The parameters' dtype on the CPU: float32, or float64 (tests: losses exact to 1e-9).
+  std::string dtype = "float32";
   std::string attnFile;                 ///< the attention program
   std::string attnName;                 ///< --name
   std::vector<std::string> sets;        ///< --set K=V
@@ -32,6 +55,14 @@ struct TrainOptions {
   int64_t checkpointEvery = 1000;
   double checkpointMinutes = 10;
   int64_t stopAfter = 0;                ///< stop (with a checkpoint) after this many steps; 0: run to `steps`
+  /// Validation loss every evalEvery steps (and after the last) on evalWindows windows of
+  /// the training length from the validation documents, into log.jsonl ("val_loss"); 0: never.
+  int64_t evalEvery = 0;
+  int64_t evalWindows = 8;
+  /// The losses are read from the device every logEvery steps (one synchronisation for all
+  /// of them; every step still gets its log line); 0: 1 on the CPU, 10 on a GPU.
+  int64_t logEvery = 0;
+  DistributedOptions distributed;
   std::string out;                      ///< the run directory
   bool resume = false;                  ///< continue from out/checkpoint
   bool quiet = false;                   ///< no progress line

@@ -22,6 +22,7 @@
 
 #include <c10/core/Device.h>
 
+#include "runtime/data/TokenStream.h"
 #include "runtime/model/Gpt2.h"
 #include "runtime/train/TrainOptions.h"
 
@@ -29,7 +30,8 @@ namespace attn::train {
 
 /// Tokens to train on, and whole validation documents to evaluate on.
 struct TokenData {
-  std::vector<uint16_t> train;
+  /// The training shards, memory-mapped (runtime/data/TokenStream.h), or tokens in memory.
+  data::TokenStream train;
   std::vector<std::vector<uint16_t>> validation;  ///< one token vector per document
   std::string description;                         ///< for the log: where it came from
   int64_t vocab = 0;  ///< the tokenizer's vocabulary when the data says it (0: GPT-2's)
@@ -40,11 +42,20 @@ struct TokenData {
 /// 524,288 tokens a step as 8 × 64 × 1024, lr 6e-4, warmup 700, 18,865 steps).
 TrainOptions resolveDefaults(TrainOptions options);
 
+/// The model `attn train` builds for `options`: the named config, with --layers, --heads,
+/// --width (named "custom" when one changes it), --seq-len and vocab applied. UserError
+/// naming the flag for an impossible size (runtime/model/ModelSizes.h).
+model::Gpt2Config trainedModelConfig(const TrainOptions& options);
+
 /// Learning rate at `step` (0-based): linear warmup over `warmup` steps, then cosine from
 /// lr down to minLrRatio · lr at the last step.
 double learningRate(const TrainOptions& o, int64_t step);
 
 /// Runs (or resumes) training; returns the last step's loss. Throws UserError for bad input.
+/// With options.distributed.worldSize > 1 this process is one rank of a data-parallel run
+/// (runtime/train/Distributed.h): --batch-tokens is the global batch, each rank trains on
+/// its share of every micro-batch's windows, gradients are averaged over the ranks, and
+/// rank 0 alone writes log.jsonl, config.json and the checkpoints.
 double train(const TrainOptions& options, const TokenData& data);
 
 /// A trained run loaded for evaluation (runtime/train/Evaluate.h, Passkey.h), in eval mode on

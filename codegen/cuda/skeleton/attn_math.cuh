@@ -1,6 +1,6 @@
 // attn_math.cuh — what every generated CUDA source of attn needs before the program's own
 // code: the function qualifiers the generated code is written with (ATTN_DEVICE for the
-// generator's functions, ATTN_INLINE for helpers), infinity literals, and attn_powi.
+// generator's functions, ATTN_INLINE for helpers), infinity and NaN literals, and attn_powi.
 // Host C++ compiles it too (the tests run the float32 kernels on the CPU): there the
 // generated functions are extern "C" functions a test loads from a shared object.
 #pragma once
@@ -10,8 +10,12 @@
 #pragma nv_diag_suppress 177
 #define ATTN_DEVICE __device__ __forceinline__
 #define ATTN_INLINE __device__ __forceinline__
-#define ATTN_INF_F __int_as_float(0x7f800000)
-#define ATTN_INF_D __longlong_as_double(0x7ff0000000000000LL)
+// Constant expressions (a Variant's constexpr members can be infinite or NaN: a folded
+// constant beyond float32, 0 / 0); NVRTC has no __builtin_inff or __builtin_nanf.
+#define ATTN_INF_F (__builtin_bit_cast(float, 0x7f800000u))
+#define ATTN_INF_D (__builtin_bit_cast(double, 0x7ff0000000000000ull))
+#define ATTN_NAN_F (__builtin_bit_cast(float, 0x7fc00000u))
+#define ATTN_NAN_D (__builtin_bit_cast(double, 0x7ff8000000000000ull))
 #else
 #include <math.h>
 // On the host (the tests), the kernels are C functions a test loads from a shared object.
@@ -19,6 +23,8 @@
 #define ATTN_INLINE static inline
 #define ATTN_INF_F (__builtin_inff())
 #define ATTN_INF_D (__builtin_inf())
+#define ATTN_NAN_F (__builtin_nanf(""))
+#define ATTN_NAN_D (__builtin_nan(""))
 #endif
 
 /// The approximate exp, log and division of tensor-core modules (fp16/bf16 operands, where

@@ -47,9 +47,16 @@ ATTN_INLINE bool attn_thread(long long count, long long* index) {
 extern "C" __global__ void attn_inverse_norms(const float* x, float* out, long long rows, long long d) {
   long long r;
   if (!attn_thread(rows, &r)) return;
+  // Squares of x / max |x| (double holds float32's squares, but not float32's 1/|x| cubed
+  // below without the reordering there).
+  double m = 0;
+  for (long long c = 0; c < d; ++c) m = fmax(m, fabs(static_cast<double>(x[r * d + c])));
   double s = 0;
-  for (long long c = 0; c < d; ++c) s += static_cast<double>(x[r * d + c]) * x[r * d + c];
-  out[r] = s == 0 ? 0.f : static_cast<float>(1 / sqrt(s));
+  for (long long c = 0; c < d; ++c) {
+    const double u = x[r * d + c] / (m == 0 ? 1 : m);  // a NaN stays (fmax dropped it)
+    s += u * u;
+  }
+  out[r] = s == 0 ? 0.f : static_cast<float>(1 / (m * sqrt(s)));
 }
 
 /// adj[r][slot] = dO_r · o_r: the row adjoints the FlashAttention identity gives.
@@ -67,7 +74,8 @@ extern "C" __global__ void attn_finish_norm(const float* rinv, const float* bar,
                                             long long rows, long long d) {
   long long r;
   if (!attn_thread(rows, &r)) return;
-  const float f = -bar[r] * rinv[r] * rinv[r] * rinv[r];
-  for (long long c = 0; c < d; ++c) dx[r * d + c] += f * x[r * d + c];
+  // (-bar r) r (r x): each factor of the gradient's size, where r^3 alone over- or underflows.
+  const float f = -bar[r] * rinv[r] * rinv[r];
+  for (long long c = 0; c < d; ++c) dx[r * d + c] += f * (rinv[r] * x[r * d + c]);
 }
 #endif

@@ -201,7 +201,11 @@ namespace detail {
 /// valid global address then).
 __device__ __forceinline__ void cpAsync4(unsigned dst, const void* src, bool valid) {
   const int srcBytes = valid ? 4 : 0;
+#ifdef ATTN_TC_HOST_EMULATION  // tests/emu/ (see tc_common.cuh)
+  attn_emu_cp_async(dst, src, 4, srcBytes);
+#else
   asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(dst), "l"(src), "r"(srcBytes) : "memory");
+#endif
 }
 
 /// dst[0] += a, dst[1] += b atomically (fp32; dst 8-byte aligned). sm_90 has a vector

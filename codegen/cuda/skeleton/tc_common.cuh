@@ -10,6 +10,9 @@
 //
 // It is compiled by NVRTC (no host headers): only <cuda_fp16.h> and <cuda_bf16.h> are
 // included, integers are `int`, `unsigned` and `long long`.
+// Host emulation (tests/emu/): where ATTN_TC_HOST_EMULATION is defined (by tests/emu/cuda_emu.h,
+// never for NVRTC) each inline-PTX wrapper calls the emulator instead, which gives the
+// instruction its PTX semantics across the warp; the device code is the #else branches.
 //
 // Fragment layouts (PTX ISA, "Matrix fragments for mma.m16n8k16 with floating point type",
 // and "ldmatrix"). In a warp, lane = 4 * groupID + threadID_in_group; below g = groupID =
@@ -80,17 +83,29 @@ __device__ __forceinline__ unsigned sharedAddress(const void* p) {
 /// global address then (pass the tensor's base).
 __device__ __forceinline__ void cpAsync16(unsigned dst, const void* src, bool valid) {
   const int srcBytes = valid ? 16 : 0;
+#ifdef ATTN_TC_HOST_EMULATION
+  attn_emu_cp_async(dst, src, 16, srcBytes);
+#else
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(srcBytes) : "memory");
+#endif
 }
 
 /// Closes the current cp.async group (an empty group is fine and keeps counts uniform).
+#ifdef ATTN_TC_HOST_EMULATION
+__device__ __forceinline__ void cpAsyncCommit() { attn_emu_cp_async_commit(); }
+#else
 __device__ __forceinline__ void cpAsyncCommit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+#endif
 
 /// Waits until at most N of this thread's cp.async groups are still in flight. Other
 /// threads' copies become visible only after a barrier (__syncthreads) as well.
 template <int N>
 __device__ __forceinline__ void cpAsyncWait() {
+#ifdef ATTN_TC_HOST_EMULATION
+  attn_emu_cp_async_wait(N);
+#else
   asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
+#endif
 }
 
 // ------------------------------------------------------------------ ldmatrix
@@ -99,16 +114,24 @@ __device__ __forceinline__ void cpAsyncWait() {
 /// r[i] = (row g, cols 2t, 2t+1) of matrix i. `addr` is this lane's row address (.shared,
 /// 16-byte aligned).
 __device__ __forceinline__ void ldmatrixX4(unsigned (&r)[4], unsigned addr) {
+#ifdef ATTN_TC_HOST_EMULATION
+  attn_emu_ldmatrix(r, addr, 4, false);
+#else
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
                : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
                : "r"(addr));
+#endif
 }
 
 /// ldmatrix.x4.trans: as ldmatrixX4 but r[i] = (rows 2t, 2t+1, col g) of matrix i.
 __device__ __forceinline__ void ldmatrixX4Trans(unsigned (&r)[4], unsigned addr) {
+#ifdef ATTN_TC_HOST_EMULATION
+  attn_emu_ldmatrix(r, addr, 4, true);
+#else
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
                : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
                : "r"(addr));
+#endif
 }
 
 // ------------------------------------------------------------------ element types
@@ -126,10 +149,14 @@ struct ElemOps<__half> {
     return *reinterpret_cast<unsigned*>(&h);
   }
   static __device__ __forceinline__ void mma(float (&d)[4], const unsigned (&a)[4], unsigned b0, unsigned b1) {
+#ifdef ATTN_TC_HOST_EMULATION
+    attn_emu_mma16816(d, a, b0, b1, false);
+#else
     asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
         "{%0, %1, %2, %3};\n"
         : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+#endif
   }
 };
 
@@ -140,10 +167,14 @@ struct ElemOps<__nv_bfloat16> {
     return *reinterpret_cast<unsigned*>(&h);
   }
   static __device__ __forceinline__ void mma(float (&d)[4], const unsigned (&a)[4], unsigned b0, unsigned b1) {
+#ifdef ATTN_TC_HOST_EMULATION
+    attn_emu_mma16816(d, a, b0, b1, true);
+#else
     asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
         "{%0, %1, %2, %3};\n"
         : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+#endif
   }
 };
 
@@ -163,22 +194,37 @@ __device__ __forceinline__ void mma16816(float (&d)[4], const unsigned (&a)[4], 
 // The 4 lanes of a group (same g, t = 0..3) hold the same C rows: xor-shuffles by 1 and 2
 // stay inside the group.
 
-/// Maximum over the 4 lanes of this lane's group (NaN operands are ignored, as fmaxf does).
+/// max and min that give NaN when either operand is NaN (fmaxf and fminf drop it): a row
+/// that sees a NaN has a NaN maximum, as the IR defines rowmax (IR.h).
+__device__ __forceinline__ float maxNaN(float a, float b) { return a != a || b != b ? a + b : fmaxf(a, b); }
+__device__ __forceinline__ float minNaN(float a, float b) { return a != a || b != b ? a + b : fminf(a, b); }
+
+/// Maximum over the 4 lanes of this lane's group (NaN if any lane holds one).
 __device__ __forceinline__ float quadMax(float x) {
-  x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 1));
-  return fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 2));
+  x = maxNaN(x, __shfl_xor_sync(0xffffffffu, x, 1));
+  return maxNaN(x, __shfl_xor_sync(0xffffffffu, x, 2));
 }
 
-/// The maximum (kMax) or minimum over the 4 lanes of this lane's group, and its key index:
-/// (x, j) from the lane with the larger (smaller) x, the smaller j on a tie, so every lane
-/// ends with the first key attaining the extreme, as a sequential scan would find it.
+/// Minimum over the 4 lanes of this lane's group (NaN if any lane holds one).
+__device__ __forceinline__ float quadMin(float x) {
+  x = minNaN(x, __shfl_xor_sync(0xffffffffu, x, 1));
+  return minNaN(x, __shfl_xor_sync(0xffffffffu, x, 2));
+}
+
+/// The maximum (kMax) or minimum over the 4 lanes of this lane's group, and where it was
+/// found: (x, j) with j = 1 + key index, 0 for a lane that saw no key. A lane's pair is taken
+/// when it saw a key and has the larger (smaller) x, a NaN over a number, or the same x (both
+/// NaN included) at a smaller key: every lane ends with the first key attaining the extreme,
+/// as a sequential scan finds it.
 template <bool kMax>
 __device__ __forceinline__ void quadArgExtreme(float& x, float& j) {
 #pragma unroll
   for (int mask = 1; mask <= 2; mask <<= 1) {
     const float ox = __shfl_xor_sync(0xffffffffu, x, mask);
     const float oj = __shfl_xor_sync(0xffffffffu, j, mask);
-    const bool take = (kMax ? ox > x : ox < x) || (ox == x && oj < j);
+    const bool oNaN = ox != ox, xNaN = x != x;
+    const bool beats = oNaN != xNaN ? oNaN : (kMax ? ox > x : ox < x) || ((ox == x || oNaN) && oj < j);
+    const bool take = oj != 0.0f && (j == 0.0f || beats);
     x = take ? ox : x;
     j = take ? oj : j;
   }
@@ -245,17 +291,19 @@ __device__ __forceinline__ void onlinePowerAdd(float& sum, float& m, float x, fl
   if (grows) sum = m > 0.0f ? sum * powConst(fastDiv(m, a), p) : 0.0f;  // rare after the first keys
   m = grows ? a : m;
   const float term = fabsf(powConst(fastDiv(x, m), p));
-  sum += add && m > 0.0f ? term : 0.0f;
+  sum += add ? (m > 0.0f ? term : (a != a ? a : 0.0f)) : 0.0f;  // a NaN x makes the sum NaN
 }
 
-/// The exp-sum `sum` with max `m` rescaled to the larger max `mNew` (0 when m is -inf).
+/// The exp-sum `sum` with max `m` rescaled to the larger max `mNew` (0 when m is -inf). A
+/// NaN sum (the lane saw a NaN, perhaps only NaNs, so m may still be -inf) stays NaN.
 __device__ __forceinline__ float rescaleExpSum(float sum, float m, float mNew) {
-  return m == -posInf() ? 0.0f : sum * fastExp(m - mNew);
+  return sum != sum ? sum : m == -posInf() ? 0.0f : sum * fastExp(m - mNew);
 }
 
-/// The power-sum `sum` with max `m` rescaled to the larger max `mNew` (0 when m is 0).
+/// The power-sum `sum` with max `m` rescaled to the larger max `mNew` (0 when m is 0; a NaN
+/// sum stays NaN, as above).
 __device__ __forceinline__ float rescalePowerSum(float sum, float m, float mNew, float p) {
-  return m > 0.0f ? sum * powConst(m / mNew, p) : 0.0f;
+  return sum != sum ? sum : m > 0.0f ? sum * powConst(m / mNew, p) : 0.0f;
 }
 
 /// Merges online exp-sums (sum, m) over the 4 lanes of the group; every lane gets the result.

@@ -469,8 +469,8 @@ class ForwardCta {
   /// Adds one element's operands x to the thread's partial statistics S, S+1, ... of pass P
   /// of row rr (only where vis):
   ///   Sum: slot0 += x. Mean: slot0 += x, slot1 += 1. Count: slot0 += 1.
-  ///   Max / Min: slot0 = max / min (slot0, x), slot1 = the first key j attaining it (backward
-  ///   sends the reduction's adjoint there). OnlineExp: (slot0 = sum exp(x - m), slot1 = m).
+  ///   Max / Min: slot0 = max / min (slot0, x) (a NaN wins), slot1 = 1 + the first key j
+  ///   attaining it (backward sends the reduction's adjoint there), 0 before any key. OnlineExp: (slot0 = sum exp(x - m), slot1 = m).
   ///   OnlinePower: (slot0 = sum |(x/m)^p|, slot1 = m = max |x|). Normaliser: with the output.
   template <int P, int S>
   __device__ __forceinline__ void accumulate(int rr, bool vis, const float* x, int j) {
@@ -486,10 +486,13 @@ class ForwardCta {
           a1 += vis ? 1.0f : 0.0f;
         }
         if constexpr (kKind == Stat::Count) a0 += vis ? 1.0f : 0.0f;
+        // A NaN wins and stays. Slot 1: 1 + the first visible key attaining the extreme
+        // (backward sends the reduction's adjoint there), 0 while the row has seen no key (a
+        // row of -inf values has max -inf, not 0).
         if constexpr (kKind == Stat::Max || kKind == Stat::Min) {
-          const bool better = vis && (kKind == Stat::Max ? a0 < xs : xs < a0);
+          const bool better = vis && ((kKind == Stat::Max ? a0 < xs : xs < a0) || xs != xs || a1 == 0.0f);
           a0 = better ? xs : a0;
-          a1 = better ? static_cast<float>(j) : a1;
+          a1 = better ? static_cast<float>(j + 1) : a1;
         }
         if constexpr (kKind == Stat::OnlineExp) onlineExpAdd(a0, a1, xs, vis);
         if constexpr (kKind == Stat::OnlinePower) onlinePowerAdd(a0, a1, xs, V::power(S), vis);
@@ -547,8 +550,8 @@ class ForwardCta {
         if constexpr (V::kOutForm == OutForm::OnlineExp) {
           float tileMax = -posInf();
 #pragma unroll
-          for (int nt = 0; nt < kSTiles; ++nt) tileMax = fmaxf(tileMax, fmaxf(s[nt][2 * rr], s[nt][2 * rr + 1]));
-          const float mNew = fmaxf(m, quadMax(tileMax));
+          for (int nt = 0; nt < kSTiles; ++nt) tileMax = maxNaN(tileMax, maxNaN(s[nt][2 * rr], s[nt][2 * rr + 1]));
+          const float mNew = maxNaN(m, quadMax(tileMax));  // NaN: the row is NaN, not dead
           const float factor = m == -posInf() ? 0.0f : fastExp(m - mNew);
           const bool dead = mNew == -posInf();
           float add = 0.0f;
@@ -569,10 +572,10 @@ class ForwardCta {
           float tileMax = 0.0f;
 #pragma unroll
           for (int nt = 0; nt < kSTiles; ++nt)
-            tileMax = fmaxf(tileMax, fmaxf(fabsf(s[nt][2 * rr]), fabsf(s[nt][2 * rr + 1])));
-          const float mNew = fmaxf(m, quadMax(tileMax));
-          const float factor = m > 0.0f ? powConst(m / mNew, kP) : 0.0f;
-          const bool live = mNew > 0.0f;
+            tileMax = maxNaN(tileMax, maxNaN(fabsf(s[nt][2 * rr]), fabsf(s[nt][2 * rr + 1])));
+          const float mNew = maxNaN(m, quadMax(tileMax));
+          const float factor = m <= 0.0f ? 0.0f : powConst(m / mNew, kP);
+          const bool live = !(mNew <= 0.0f);  // a NaN maximum keeps the row live, and NaN
           const float inverse = live ? 1.0f / mNew : 0.0f;
           float add = 0.0f;
 #pragma unroll

@@ -87,8 +87,8 @@ ATTN_DEVICE void attn_hook_2(float* stats, long long i, float n, long long lk, f
   const auto t38 = static_cast<float>(t37 ? 0.0f : t36);
   const auto t39 = n * t38;
   const auto t40 = t39 - t16;
-  const auto t41 = t40 > 0.0f;
-  const auto t42 = static_cast<float>(t41 ? t40 : 0.0f);
+  const auto t41 = t40 <= 0.0f;
+  const auto t42 = static_cast<float>(t41 ? 0.0f : t40);
   const auto t43 = x + 2;
   *t43 = t42;
   const auto t44 = x + 3;
@@ -151,8 +151,8 @@ ATTN_DEVICE void attn_bwd_rows_1(float* stats, float* adj, long long i, float n,
   const auto t51 = static_cast<float>(t50 ? 0.0f : t49);
   const auto t52 = n * t51;
   const auto t53 = t52 - t28;
-  const auto t54 = t53 > 0.0f;
-  const auto t55 = static_cast<float>(t54 ? t53 : 0.0f);
+  const auto t54 = t53 <= 0.0f;
+  const auto t55 = static_cast<float>(t54 ? 0.0f : t53);
   const auto t56 = attn_fast_div(t55, t15);
   const auto t57 = attn_powi(t56, 15);
   const auto t58 = t57 < 0.0f;
@@ -279,8 +279,8 @@ ATTN_DEVICE void attn_bwd_grad(float* stats, float* adj, long long i, float n, l
   const auto t54 = static_cast<float>(t53 ? 0.0f : t52);
   const auto t55 = n * t54;
   const auto t56 = t55 - t32;
-  const auto t57 = t56 > 0.0f;
-  const auto t58 = static_cast<float>(t57 ? t56 : 0.0f);
+  const auto t57 = t56 <= 0.0f;
+  const auto t58 = static_cast<float>(t57 ? 0.0f : t56);
   const auto t59 = attn_fast_div(t58, t15);
   const auto t60 = attn_powi(t59, 15);
   const auto t61 = t60 < 0.0f;
@@ -419,16 +419,18 @@ extern "C" __global__ void __launch_bounds__(Config::kWarps * 32, 1) attn_backwa
 }
 
 // Support kernels, one thread per row (rows = heads * L).
-// 1/|x_r| (0 for a zero row), for l2norm.
+// 1/|x_r| (0 for a zero row), for l2norm: squares of x / max |x|, which neither overflow
+// nor underflow at any scale bf16 holds (l2norm is scale-invariant).
 extern "C" __global__ void attn_inverse_norms_tc(const Config::Elem* x, float* out, long long rows, long long d) {
   const long long r = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (r >= rows) return;
-  float s = 0.f;
+  float m = 0.f, s = 0.f;
+  for (long long c = 0; c < d; ++c) m = fmaxf(m, fabsf(static_cast<float>(x[r * d + c])));
   for (long long c = 0; c < d; ++c) {
-    const float e = static_cast<float>(x[r * d + c]);
+    const float e = static_cast<float>(x[r * d + c]) / (m == 0.f ? 1.f : m);
     s += e * e;
   }
-  out[r] = s == 0.f ? 0.f : 1.f / sqrtf(s);
+  out[r] = s == 0.f ? 0.f : 1.f / (m * sqrtf(s));
 }
 
 // adj[r][slot] = dO_r . o_r: the row adjoints the FlashAttention identity gives.
@@ -446,6 +448,6 @@ extern "C" __global__ void attn_finish_norm_tc(const float* rinv, const float* b
                                                long long rows, long long d) {
   const long long r = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (r >= rows) return;
-  const float f = -bar[r] * rinv[r] * rinv[r] * rinv[r];
-  for (long long c = 0; c < d; ++c) dx[r * d + c] += f * static_cast<float>(x[r * d + c]);
+  const float f = -bar[r] * rinv[r] * rinv[r];  // (-bar r) r (r x): r^3 alone over- or underflows
+  for (long long c = 0; c < d; ++c) dx[r * d + c] += f * (rinv[r] * static_cast<float>(x[r * d + c]));
 }

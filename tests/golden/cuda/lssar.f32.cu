@@ -18,7 +18,7 @@ ATTN_DEVICE void attn_forward(long long* args) {
   float v88[1];
   float v175[1];
   float v219[1];
-  float v243[1];
+  float v247[1];
   const auto t0 = reinterpret_cast<float*>(args[0]);
   const auto t1 = reinterpret_cast<float*>(args[1]);
   const auto t2 = reinterpret_cast<float*>(args[2]);
@@ -255,8 +255,8 @@ ATTN_DEVICE void attn_forward(long long* args) {
           const auto t213 = static_cast<float>(t212 ? 0.0f : t211);
           const auto t214 = t142 * t213;
           const auto t215 = t214 - t169;
-          const auto t216 = t215 > 0.0f;
-          const auto t217 = static_cast<float>(t216 ? t215 : 0.0f);
+          const auto t216 = t215 <= 0.0f;
+          const auto t217 = static_cast<float>(t216 ? 0.0f : t215);
           const auto t218 = v35 + t191;
           *t218 = t217;
         }
@@ -269,87 +269,91 @@ ATTN_DEVICE void attn_forward(long long* args) {
           const auto t225 = *v219;
           const auto t226 = t225 < t224;
           const auto t227 = static_cast<float>(t226 ? t224 : t225);
-          *v219 = t227;
+          const auto t228 = t224 != t224;
+          const auto t229 = static_cast<float>(t228 ? t224 : t227);
+          *v219 = t229;
         }
-        const auto t228 = static_cast<long long>(i133) * 4;
-        const auto t229 = static_cast<long long>(t228) + 2;
-        const auto t230 = t4 + t229;
-        const auto t231 = static_cast<long long>(i133) * 4;
-        const auto t232 = static_cast<long long>(t231) + 3;
-        const auto t233 = t4 + t232;
-        const auto t234 = *t233;
-        const auto t235 = *t230;
-        const auto t236 = *v219;
-        const auto t237 = t234 < t236;
-        const auto t238 = static_cast<float>(t237 ? t236 : t234);
-        const auto t239 = t234 / t238;
-        const auto t240 = attn_powi(t239, 15);
-        const auto t241 = t234 > 0.0f;
-        const auto t242 = static_cast<float>(t241 ? t240 : 0.0f);
-        const auto t244 = t235 * t242;
-        *v243 = t244;
-        const auto t245 = static_cast<long long>(i133) * t12;
-        const auto t246 = t3 + t245;
-        for (long long i247 = 0; i247 < t12; i247 += 1) {
-          const auto t248 = t246 + i247;
-          const auto t249 = *t248;
-          const auto t250 = t249 * t242;
-          *t248 = t250;
+        const auto t230 = static_cast<long long>(i133) * 4;
+        const auto t231 = static_cast<long long>(t230) + 2;
+        const auto t232 = t4 + t231;
+        const auto t233 = static_cast<long long>(i133) * 4;
+        const auto t234 = static_cast<long long>(t233) + 3;
+        const auto t235 = t4 + t234;
+        const auto t236 = *t235;
+        const auto t237 = *t232;
+        const auto t238 = *v219;
+        const auto t239 = t236 < t238;
+        const auto t240 = static_cast<float>(t239 ? t238 : t236);
+        const auto t241 = t238 != t238;
+        const auto t242 = static_cast<float>(t241 ? t238 : t240);
+        const auto t243 = t236 / t242;
+        const auto t244 = attn_powi(t243, 15);
+        const auto t245 = t236 <= 0.0f;
+        const auto t246 = static_cast<float>(t245 ? 0.0f : t244);
+        const auto t248 = t237 * t246;
+        *v247 = t248;
+        const auto t249 = static_cast<long long>(i133) * t12;
+        const auto t250 = t3 + t249;
+        for (long long i251 = 0; i251 < t12; i251 += 1) {
+          const auto t252 = t250 + i251;
+          const auto t253 = *t252;
+          const auto t254 = t253 * t246;
+          *t252 = t254;
         }
-        const auto t251 = t238 <= 0.0f;
-        for (long long i252 = t144; i252 < t149; i252 += 1) {
-          const auto t253 = static_cast<long long>(i252) - i132;
-          const auto t254 = v35 + t253;
-          const auto t255 = *t254;
-          const auto t256 = t255 / t238;
-          const auto t257 = attn_powi(t256, 15);
-          const auto t258 = static_cast<float>(t251 ? 0.0f : t257);
-          const auto t259 = fabsf(t258);
-          const auto t260 = *v243;
-          const auto t261 = t260 + t259;
-          *v243 = t261;
-          const auto t262 = v33 + t253;
-          *t262 = t258;
+        const auto t255 = t242 <= 0.0f;
+        for (long long i256 = t144; i256 < t149; i256 += 1) {
+          const auto t257 = static_cast<long long>(i256) - i132;
+          const auto t258 = v35 + t257;
+          const auto t259 = *t258;
+          const auto t260 = t259 / t242;
+          const auto t261 = attn_powi(t260, 15);
+          const auto t262 = static_cast<float>(t255 ? 0.0f : t261);
+          const auto t263 = fabsf(t262);
+          const auto t264 = *v247;
+          const auto t265 = t264 + t263;
+          *v247 = t265;
+          const auto t266 = v33 + t257;
+          *t266 = t262;
         }
-        const auto t263 = *v243;
-        *t230 = t263;
-        *t233 = t238;
-        const auto t264 = static_cast<long long>(i133) * t12;
-        const auto t265 = t3 + t264;
-        for (long long i266 = t144; i266 < t149; i266 += 1) {
-          const auto t267 = static_cast<long long>(i266) - i132;
-          const auto t268 = v33 + t267;
-          const auto t269 = *t268;
-          const auto t270 = static_cast<long long>(i266) * t12;
-          const auto t271 = t2 + t270;
-          for (long long i272 = 0; i272 < t12; i272 += 1) {
-            const auto t273 = t271 + i272;
-            const auto t274 = *t273;
-            const auto t275 = t269 * t274;
-            const auto t276 = t265 + i272;
-            const auto t277 = *t276;
-            const auto t278 = t277 + t275;
-            *t276 = t278;
+        const auto t267 = *v247;
+        *t232 = t267;
+        *t235 = t242;
+        const auto t268 = static_cast<long long>(i133) * t12;
+        const auto t269 = t3 + t268;
+        for (long long i270 = t144; i270 < t149; i270 += 1) {
+          const auto t271 = static_cast<long long>(i270) - i132;
+          const auto t272 = v33 + t271;
+          const auto t273 = *t272;
+          const auto t274 = static_cast<long long>(i270) * t12;
+          const auto t275 = t2 + t274;
+          for (long long i276 = 0; i276 < t12; i276 += 1) {
+            const auto t277 = t275 + i276;
+            const auto t278 = *t277;
+            const auto t279 = t273 * t278;
+            const auto t280 = t269 + i276;
+            const auto t281 = *t280;
+            const auto t282 = t281 + t279;
+            *t280 = t282;
           }
         }
       }
     }
   }
-  for (long long i279 = t13; i279 < t14; i279 += 1) {
-    const auto t280 = static_cast<long long>(i279) * 4;
-    const auto t281 = static_cast<long long>(t280) + 2;
-    const auto t282 = t4 + t281;
-    const auto t283 = *t282;
-    const auto t284 = 1.0f / t283;
-    const auto t285 = t283 == 0.0f;
-    const auto t286 = static_cast<float>(t285 ? 0.0f : t284);
-    const auto t287 = static_cast<long long>(i279) * t12;
-    const auto t288 = t3 + t287;
-    for (long long i289 = 0; i289 < t12; i289 += 1) {
-      const auto t290 = t288 + i289;
-      const auto t291 = *t290;
-      const auto t292 = t291 * t286;
-      *t290 = t292;
+  for (long long i283 = t13; i283 < t14; i283 += 1) {
+    const auto t284 = static_cast<long long>(i283) * 4;
+    const auto t285 = static_cast<long long>(t284) + 2;
+    const auto t286 = t4 + t285;
+    const auto t287 = *t286;
+    const auto t288 = 1.0f / t287;
+    const auto t289 = t287 == 0.0f;
+    const auto t290 = static_cast<float>(t289 ? 0.0f : t288);
+    const auto t291 = static_cast<long long>(i283) * t12;
+    const auto t292 = t3 + t291;
+    for (long long i293 = 0; i293 < t12; i293 += 1) {
+      const auto t294 = t292 + i293;
+      const auto t295 = *t294;
+      const auto t296 = t295 * t290;
+      *t294 = t296;
     }
   }
 }
@@ -504,8 +508,8 @@ ATTN_DEVICE void attn_backward_rows_1(long long* args) {
           const auto t134 = static_cast<float>(t133 ? 0.0f : t132);
           const auto t135 = t27 * t134;
           const auto t136 = t135 - t66;
-          const auto t137 = t136 > 0.0f;
-          const auto t138 = static_cast<float>(t137 ? t136 : 0.0f);
+          const auto t137 = t136 <= 0.0f;
+          const auto t138 = static_cast<float>(t137 ? 0.0f : t136);
           const auto t139 = t138 / t51;
           const auto t140 = attn_powi(t139, 15);
           const auto t141 = t140 < 0.0f;
@@ -749,8 +753,8 @@ ATTN_DEVICE void attn_backward_gradient(long long* args) {
           const auto t149 = static_cast<float>(t148 ? 0.0f : t147);
           const auto t150 = t42 * t149;
           const auto t151 = t150 - t85;
-          const auto t152 = t151 > 0.0f;
-          const auto t153 = static_cast<float>(t152 ? t151 : 0.0f);
+          const auto t152 = t151 <= 0.0f;
+          const auto t153 = static_cast<float>(t152 ? 0.0f : t151);
           const auto t154 = t153 / t66;
           const auto t155 = attn_powi(t154, 15);
           const auto t156 = t155 < 0.0f;

@@ -120,16 +120,18 @@ extern "C" __global__ void __launch_bounds__(Config::kWarps * 32, 1) attn_backwa
 }
 
 // Support kernels, one thread per row (rows = heads * L).
-// 1/|x_r| (0 for a zero row), for l2norm.
+// 1/|x_r| (0 for a zero row), for l2norm: squares of x / max |x|, which neither overflow
+// nor underflow at any scale bf16 holds (l2norm is scale-invariant).
 extern "C" __global__ void attn_inverse_norms_tc(const Config::Elem* x, float* out, long long rows, long long d) {
   const long long r = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (r >= rows) return;
-  float s = 0.f;
+  float m = 0.f, s = 0.f;
+  for (long long c = 0; c < d; ++c) m = fmaxf(m, fabsf(static_cast<float>(x[r * d + c])));
   for (long long c = 0; c < d; ++c) {
-    const float e = static_cast<float>(x[r * d + c]);
+    const float e = static_cast<float>(x[r * d + c]) / (m == 0.f ? 1.f : m);
     s += e * e;
   }
-  out[r] = s == 0.f ? 0.f : 1.f / sqrtf(s);
+  out[r] = s == 0.f ? 0.f : 1.f / (m * sqrtf(s));
 }
 
 // adj[r][slot] = dO_r . o_r: the row adjoints the FlashAttention identity gives.
@@ -147,6 +149,6 @@ extern "C" __global__ void attn_finish_norm_tc(const float* rinv, const float* b
                                                long long rows, long long d) {
   const long long r = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (r >= rows) return;
-  const float f = -bar[r] * rinv[r] * rinv[r] * rinv[r];
-  for (long long c = 0; c < d; ++c) dx[r * d + c] += f * static_cast<float>(x[r * d + c]);
+  const float f = -bar[r] * rinv[r] * rinv[r];  // (-bar r) r (r x): r^3 alone over- or underflows
+  for (long long c = 0; c < d; ++c) dx[r * d + c] += f * (rinv[r] * static_cast<float>(x[r * d + c]));
 }

@@ -14,7 +14,7 @@ ATTN_DEVICE void attn_forward(long long* args) {
   float v28[64];
   float v59[1];
   float v79[1];
-  float v102[1];
+  float v106[1];
   const auto t0 = reinterpret_cast<float*>(args[0]);
   const auto t1 = reinterpret_cast<float*>(args[1]);
   const auto t2 = reinterpret_cast<float*>(args[2]);
@@ -111,86 +111,90 @@ ATTN_DEVICE void attn_forward(long long* args) {
           const auto t84 = *v79;
           const auto t85 = t84 < t83;
           const auto t86 = static_cast<float>(t85 ? t83 : t84);
-          *v79 = t86;
+          const auto t87 = t83 != t83;
+          const auto t88 = static_cast<float>(t87 ? t83 : t86);
+          *v79 = t88;
         }
-        const auto t87 = static_cast<long long>(i34) * 2;
-        const auto t88 = static_cast<long long>(t87) + 0;
-        const auto t89 = t4 + t88;
-        const auto t90 = static_cast<long long>(i34) * 2;
-        const auto t91 = static_cast<long long>(t90) + 1;
-        const auto t92 = t4 + t91;
-        const auto t93 = *t92;
-        const auto t94 = *t89;
-        const auto t95 = *v79;
-        const auto t96 = t93 < t95;
-        const auto t97 = static_cast<float>(t96 ? t95 : t93);
-        const auto t98 = t93 - t97;
-        const auto t99 = expf(t98);
-        const auto t100 = t93 == (-ATTN_INF_F);
-        const auto t101 = static_cast<float>(t100 ? 0.0f : t99);
-        const auto t103 = t94 * t101;
-        *v102 = t103;
-        const auto t104 = static_cast<long long>(i34) * t12;
-        const auto t105 = t3 + t104;
-        for (long long i106 = 0; i106 < t12; i106 += 1) {
-          const auto t107 = t105 + i106;
-          const auto t108 = *t107;
-          const auto t109 = t108 * t101;
-          *t107 = t109;
+        const auto t89 = static_cast<long long>(i34) * 2;
+        const auto t90 = static_cast<long long>(t89) + 0;
+        const auto t91 = t4 + t90;
+        const auto t92 = static_cast<long long>(i34) * 2;
+        const auto t93 = static_cast<long long>(t92) + 1;
+        const auto t94 = t4 + t93;
+        const auto t95 = *t94;
+        const auto t96 = *t91;
+        const auto t97 = *v79;
+        const auto t98 = t95 < t97;
+        const auto t99 = static_cast<float>(t98 ? t97 : t95);
+        const auto t100 = t97 != t97;
+        const auto t101 = static_cast<float>(t100 ? t97 : t99);
+        const auto t102 = t95 - t101;
+        const auto t103 = expf(t102);
+        const auto t104 = t95 == (-ATTN_INF_F);
+        const auto t105 = static_cast<float>(t104 ? 0.0f : t103);
+        const auto t107 = t96 * t105;
+        *v106 = t107;
+        const auto t108 = static_cast<long long>(i34) * t12;
+        const auto t109 = t3 + t108;
+        for (long long i110 = 0; i110 < t12; i110 += 1) {
+          const auto t111 = t109 + i110;
+          const auto t112 = *t111;
+          const auto t113 = t112 * t105;
+          *t111 = t113;
         }
-        const auto t110 = t97 == (-ATTN_INF_F);
-        for (long long i111 = t45; i111 < t50; i111 += 1) {
-          const auto t112 = static_cast<long long>(i111) - i33;
-          const auto t113 = v28 + t112;
-          const auto t114 = *t113;
-          const auto t115 = t114 - t97;
-          const auto t116 = expf(t115);
-          const auto t117 = static_cast<float>(t110 ? 0.0f : t116);
-          const auto t118 = *v102;
-          const auto t119 = t118 + t117;
-          *v102 = t119;
-          const auto t120 = v27 + t112;
-          *t120 = t117;
+        const auto t114 = t101 == (-ATTN_INF_F);
+        for (long long i115 = t45; i115 < t50; i115 += 1) {
+          const auto t116 = static_cast<long long>(i115) - i33;
+          const auto t117 = v28 + t116;
+          const auto t118 = *t117;
+          const auto t119 = t118 - t101;
+          const auto t120 = expf(t119);
+          const auto t121 = static_cast<float>(t114 ? 0.0f : t120);
+          const auto t122 = *v106;
+          const auto t123 = t122 + t121;
+          *v106 = t123;
+          const auto t124 = v27 + t116;
+          *t124 = t121;
         }
-        const auto t121 = *v102;
-        *t89 = t121;
-        *t92 = t97;
-        const auto t122 = static_cast<long long>(i34) * t12;
-        const auto t123 = t3 + t122;
-        for (long long i124 = t45; i124 < t50; i124 += 1) {
-          const auto t125 = static_cast<long long>(i124) - i33;
-          const auto t126 = v27 + t125;
-          const auto t127 = *t126;
-          const auto t128 = static_cast<long long>(i124) * t12;
-          const auto t129 = t2 + t128;
-          for (long long i130 = 0; i130 < t12; i130 += 1) {
-            const auto t131 = t129 + i130;
-            const auto t132 = *t131;
-            const auto t133 = t127 * t132;
-            const auto t134 = t123 + i130;
-            const auto t135 = *t134;
-            const auto t136 = t135 + t133;
-            *t134 = t136;
+        const auto t125 = *v106;
+        *t91 = t125;
+        *t94 = t101;
+        const auto t126 = static_cast<long long>(i34) * t12;
+        const auto t127 = t3 + t126;
+        for (long long i128 = t45; i128 < t50; i128 += 1) {
+          const auto t129 = static_cast<long long>(i128) - i33;
+          const auto t130 = v27 + t129;
+          const auto t131 = *t130;
+          const auto t132 = static_cast<long long>(i128) * t12;
+          const auto t133 = t2 + t132;
+          for (long long i134 = 0; i134 < t12; i134 += 1) {
+            const auto t135 = t133 + i134;
+            const auto t136 = *t135;
+            const auto t137 = t131 * t136;
+            const auto t138 = t127 + i134;
+            const auto t139 = *t138;
+            const auto t140 = t139 + t137;
+            *t138 = t140;
           }
         }
       }
     }
   }
-  for (long long i137 = t13; i137 < t14; i137 += 1) {
-    const auto t138 = static_cast<long long>(i137) * 2;
-    const auto t139 = static_cast<long long>(t138) + 0;
-    const auto t140 = t4 + t139;
-    const auto t141 = *t140;
-    const auto t142 = 1.0f / t141;
-    const auto t143 = t141 == 0.0f;
-    const auto t144 = static_cast<float>(t143 ? 0.0f : t142);
-    const auto t145 = static_cast<long long>(i137) * t12;
-    const auto t146 = t3 + t145;
-    for (long long i147 = 0; i147 < t12; i147 += 1) {
-      const auto t148 = t146 + i147;
-      const auto t149 = *t148;
-      const auto t150 = t149 * t144;
-      *t148 = t150;
+  for (long long i141 = t13; i141 < t14; i141 += 1) {
+    const auto t142 = static_cast<long long>(i141) * 2;
+    const auto t143 = static_cast<long long>(t142) + 0;
+    const auto t144 = t4 + t143;
+    const auto t145 = *t144;
+    const auto t146 = 1.0f / t145;
+    const auto t147 = t145 == 0.0f;
+    const auto t148 = static_cast<float>(t147 ? 0.0f : t146);
+    const auto t149 = static_cast<long long>(i141) * t12;
+    const auto t150 = t3 + t149;
+    for (long long i151 = 0; i151 < t12; i151 += 1) {
+      const auto t152 = t150 + i151;
+      const auto t153 = *t152;
+      const auto t154 = t153 * t148;
+      *t152 = t154;
     }
   }
 }
