@@ -48,6 +48,7 @@
 #include "compiler/Differentiate.h"
 #include "compiler/PlanInterpreter.h"
 #include "compiler/Schedule.h"
+#include "fuzz/CompilerFuzz.h"
 #include "runtime/Attention.h"
 
 using namespace attn;
@@ -118,7 +119,9 @@ double agreement(const Grads& a, const Grads& b, const std::vector<test::FdGradi
 }
 
 struct Totals {
-  int programs = 0, shapes = 0, skippedNotFinite = 0, cpuNoBackward = 0, over32 = 0;
+  int programs = 0, shapes = 0, skippedNotFinite = 0, cpuNoBackward = 0, over32 = 0, cpuPrograms = 0;
+  int interpretedShapes = 0, interpretedGradients = 0;
+  double interpretedForward = 0, interpretedGradient = 0, secondsInterpreted = 0;
   int referenceGradientNotFinite = 0, illConditioned32 = 0;
   long elements = 0, untrusted = 0;
   double reference = 0, cpu64 = 0, cpu32 = 0, reference32 = 0, cpuVsReference = 0;
@@ -138,6 +141,14 @@ bool finite(const Grads& g) {
 int programsPerSuite() {
   if (const char* s = std::getenv("ATTN_TEST_PROGRAMS"); s && *s) return std::max(1, std::atoi(s));
   return 250;
+}
+
+// Every program runs on the reference and through the interpreting KernelWriter (the
+// generator's own kernels, executed in double: cheap); one in cpuEvery() is also compiled by
+// LLVM for the cpu backend (about a second each on the 2-core CI machine).
+int cpuEvery() {
+  if (const char* s = std::getenv("ATTN_TEST_CPU_EVERY"); s && *s) return std::max(1, std::atoi(s));
+  return 4;
 }
 
 void runSuite(const char* name, test::RandomProgramOptions::Focus focus, int firstIndex) {
@@ -162,9 +173,21 @@ void runSuite(const char* name, test::RandomProgramOptions::Focus focus, int fir
     Program program = Program::fromSource(text);
     KernelPlan plan = schedule(program.graph());
     const bool cpuBackward = differentiate(plan).unsupported.empty();
-    // One compile per program: the cpu backend in float64 for even programs, float32 for odd.
-    const bool f32 = index % 2 == 1;
+    // The generator's kernels, interpreted in double, against the plan interpreter (o) and
+    // float64 finite differences (gradients) on two tiny shapes (tests/fuzz/CompilerFuzz.h).
+    auto clock0 = std::chrono::steady_clock::now();
+    const fuzz::CompilerOutcome interpreted = fuzz::runCompiler(text, true, 2, rng);
+    t.secondsInterpreted += since(clock0);
+    CHECK_MESSAGE(interpreted.failure.empty(), "interpreted kernels: ", interpreted.failure);
+    t.interpretedShapes += interpreted.shapes;
+    t.interpretedGradients += interpreted.gradients ? 1 : 0;
+    t.interpretedForward = std::max(t.interpretedForward, interpreted.forwardError);
+    t.interpretedGradient = std::max(t.interpretedGradient, interpreted.gradientError);
+    // One compile per cpu program: float64 and float32 in turn.
+    const bool cpuProgram = index % cpuEvery() == 0;
+    const bool f32 = (index / cpuEvery()) % 2 == 1;
     ++t.programs;
+    if (cpuProgram) ++t.cpuPrograms;
     if (!cpuBackward) ++t.cpuNoBackward;
 
     std::vector<Shape> shapes = {{2, 9, 9}, {1, 3, 13}};
@@ -220,7 +243,7 @@ void runSuite(const char* name, test::RandomProgramOptions::Focus focus, int fir
         CHECK_MESSAGE(er.max() <= kBar64, "reference float64 vs finite differences: ", er.max(), " at ", er.worst);
       }
 #ifdef ATTN_HAVE_LLVM
-      if (!cpuBackward) continue;
+      if (!cpuBackward || !cpuProgram) continue;
       if (f32) {
         // The bar is the cap, 1e-3; shapes over the target 1e-4 are counted and printed with
         // the reference's own float32 error on them (most programs are within 1e-5). A
@@ -261,24 +284,110 @@ void runSuite(const char* name, test::RandomProgramOptions::Focus focus, int fir
     }
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  MESSAGE("ATTN_TEST_SEED=", seed, " suite ", std::string(name), ": ", t.programs, " programs, ", t.shapes, " shapes compared, ",
+  MESSAGE("ATTN_TEST_SEED=", seed, " suite ", std::string(name), ": ", t.programs, " programs (", t.cpuPrograms,
+          " compiled for the cpu backend), ", t.shapes, " shapes compared, ",
           t.skippedNotFinite, " skipped (reference not finite), ", t.cpuNoBackward,
           " without a cpu backward; finite differences: ", t.untrusted, " of ", t.elements,
           " elements on a kink (not compared); max error vs finite differences: reference float64 ", t.reference,
           ", cpu float64 ", t.cpu64, ", cpu float32 ", t.cpu32, " (", t.over32,
           " shapes over 1e-4; reference float32 ", t.reference32, "; ", t.illConditioned32,
           " shapes not compared in float32: the reference's own float32 error over 1e-3); cpu vs reference float64 ",
-          t.cpuVsReference, "; ", t.referenceGradientNotFinite, " shapes with a non-finite reference gradient; ", seconds,
-          " s (reference ", t.secondsReference, ", finite differences ", t.secondsFd, ", cpu compile and run ", t.secondsCpu,
-          ")");
+          t.cpuVsReference, "; ", t.referenceGradientNotFinite, " shapes with a non-finite reference gradient; interpreted kernels: ",
+          t.interpretedShapes, " shapes, ", t.interpretedGradients, " programs' gradients compared, max error o ",
+          t.interpretedForward, ", gradients ", t.interpretedGradient, "; ", seconds, " s (reference ", t.secondsReference,
+          ", finite differences ", t.secondsFd, ", interpreted kernels ", t.secondsInterpreted, ", cpu compile and run ",
+          t.secondsCpu, ")");
   // The suite must be able to fail: most programs compared, most elements measurable.
   CHECK(t.skippedNotFinite * 20 <= t.shapes + t.skippedNotFinite);
   CHECK(t.untrusted * 50 <= t.elements);
   CHECK(t.cpuNoBackward * 10 <= t.programs);
+  CHECK(t.interpretedGradients * 2 >= t.programs);
   CHECK(t.illConditioned32 * 10 <= t.shapes);
 }
 
+// Programs the random suites found with wrong cpu gradients (and outputs), kept as fixed
+// cases. All but the last need a value recomputed in another kernel (a pass, backward) to
+// be bit-equal to the one a statistic was computed from — y - rowsum(y) is exactly 0 in a
+// row with one key, a - rowmin(a) exactly 0 at every key tied with the minimum — which
+// LLVM's fast-math and vector math broke (codegen/llvm/TextIR.cpp). The last: a row value
+// used twice by one operation (m * m) had its row adjoint counted twice per operand slot
+// (ScalarKernels.cpp, users_).
+const char* const kRecomputedTies[] = {
+    R"(attention r {
+  let m = rowmean(dot(q, k))
+  out l1norm(m * m - dot(q, k))
+})",
+    R"(attention r {
+  mask causal
+  let s = dot(q * 0.5, k) + j / L
+  let z = pow(abs(s) + 1, 1.5)
+  let r = rowsum(z)
+  out l1norm(abs(z - r) ^ 100)
+})",
+    R"(attention r {
+  mask causal
+  let y = relu(dot(q, k))
+  let a = l1norm(gelu_tanh(y - rowmax(y)))
+  out l1norm(relu(a - rowmin(a)))
+})",
+    R"(attention r {
+  mask causal
+  let y = softplus(dot(q, k) / 4)
+  out sign(y - rowmean(y)) / n
+})",
+    R"(attention r {
+  mask i - j < 2
+  let y = dot(q, k) ^ 2
+  let a = l1norm((y - rowmean(y)) ^ 2)
+  out l1norm(relu(a - rowmean(a)))
+})",
+};
+
 }  // namespace
+
+#ifdef ATTN_HAVE_LLVM
+TEST_SUITE("gradients1") {
+  TEST_CASE("values recomputed in another kernel equal the first computation: ties and exact zeros") {
+    std::mt19937_64 rng(20261203);
+    std::normal_distribution<double> normal;
+    for (const std::string text : kRecomputedTies) {
+      INFO(text);
+      Program program = Program::fromSource(text);
+      KernelPlan plan = schedule(program.graph());
+      for (const Shape& s : {Shape{2, 9, 9}, Shape{1, 1, 1}, Shape{1, 3, 13}}) {
+        INFO("heads=", s.heads, " Lq=", s.lq, " Lk=", s.lk);
+        auto randn = [&](int64_t rows, int64_t cols) {
+          at::Tensor x = at::empty({1, s.heads, rows, cols}, at::kDouble);
+          double* p = x.data_ptr<double>();
+          for (int64_t e = 0; e < x.numel(); ++e) p[e] = static_cast<double>(static_cast<float>(normal(rng)));
+          return x;
+        };
+        at::Tensor q = randn(s.lq, kD), k = randn(s.lk, kD), v = randn(s.lk, kDv), dout = randn(s.lq, kDv);
+        std::vector<test::FdGradients> fd;
+        for (int64_t h = 0; h < s.heads; ++h) {
+          test::HeadInputs x{s.lq, s.lk, kD, kDv, head(q, h), head(k, h), head(v, h), head(dout, h)};
+          fd.push_back(test::finiteDifferences(plan, x));
+          REQUIRE(fd.back().finite);
+        }
+        Grads ref = run(program, Backend::Reference, at::kDouble, q, k, v, dout);
+        Grads cpu64 = run(program, Backend::Cpu, at::kDouble, q, k, v, dout);
+        const double o64 = (cpu64.o - ref.o).abs().max().item<double>();
+        CHECK_MESSAGE(o64 <= 1e-12, "cpu float64 o differs from the reference's by ", o64);
+        const test::GradientError e64 = errorOf(cpu64, fd);
+        CHECK_MESSAGE(e64.max() <= kBar64, "cpu float64 vs finite differences: ", e64.max(), " at ", e64.worst);
+        // float32 where float32 can be right: some of these ties are between values that
+        // differ in float32 rounding for any implementation (the reference's own float32
+        // then misses the differences too); there the float32 comparison means nothing.
+        Grads ref32 = run(program, Backend::Reference, at::kFloat, q, k, v, dout);
+        if (!finite(ref32) || errorOf(ref32, fd).max() > 1e-4) continue;
+        Grads cpu32 = run(program, Backend::Cpu, at::kFloat, q, k, v, dout);
+        const test::GradientError e32 = errorOf(cpu32, fd);
+        CHECK_MESSAGE(e32.max() <= 1e-4, "cpu float32 vs finite differences: ", e32.max(), " at ", e32.worst);
+      }
+    }
+  }
+}
+#endif
 
 TEST_SUITE("gradients1") {
   TEST_CASE("random programs (whole language): gradients equal float64 finite differences") {

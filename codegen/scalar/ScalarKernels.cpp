@@ -2,6 +2,7 @@
 // blocks and query rows in the KernelWriter vocabulary. See ScalarKernels.h.
 #include "codegen/scalar/ScalarKernels.h"
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <map>
@@ -48,7 +49,13 @@ class Generator {
     }
     users_.resize(g_.size());
     for (NodeId id : live_)
-      for (NodeId o : atomicOperands(g_, id)) users_[static_cast<size_t>(o)].push_back(id);
+      for (NodeId o : atomicOperands(g_, id)) {
+        // Each user once, though it may take the node as several operands (m * m): the
+        // users' shares sum partials over all operand slots, and a repeated user counted
+        // them twice (the row adjoint of m was 4m, not 2m, times the user's).
+        std::vector<NodeId>& users = users_[static_cast<size_t>(o)];
+        if (std::find(users.begin(), users.end(), id) == users.end()) users.push_back(id);
+      }
     for (NodeId id : live_) {
       const Node& n = g_.node(id);
       if (n.op == Op::Dot) {
