@@ -1,6 +1,7 @@
 #include "compiler/Differentiate.h"
 
 #include <algorithm>
+#include <cmath>
 #include <set>
 #include <sstream>
 
@@ -92,8 +93,26 @@ class Differentiator {
           // then g_j - dO·o (two independently rounded numbers) divided by it is noise, while a
           // row pass sums T from the very g_j the gradient pass uses, and the rounding cancels
           // (one key: w = 1, T = g exactly, gradient exactly 0).
-          a.identity = id == w && normalizeForm(g_, id).kind != NormalizeForm::Kind::Plain;
+          const NormalizeForm form = normalizeForm(g_, id);
+          const bool output = id == w;
+          const bool bigPower = form.kind == NormalizeForm::Kind::Power && powerOf(form) > kIdentityMaxPower;
+          a.identity = output && (form.kind == NormalizeForm::Kind::Exp ||
+                                  (form.kind == NormalizeForm::Kind::Power && !bigPower));
           a.level = a.identity ? 0 : b.adjointPass[x];
+          // T summed relative to a shift c (RowAdjoint::Shift), where the weights cannot be
+          // negative (sum_j w_j = 1 in the maths): for the output, c = dO·o costs nothing; for a
+          // power above kIdentityMaxPower inside the program, c is T summed the plain way one
+          // row pass earlier.
+          if (!a.identity && (output || bigPower) && nonNegativeWeights(form)) {
+            RowAdjoint shift;
+            shift.kind = RowAdjoint::Kind::Shift;
+            shift.node = id;
+            shift.identity = output;
+            shift.level = output ? 0 : a.level;
+            shifts_.push_back(shift);
+            a.shifted = true;
+            if (!output) ++a.level;
+          }
           level[x] = a.level;
           add(b, a);
         }
@@ -128,12 +147,34 @@ class Differentiator {
               [](const RowAdjoint& l, const RowAdjoint& r) { return l.node < r.node; });
     b.adjointOf.clear();
     for (size_t i = 0; i < b.adjoints.size(); ++i) b.adjointOf[b.adjoints[i].node] = static_cast<int>(i);
+    // The shifts after every other adjoint (their slots are identity slots like any other).
+    for (const RowAdjoint& shift : shifts_) {
+      b.shiftOf[shift.node] = static_cast<int>(b.adjoints.size());
+      b.adjoints.push_back(shift);
+    }
     return b;
   }
 
  private:
   const KernelPlan& plan_;
   const ir::Graph& g_;
+  std::vector<RowAdjoint> shifts_;
+
+  double powerOf(const NormalizeForm& form) const { return g_.node(form.power).value; }
+
+  // Are the weights of normalisation `form` >= 0 wherever defined (sum_j w_j = 1, not only
+  // sum_j |w_j| = 1)?
+  bool nonNegativeWeights(const NormalizeForm& form) const {
+    switch (form.kind) {
+      case NormalizeForm::Kind::Plain: return ir::isNonNegative(g_, form.operand);
+      case NormalizeForm::Kind::Power: {
+        const double p = powerOf(form);
+        const bool even = std::fmod(p, 2.0) == 0;
+        return even || ir::isNonNegative(g_, form.operand);
+      }
+      default: return true;
+    }
+  }
 
   bool isScoreOperand(NodeId reduction) const {
     return g_.node(g_.node(reduction).operands[0]).kind == ValueKind::Score;
@@ -180,7 +221,10 @@ std::string describeBackward(const KernelPlan& plan, const BackwardPlan& b) {
   os << "\n";
   auto name = [&](const RowAdjoint& a) {
     std::string f = ir::formula(g, a.node);
-    if (a.kind == RowAdjoint::Kind::Normalisation) return "T = sum_j adj(w) w for w = " + f;
+    if (a.kind == RowAdjoint::Kind::Normalisation)
+      return std::string(a.shifted ? "T - c = sum_j w (adj(w) - c)" : "T = sum_j adj(w) w") + " for w = " + f;
+    if (a.kind == RowAdjoint::Kind::Shift)
+      return std::string(a.identity ? "c" : "c = sum_j adj(w) w (T, the next sum's shift)") + " for w = " + f;
     return "adjoint of the row value " + f;
   };
   for (const RowAdjoint& a : b.adjoints)

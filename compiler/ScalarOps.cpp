@@ -68,10 +68,11 @@ double applyScalar(Op op, const double* a) {
     case Op::Softplus: return softplus(a[0]);
     case Op::Relu: return a[0] <= 0 ? 0 : a[0];  // NaN stays NaN
     case Op::Relu6: return minOf(maxOf(a[0], 0.0), 6.0);
-    case Op::Gelu: return 0.5 * a[0] * (1 + std::erf(a[0] / std::sqrt(2.0)));
+    // erfc and sigmoid: 1 + erf(x) and 1 + tanh(x) lose every digit for x < -5.
+    case Op::Gelu: return 0.5 * a[0] * std::erfc(-a[0] / std::sqrt(2.0));
     case Op::GeluTanh: {
       const double c = std::sqrt(2.0 / M_PI);
-      return 0.5 * a[0] * (1 + std::tanh(c * (a[0] + 0.044715 * a[0] * a[0] * a[0])));
+      return a[0] * sigmoid(2 * c * (a[0] + 0.044715 * a[0] * a[0] * a[0]));
     }
     case Op::Silu: return a[0] * sigmoid(a[0]);
     case Op::Mish: return a[0] * std::tanh(softplus(a[0]));

@@ -30,8 +30,8 @@ struct RowStatistic {
   enum class Kind {
     Sum,          ///< sum_j x (over unmasked j)
     Mean,         ///< sum_j x / n
-    Max,          ///< max_j x
-    Min,          ///< min_j x
+    Max,          ///< max_j x, and the first j attaining it (where backward sends rowmax's adjoint)
+    Min,          ///< min_j x, and the first j attaining it
     Count,        ///< the number of unmasked j (n, for an expression mask)
     OnlineExp,    ///< running max m of e and sum_j exp(e - m): normalize(exp(e - rowmax(e)))
     OnlinePower,  ///< running max m of b and sum_j (b / m)^p: normalize((b / rowmax(b))^p)

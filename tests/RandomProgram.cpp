@@ -33,6 +33,7 @@ class Gen {
   Gen(std::mt19937_64& rng, const RandomProgramOptions& o) : rng_(rng), o_(o) {}
 
   std::string program();
+  std::string reductionProgram();
 
  private:
   std::mt19937_64& rng_;
@@ -76,6 +77,11 @@ class Gen {
   E literal() {
     static const std::vector<std::string> lits = {"0.5", "2", "1.5", ".25", "1e-1", "3", "0.75", "1", "0.3"};
     return {pick(lits), kAtom};
+  }
+  // An integer power for a stabilised normalisation, l1norm(b ^ p): up to 100.
+  E bigPower() {
+    static const std::vector<std::string> ps = {"1", "2", "3", "5", "8", "15", "16", "31", "64", "100"};
+    return {pick(ps), kAtom};
   }
   E smallInt() {
     auto ps = paramsOf('i');
@@ -379,6 +385,44 @@ class Gen {
     }
   }
 
+  // ---- the Reductions focus ----------------------------------------------------------------
+  // u(x) for unary function u (unaryNames()) of a moderate score x (about N(0, 1) and at most
+  // ~10 in size), on an argument it is tame on: exp of x / 2, log and sqrt of positive values.
+  E unary(int u, const E& x) {
+    const std::string& name = unaryNames()[static_cast<size_t>(u)];
+    const E half{"0.5", kAtom};
+    if (name == "exp" || name == "exp2") return call(name, {bin(x, "*", half, kMul)});
+    if (name == "log" || name == "log2") return call(name, {bin(call("softplus", {x}), "+", half, kAdd)});
+    if (name == "sqrt") return call(name, {bin(call("abs", {x}), "+", {"0.25", kAtom}, kAdd)});
+    if (name == "rsqrt") return call(name, {bin({"1", kAtom}, "+", power(x, {"2", kAtom}), kAdd)});
+    if (name == "neg") return neg(x);
+    if (name == "square") return power(x, {"2", kAtom});
+    if (name == "cube") return power(x, {"3", kAtom});
+    if (name == "pow") return call("pow", {bin(call("abs", {x}), "+", {"1", kAtom}, kAdd), {"1.5", kAtom}});
+    if (name == "min") return call("min", {x, {"0.37", kAtom}});
+    if (name == "max") return call("max", {x, {"-0.41", kUnary}});
+    if (name == "clamp") return call("clamp", {x, {"-1", kUnary}, {"1.5", kAtom}});
+    return call(name, {x});
+  }
+  int anyUnary() { return uni(0, static_cast<int>(unaryNames().size()) - 1); }
+  E rowReduction(int r, const E& x) { return call(reductionNames()[static_cast<size_t>(r)], {x}); }
+  E anyReduction(const E& x) { return rowReduction(uni(0, 3), x); }
+
+  // The base score of the Reductions focus: a scaled dot product, about N(0, 1) on randn
+  // inputs of a small head dimension.
+  E baseScore() {
+    switch (uni(0, 4)) {
+      case 0: return bin(call("dot", {{"q", kAtom}, {"k", kAtom}}), "/", call("sqrt", {{"d", kAtom}}), kMul);
+      case 1: return bin(call("dot", {{"q", kAtom}, {"k", kAtom}}), "/", {"4", kAtom}, kMul);
+      case 2:
+        return bin(call("dot", {call("l2norm", {{"q", kAtom}}), call("l2norm", {{"k", kAtom}})}), "*", {"3", kAtom}, kMul);
+      case 3:
+        return bin(call("dot", {bin({"q", kAtom}, "*", {"0.5", kAtom}, kMul), {"k", kAtom}}), "+",
+                   bin({"j", kAtom}, "/", {"L", kAtom}, kMul), kAdd);
+      default: return call("dot", {{"q", kAtom}, {"k", kAtom}});
+    }
+  }
+
   std::string fnDef(int index) {
     Fn f{"f" + std::to_string(index), uni(1, 2)};
     inFn_ = true;
@@ -488,8 +532,11 @@ std::string Gen::program() {
       std::string w = newLet();
       E inner = coin(0.8) ? E{"relu(" + nn + " * " + a + " - " + pick(offs) + ")", kAtom}
                           : E{"softplus(" + nn + " * " + a + " - 1)", kAtom};
-      E powd = power(inner, smallInt());
-      body << "  let " << w << " = " << (coin(0.8) ? call("l1norm", {powd}).text : powd.text) << "\n";
+      // Powers up to 100 where the stabilised normalisation keeps them finite; a bare power
+      // stays small (13^100 overflows float32).
+      const bool normalise = coin(0.8);
+      E powd = power(inner, normalise && coin(0.4) ? bigPower() : smallInt());
+      body << "  let " << w << " = " << (normalise ? call("l1norm", {powd}).text : powd.text) << "\n";
       a = w;
     }
     outText = coin(0.8) ? a : bin({a, kAtom}, "*", pos(K::Row, 1), kMul).text;
@@ -502,11 +549,84 @@ std::string Gen::program() {
   return out.str();
 }
 
+// rowX(u(s)) at the heart of every program, used inside or outside a normalisation, nested,
+// or re-weighted with a power up to 100.
+std::string Gen::reductionProgram() {
+  std::ostringstream body;
+  body << maskStatement();
+  const int red = o_.reduction >= 0 ? o_.reduction : uni(0, 3);
+  const int un = o_.unary >= 0 ? o_.unary : anyUnary();
+  const E s{"s", kAtom}, z{"z", kAtom}, r{"r", kAtom};
+  const std::string nn = nPositive_ ? "n" : "(n + 1)";
+  body << "  let s = " << baseScore().text << "\n";
+  body << "  let z = " << unary(un, s).text << "\n";
+  if (coin(0.3)) {
+    // A nested reduction: the main one reduces a function of z and of a reduction of z.
+    body << "  let y = " << unary(anyUnary(), bin(z, "-", anyReduction(z), kAdd)).text << "\n";
+  } else {
+    body << "  let y = z\n";
+  }
+  const E y{"y", kAtom};
+  body << "  let r = " << rowReduction(red, y).text << "\n";
+  const E centred = bin(y, "-", r, kAdd);
+  static const std::vector<std::string> offs = {"0.37", "0.61", "1.13", "0.29"};
+  std::string outText;
+  switch (uni(0, 7)) {
+    case 0: outText = call("l1norm", {unary(anyUnary(), centred)}).text; break;  // inside a normalisation
+    case 1: outText = bin(unary(anyUnary(), centred), "/", {nn, kAtom}, kMul).text; break;  // outside
+    case 2:
+      outText = call("softmax", {bin(bin(y, "*", {"0.5", kAtom}, kMul), "+",
+                                     bin(s, "/", bin({"1", kAtom}, "+", call("abs", {r}), kAdd), kMul), kAdd)})
+                    .text;
+      break;
+    case 3: {  // LSSAR-style re-weighting of a normalised function of the reduction
+      body << "  let a = " << call("l1norm", {call("softplus", {centred})}).text << "\n";
+      E inner{"relu(" + nn + " * a - " + pick(offs) + ")", kAtom};
+      outText = call("l1norm", {power(inner, bigPower())}).text;
+      break;
+    }
+    case 4: {  // a power up to 100 of a function of the reduction, normalised (stabilised)
+      static const std::vector<std::string> bases = {"relu", "sigmoid", "softplus", "abs", "relu6"};
+      outText = call("l1norm", {power(call(pick(bases), {centred}), bigPower())}).text;
+      break;
+    }
+    case 5: {  // a reduction of a normalised value, used outside any normalisation
+      body << "  let a = " << call("l1norm", {unary(anyUnary(), centred)}).text << "\n";
+      E a{"a", kAtom};
+      outText = coin() ? bin(a, "*", anyReduction(a), kMul).text
+                       : call("l1norm", {call("relu", {bin(a, "-", anyReduction(a), kAdd)})}).text;
+      break;
+    }
+    case 6:  // row values as factors and divisors of a score
+      outText = bin(bin(centred, "*", anyReduction(s), kMul), "/", bin({"1", kAtom}, "+", call("abs", {r}), kAdd), kMul)
+                    .text;
+      break;
+    default:  // reductions nested inside the normalisation
+      outText = call("l1norm", {unary(anyUnary(), bin(y, "-", anyReduction(unary(anyUnary(), centred)), kAdd))}).text;
+      break;
+  }
+  body << "  out " << outText << "\n";
+  return "attention r {\n" + body.str() + "}\n";
+}
+
 }  // namespace
 
 std::string randomProgram(std::mt19937_64& rng, const RandomProgramOptions& options) {
   Gen g(rng, options);
+  if (options.focus == RandomProgramOptions::Focus::Reductions) return g.reductionProgram();
   return g.program();
+}
+
+const std::vector<std::string>& reductionNames() {
+  static const std::vector<std::string> names = {"rowsum", "rowmax", "rowmin", "rowmean"};
+  return names;
+}
+
+const std::vector<std::string>& unaryNames() {
+  static const std::vector<std::string> names = {
+      "exp",   "exp2", "log",       "log2", "sqrt", "rsqrt", "abs",    "sign", "tanh", "sigmoid", "softplus", "relu",
+      "relu6", "gelu", "gelu_tanh", "silu", "mish", "neg",   "square", "cube", "pow",  "min",     "max",      "clamp"};
+  return names;
 }
 
 }  // namespace attn::test

@@ -8,24 +8,48 @@
 // vector), so every program is kind-correct by construction, and `out` is a score.
 // Tameness: log and sqrt only see provably positive arguments, division only by provably
 // positive values, exp only of bounded arguments, powers are small integers (or a param
-// whose default is a small integer), and comparisons of computed values are only against
-// literals, params or integer built-ins (so no ties that rounding could flip).
+// whose default is a small integer) except inside an l1norm, which stabilises powers up to
+// 100, and comparisons of computed values are only against literals, params or integer
+// built-ins (so no ties that rounding could flip).
+//
+// A second focus (RandomProgramOptions::Focus::Reductions) writes smaller programs around
+// rowX(f(s)) for every row reduction and unary function f: the derivative's hard cases.
 #pragma once
 
 #include <random>
 #include <string>
+#include <vector>
 
 namespace attn::test {
 
 struct RandomProgramOptions {
+  /// What the programs stress:
+  ///   Language    the whole language (the default);
+  ///   Reductions  row reductions (rowsum, rowmax, rowmin, rowmean) of non-linear values
+  ///               (every unary function), nested reductions, reductions inside and
+  ///               outside normalisations, re-weighting powers up to 100: the derivative's
+  ///               hard cases (a reduction's adjoint routed back to its keys).
+  enum class Focus { Language, Reductions };
+  Focus focus = Focus::Language;
   int maxDepth = 3;    ///< nesting depth of generated expressions
   int maxLets = 4;     ///< scalar lets besides vector lets and re-weighting stages
   int maxParams = 3;   ///< params of each type at most this many in all
   int maxFns = 2;      ///< fn helpers
   bool allowFns = true;
+  /// Reductions focus: the reduction (index into reductionNames()) and unary function
+  /// (index into unaryNames()) of the program's main `rowX(f(s))`; -1 picks at random.
+  /// Tests cycle through every pair so that each run covers all of them.
+  int reduction = -1;
+  int unary = -1;
 };
 
 /// A valid .attn program text: optional fn helpers and one attention called `r`.
 std::string randomProgram(std::mt19937_64& rng, const RandomProgramOptions& options = {});
+
+/// "rowsum", "rowmax", "rowmin", "rowmean".
+const std::vector<std::string>& reductionNames();
+/// Every unary function of the language the Reductions focus applies (built-ins, and
+/// powers and pow, each on an argument it is tame on).
+const std::vector<std::string>& unaryNames();
 
 }  // namespace attn::test

@@ -536,8 +536,13 @@ TEST_SUITE("cuda") {
               case K::Sum: a += xv; break;
               case K::Mean: a += xv; b += 1; break;
               case K::Count: a += 1; break;
-              case K::Max: a = std::max(a, xv); b = 1; break;  // slot 1: the row saw a key
-              case K::Min: a = std::min(a, xv); b = 1; break;
+              // The extreme (a NaN wins), and 1 + the first key attaining it (0: no key yet).
+              case K::Max: case K::Min:
+                if (b == 0 || std::isnan(xv) || (rs.kind == K::Max ? a < xv : xv < a)) {
+                  a = xv;
+                  b = static_cast<double>(j + 1);
+                }
+                break;
               case K::OnlineExp: {
                 double m = std::max(b, xv);
                 a = (b == -INFINITY ? 0 : a * std::exp(b - m)) + std::exp(xv - m);

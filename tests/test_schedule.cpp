@@ -97,15 +97,26 @@ TEST_SUITE("schedule") {
       const bool online = plan.output.form == Form::OnlineExp || plan.output.form == Form::OnlinePower;
       const bool plain = plan.output.form == Form::DeferredDivision;
       CHECK(b.rowPasses + 1 == static_cast<int>(plan.passes.size()) + (plain ? 1 : 0));
-      int identities = 0;
-      for (const RowAdjoint& a : b.adjoints) identities += a.identity;
+      int identities = 0, shifts = 0;
+      for (const RowAdjoint& a : b.adjoints) {
+        if (a.kind == RowAdjoint::Kind::Shift) ++shifts;
+        else identities += a.identity;
+      }
       CHECK(identities == (online ? 1 : 0));
+      // A plain l1norm output of a non-negative value sums T relative to dO·o (a Shift), at
+      // no cost in passes; with weights of both signs it cannot (sum_j w_j is not 1).
+      const bool nonNegative = plain && ir::isNonNegative(plan.graph, plan.output.value);
+      CHECK(shifts == (nonNegative ? 1 : 0));
     }
     KernelPlan lssa = planOfFile(std::string(ATTN_STDLIB) + "/lssa.attn");
     BackwardPlan bl = differentiate(lssa);
-    REQUIRE(bl.adjoints.size() == 1);
+    REQUIRE(bl.adjoints.size() == 2);
     CHECK(bl.adjoints[0].level == 1);
     CHECK_FALSE(bl.adjoints[0].identity);
+    CHECK(bl.adjoints[0].shifted);
+    CHECK(bl.adjoints[1].kind == RowAdjoint::Kind::Shift);
+    CHECK(bl.adjoints[1].identity);
+    CHECK(bl.shiftOf.at(bl.adjoints[0].node) == 1);
     // LSSAR: the inner l1norm's T needs the one row pass; the output's is dO·o.
     KernelPlan lssar = planOfFile(std::string(ATTN_STDLIB) + "/lssar.attn");
     BackwardPlan b = differentiate(lssar);
@@ -115,6 +126,25 @@ TEST_SUITE("schedule") {
     CHECK_FALSE(b.adjoints[0].identity);
     CHECK(b.adjoints[1].identity);
     CHECK(b.adjoints[1].level == 0);
+    // Powers above kIdentityMaxPower: the output's T is summed relative to dO·o (one pass);
+    // an inner one's relative to its plain sum of the pass before (one more pass).
+    for (int p : {15, 100}) {
+      KernelPlan out = planOfSource("attention a {\n  out l1norm(relu(dot(q, k)) ^ " + std::to_string(p) + ")\n}\n");
+      BackwardPlan bo = differentiate(out);
+      INFO("p = ", p);
+      CHECK(bo.rowPasses == (p > kIdentityMaxPower ? 1 : 0));
+      CHECK(bo.shiftOf.size() == (p > kIdentityMaxPower ? 1u : 0u));
+      KernelPlan inner =
+          planOfSource("attention a {\n  let w = l1norm(relu(dot(q, k)) ^ " + std::to_string(p) + ")\n  out w * n\n}\n");
+      BackwardPlan bi = differentiate(inner);
+      CHECK(bi.rowPasses == (p > kIdentityMaxPower ? 2 : 1));
+      if (p > kIdentityMaxPower) {
+        const RowAdjoint& shift = bi.adjoints.at(static_cast<size_t>(bi.shiftOf.begin()->second));
+        CHECK_FALSE(shift.identity);
+        CHECK(shift.level == 1);
+        CHECK(bi.adjoints.at(static_cast<size_t>(bi.adjointOf.at(bi.shiftOf.begin()->first))).level == 2);
+      }
+    }
     // A normalisation used twice is not the output alone: no identity, one more pass.
     KernelPlan twice = planOfSource("attention a {\n  let w = softmax(dot(q, k))\n  out w + w * w\n}\n");
     BackwardPlan bt = differentiate(twice);

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "FiniteDifferences.h"
 #include "RandomProgram.h"
 #include "TestUtil.h"
 #include "codegen/llvm/CpuBackend.h"
@@ -108,7 +109,7 @@ TEST_SUITE("cpu") {
     }
   }
 
-  TEST_CASE("LSSAR at L = 16384 with peaked rows: float32 finite, equal to float64 and to the plan interpreter") {
+  TEST_CASE("LSSAR at L = 16384 with peaked rows: float32 finite; the longest rows equal the reference and the plan interpreter") {
     // q and k scaled by 4: LSSA's weights concentrate on few keys, and relu(n a - 1)^15
     // spans hundreds of orders of magnitude along a row; only the rescaled (running max)
     // accumulation keeps float32 finite.
@@ -117,32 +118,66 @@ TEST_SUITE("cpu") {
     at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(16384);
     at::Tensor q = 4 * at::randn({1, 1, L, D}, gen, at::kDouble), k = 4 * at::randn({1, 1, L, D}, gen, at::kDouble),
                v = at::randn({1, 1, L, D}, gen, at::kDouble), dout = at::randn({1, 1, L, D}, gen, at::kDouble);
-    auto run = [&](at::ScalarType t, std::vector<at::Tensor>& grads) {
-      at::Tensor qq = q.to(t).requires_grad_(), kk = k.to(t).requires_grad_(), vv = v.to(t).requires_grad_();
-      at::Tensor o = lssar(qq, kk, vv, Backend::Cpu);
-      o.backward(dout.to(t));
+    auto run = [&](const at::Tensor& qs, const at::Tensor& dos, Backend backend, at::ScalarType t,
+                   std::vector<at::Tensor>& grads) {
+      at::Tensor qq = qs.to(t).requires_grad_(), kk = k.to(t).requires_grad_(), vv = v.to(t).requires_grad_();
+      at::Tensor o = lssar(qq, kk, vv, backend);
+      o.backward(dos.to(t));
       grads = {qq.grad(), kk.grad(), vv.grad()};
       return o.detach();
     };
-    std::vector<at::Tensor> g32, g64;
-    at::Tensor o32 = run(at::kFloat, g32), o64 = run(at::kDouble, g64);
+    std::vector<at::Tensor> g32;
+    at::Tensor o32 = run(q, dout, Backend::Cpu, at::kFloat, g32);
     CHECK(at::isfinite(o32).all().item<bool>());
     for (const auto& g : g32) CHECK(at::isfinite(g).all().item<bool>());
-    MESSAGE("o ", relErr(o32, o64), " dq ", relErr(g32[0], g64[0]), " dk ", relErr(g32[1], g64[1]), " dv ",
-         relErr(g32[2], g64[2]));
-    CHECK(relErr(o32, o64) < 1e-4);
-    CHECK(relErr(g32[0], g64[0]) < 1e-3);
-    CHECK(relErr(g32[1], g64[1]) < 1e-3);
-    CHECK(relErr(g32[2], g64[2]) < 1e-4);
-    // The last 48 rows (the longest: 16336..16383 keys each) against the plan interpreter in
-    // double, which shares no code with the kernels.
+    // The last 48 rows (the longest: 16336..16383 keys each) as queries of their own (Lq = 48,
+    // Lk = L): the cpu backend in float32 against the reference in float64 (48 x 16384
+    // weights materialised), forward and backward.
     const int64_t rows = 48;
+    at::Tensor qLast = q.narrow(2, L - rows, rows).contiguous(), doLast = dout.narrow(2, L - rows, rows).contiguous();
+    std::vector<at::Tensor> gCpu, gRef;
+    at::Tensor oCpu = run(qLast, doLast, Backend::Cpu, at::kFloat, gCpu);
+    at::Tensor oRef = run(qLast, doLast, Backend::Reference, at::kDouble, gRef);
+    MESSAGE("last rows vs the reference: o ", relErr(oCpu, oRef), " dq ", relErr(gCpu[0], gRef[0]), " dk ",
+            relErr(gCpu[1], gRef[1]), " dv ", relErr(gCpu[2], gRef[2]));
+    CHECK(relErr(oCpu, oRef) < 1e-4);
+    CHECK(relErr(gCpu[0], gRef[0]) < 1e-3);
+    CHECK(relErr(gCpu[1], gRef[1]) < 1e-3);
+    CHECK(relErr(gCpu[2], gRef[2]) < 1e-4);
+    CHECK(relErr(o32.narrow(2, L - rows, rows), oRef) < 1e-4);  // the same rows of the whole run
+    // And against the plan interpreter in double, which shares no code with the kernels.
     KernelPlan plan = schedule(lssar.graph());
-    at::Tensor qLast = q.narrow(2, L - rows, rows).contiguous();
     std::vector<double> want = interpretPlan(plan, qLast.data_ptr<double>(), k.contiguous().data_ptr<double>(),
                                              v.contiguous().data_ptr<double>(), rows, L, D, D);
     at::Tensor wantT = at::from_blob(want.data(), {1, 1, rows, D}, at::kDouble).clone();
     CHECK(relErr(o32.narrow(2, L - rows, rows), wantT) < 1e-4);
+  }
+
+  TEST_CASE("gelu and gelu_tanh far in the negative tail: o equals the erfc / logistic formula (reference and cpu)") {
+    // l1norm of gelu(x) for x in about [-20, -4]: 0.5 x (1 + erf(x / sqrt 2)) is a difference
+    // of nearly equal numbers there (0 from x = -8.3 on), so a normalisation of such values
+    // divided rounding noise (or 0 by 0); the weights are ratios of numbers near 1e-20.
+    const int64_t L = 9, D = 4;
+    at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(94);
+    at::Tensor q = at::randn({1, 1, L, D}, gen, at::kDouble), k = at::randn({1, 1, L, D}, gen, at::kDouble),
+               v = at::randn({1, 1, L, D}, gen, at::kDouble);
+    at::Tensor s = at::matmul(q, k.transpose(-1, -2)) - 12;
+    const double c = std::sqrt(2.0 / M_PI);
+    struct Tail {
+      const char* fn;
+      at::Tensor value;  // the function of s, written independently of attn
+    };
+    const Tail tails[] = {{"gelu", 0.5 * s * at::erfc(-s / std::sqrt(2.0))},
+                          {"gelu_tanh", s / (1 + at::exp(-2 * c * (s + 0.044715 * s * s * s)))}};
+    for (const Tail& t : tails) {
+      Program program = Program::fromSource(std::string("attention a {\n  out l1norm(") + t.fn + "(dot(q, k) - 12))\n}\n");
+      at::Tensor w = t.value / t.value.abs().sum(-1, true);
+      at::Tensor want = at::matmul(w, v);
+      for (Backend b : {Backend::Reference, Backend::Cpu}) {
+        INFO(t.fn, " on ", backendName(b));
+        CHECK(relErr(program(q, k, v, b), want) < 1e-12);
+      }
+    }
   }
 
   TEST_CASE("hand-picked corners: exp2 softmax, expression masks, rowmin/rowmean/rowmax as values, clamp, ties") {
@@ -174,12 +209,12 @@ TEST_SUITE("cpu") {
     CHECK(compared == 24);
   }
 
-  TEST_CASE("random programs in float32: as accurate as the reference backend in float32 (or within 1e-4)") {
+  TEST_CASE("random programs in float32: as accurate as the reference backend in float32 (1e-4 to 1e-3)") {
     // A random program can be ill-conditioned (cancellation, exp of large values): float32
     // cannot reach 1e-4 there, whoever computes it. The bar is the reference backend's own
     // float32 error against float64 on the same inputs.
     std::mt19937_64 rng(20261126);
-    int compared = 0;
+    int compared = 0, illConditioned = 0;
     for (int p = 0; p < 40; ++p) {
       std::string text = test::randomProgram(rng);
       Program program = Program::fromSource(text);
@@ -188,16 +223,28 @@ TEST_SUITE("cpu") {
         Result cpu = compare(program, c, at::kFloat, g1);
         Result ref = compare(program, c, at::kFloat, g2, 1, 2, Backend::Reference);
         if (!cpu.finite) continue;
+        // Where the reference itself is further than the cap from float64 in float32, the
+        // program is that ill-conditioned for any float32 implementation: counted, not compared.
+        if (ref.worst() > 1e-3) {
+          ++illConditioned;
+          continue;
+        }
         ++compared;
         INFO(text, "\n", describe(c), " cpu o ", cpu.o, " dq ", cpu.dq, " dk ", cpu.dk, " dv ", cpu.dv, "; reference o ",
              ref.o, " dq ", ref.dq, " dk ", ref.dk, " dv ", ref.dv);
-        CHECK(cpu.o <= std::max(1e-4, 10 * ref.o));
-        CHECK(cpu.dq <= std::max(1e-4, 10 * ref.dq));
-        CHECK(cpu.dk <= std::max(1e-4, 10 * ref.dk));
-        CHECK(cpu.dv <= std::max(1e-4, 10 * ref.dv));
+        // Capped at 1e-3: a bar that follows the reference's own error must still be able to
+        // fail (test::float32Bar: 1e-4, or 1e-3 with a power above 16).
+        const double floor32 = test::float32Bar(program.graph());
+        auto bar = [&](double reference) { return std::min(1e-3, std::max(floor32, 10 * reference)); };
+        CHECK(cpu.o <= bar(ref.o));
+        CHECK(cpu.dq <= bar(ref.dq));
+        CHECK(cpu.dk <= bar(ref.dk));
+        CHECK(cpu.dv <= bar(ref.dv));
       }
     }
+    MESSAGE(compared, " shapes compared, ", illConditioned, " ill-conditioned in float32 (the reference's error over 1e-3)");
     CHECK(compared > 50);
+    CHECK(illConditioned * 5 <= compared);
   }
 
   TEST_CASE("random programs: cpu float64 equals the reference, forward and backward") {

@@ -143,6 +143,44 @@ TEST_SUITE("run") {
     }
   }
 
+  TEST_CASE("--dout with weights independent of q or k: zero gradients written, never an internal error") {
+    // Autograd leaves the gradient of an input the output does not depend on undefined; attn
+    // run wrote it anyway and stopped with "undefined Tensor" (exit 3).
+    at::manual_seed(11);
+    at::Tensor q = at::randn({7, 4}), k = at::randn({7, 4}), v = at::randn({7, 3}), dout = at::randn({7, 3});
+    std::string qp = saveTensor("indep_q.npy", q), kp = saveTensor("indep_k.npy", k), vp = saveTensor("indep_v.npy", v),
+                dp = saveTensor("indep_do.npy", dout);
+    struct Case {
+      const char* body;
+      bool dependsOnQ, dependsOnK;
+    };
+    const Case cases[] = {{"mask causal\n  out softmax(j / L - i)", false, false},
+                          {"out l1norm(relu(j - i) + (dot(q, k) > 0.3 ? 1 : 2))", false, false},
+                          {"mask causal\n  out l1norm(softplus(dot(q, k)) + j)", true, true}};
+    int index = 0;
+    for (const Case& c : cases) {
+      const std::string file =
+          writeTempFile("indep" + std::to_string(index) + ".attn", std::string("attention a {\n  ") + c.body + "\n}\n");
+      for (const char* backend : {"reference", "cpu"}) {
+        std::string out = tempDir() + "/indep" + std::to_string(index) + backend;
+        CommandResult r = runAttn({"run", file, "--backend", backend, "--q", qp, "--k", kp, "--v", vp, "--dout", dp,
+                                   "--out", out});
+        INFO(c.body, " on ", backend, "\n", r.err);
+        REQUIRE(r.signal == 0);
+        REQUIRE(r.status == 0);
+        at::Tensor dq = loadTensor(out + "/dq.npy"), dk = loadTensor(out + "/dk.npy"), dv = loadTensor(out + "/dv.npy");
+        CHECK(dq.sizes() == q.sizes());
+        CHECK(dk.sizes() == k.sizes());
+        CHECK(dv.sizes() == v.sizes());
+        CHECK((dq.abs().max().item<double>() > 0.0) == c.dependsOnQ);
+        CHECK((dk.abs().max().item<double>() > 0.0) == c.dependsOnK);
+        // dv = w^T dout is never 0 here: every weight row is positive somewhere.
+        CHECK(dv.abs().max().item<double>() > 0.0);
+      }
+      ++index;
+    }
+  }
+
   TEST_CASE("[L, D] inputs, float16 in gives float16 out, --set and --name reach the program") {
     at::manual_seed(8);
     at::Tensor q = at::randn({37, 8}), k = at::randn({37, 8}), v = at::randn({37, 8});

@@ -286,9 +286,18 @@ void backward(const CpuKernels& kernels, const Shape& s, const T* q, const T* k,
   std::vector<T> adj(static_cast<size_t>(s.heads * s.lq * std::max<int64_t>(slots, 1)), T(0));
   for (int64_t row = 0; row < s.heads * s.lq; ++row) {
     if (src.identitySlots.empty()) break;
-    double dot = 0;
-    for (int64_t c = 0; c < s.dv; ++c) dot += static_cast<double>(dout[row * s.dv + c]) * o[row * s.dv + c];
-    for (int slot : src.identitySlots) adj[static_cast<size_t>(row * slots + slot)] = static_cast<T>(dot);
+    // dO·o in T, summed over c in order with a rounded product and a rounded sum per step:
+    // exactly how the gradient kernel computes dO·v_j (no fast-math, TextIR.cpp). So where o
+    // is one v_j (a row whose weights are one-hot), dO·v_j - dO·o is exactly 0, as in the
+    // maths; in double here it was float32's rounding of dO·v_j, which the chain rule then
+    // multiplied by the scores' derivatives (a gradient of 1e-30 came out as 7e-4).
+    // The build compiles with -ffp-contract=off (CMakeLists.txt), so no FMA fuses them.
+    T dot = 0;
+    for (int64_t c = 0; c < s.dv; ++c) {
+      const T product = dout[row * s.dv + c] * o[row * s.dv + c];
+      dot = dot + product;
+    }
+    for (int slot : src.identitySlots) adj[static_cast<size_t>(row * slots + slot)] = dot;
   }
   const int64_t kvHeads = s.kvHeads();
   std::fill(dq, dq + s.heads * s.lq * s.d, T(0));

@@ -21,7 +21,6 @@
 #include <llvm/TargetParser/Host.h>
 #include <llvm/Target/TargetMachine.h>
 
-#include <dlfcn.h>
 
 #include <mutex>
 
@@ -56,7 +55,6 @@ void initialiseLlvmOnce() {
 
 struct Jit::State {
   std::unique_ptr<llvm::orc::LLJIT> jit;
-  bool vectorMath = false;  // glibc's libmvec is loaded: exp/log/pow vectorise to its calls
   std::unique_ptr<llvm::TargetMachine> machine;  // for the optimisation pipeline
   int modules = 0;
 };
@@ -71,9 +69,6 @@ std::unique_ptr<Jit> Jit::create() {
   builder.setCodeGenOptLevel(llvm::CodeGenOptLevel::Aggressive);
   state->machine = unwrap(builder.createTargetMachine(), "LLVM target machine");
   state->jit = unwrap(llvm::orc::LLJITBuilder().setJITTargetMachineBuilder(builder).create(), "LLJIT");
-  // Loaded globally so that the JIT's process-symbol lookup finds its functions.
-  state->vectorMath = state->jit->getTargetTriple().getArch() == llvm::Triple::x86_64 &&
-                      ::dlopen("libmvec.so.1", RTLD_NOW | RTLD_GLOBAL) != nullptr;
   return std::unique_ptr<Jit>(new Jit(std::move(state)));
 }
 
@@ -81,7 +76,7 @@ namespace {
 
 // Parses, verifies and optimises (O3 for `machine`) one module of generated IR.
 std::unique_ptr<llvm::Module> optimise(const std::string& ir, llvm::LLVMContext& context, llvm::orc::LLJIT& jit,
-                                       llvm::TargetMachine& machine, bool vectorMath, int id,
+                                       llvm::TargetMachine& machine, int id,
                                        std::string* optimisedIr) {
   llvm::SMDiagnostic diagnostic;
   auto buffer = llvm::MemoryBuffer::getMemBuffer(ir, "generated.ll", /*RequiresNullTerminator=*/false);
@@ -106,10 +101,10 @@ std::unique_ptr<llvm::Module> optimise(const std::string& ir, llvm::LLVMContext&
   llvm::CGSCCAnalysisManager cgam;
   llvm::ModuleAnalysisManager mam;
   llvm::PassBuilder passes(&machine);
-  // With glibc's vector math library the loop vectoriser may turn exp, log and pow in a
-  // loop into one call per vector (_ZGVdN8v_expf ...), instead of one per element.
+  // No vector math library (glibc's libmvec): its exp in a vectorised loop body and libm's in
+  // the scalar remainder differ in the last bits, and every kernel must compute a value the
+  // same way wherever it computes it (TextIR.cpp: no fast-math flags, for the same reason).
   llvm::TargetLibraryInfoImpl library(jit.getTargetTriple());
-  if (vectorMath) library.addVectorizableFunctionsFromVecLib(llvm::TargetLibraryInfoImpl::LIBMVEC_X86, jit.getTargetTriple());
   fam.registerPass([&] { return llvm::TargetLibraryAnalysis(library); });
   passes.registerModuleAnalyses(mam);
   passes.registerCGSCCAnalyses(cgam);
@@ -130,7 +125,7 @@ std::unique_ptr<llvm::Module> optimise(const std::string& ir, llvm::LLVMContext&
 
 void* Jit::compile(const std::string& ir, const std::string& symbol, std::string* optimisedIr) {
   auto context = std::make_unique<llvm::LLVMContext>();
-  auto module = optimise(ir, *context, *state_->jit, *state_->machine, state_->vectorMath, state_->modules++, optimisedIr);
+  auto module = optimise(ir, *context, *state_->jit, *state_->machine, state_->modules++, optimisedIr);
   if (auto error = state_->jit->addIRModule(llvm::orc::ThreadSafeModule(std::move(module), std::move(context))))
     ATTN_INTERNAL_ERROR("LLJIT cannot add the module: " + message(std::move(error)));
   auto address = unwrap(state_->jit->lookup(symbol), "LLJIT lookup");
@@ -139,7 +134,7 @@ void* Jit::compile(const std::string& ir, const std::string& symbol, std::string
 
 std::string Jit::compileToObject(const std::string& ir, std::string* optimisedIr) {
   llvm::LLVMContext context;
-  auto module = optimise(ir, context, *state_->jit, *state_->machine, state_->vectorMath, state_->modules++, optimisedIr);
+  auto module = optimise(ir, context, *state_->jit, *state_->machine, state_->modules++, optimisedIr);
   llvm::SmallVector<char, 0> bytes;
   llvm::raw_svector_ostream os(bytes);
   llvm::legacy::PassManager codegen;
@@ -164,8 +159,9 @@ std::vector<void*> Jit::load(const std::string& object, const std::vector<std::s
 
 std::string Jit::fingerprint() const {
   std::string features = state_->machine->getTargetFeatureString().str();
-  return std::string("llvm ") + LLVM_VERSION_STRING + "; " + host() + "; " + features +
-         (state_->vectorMath ? "; libmvec" : "");
+  // "exact": kernels built without fast-math or vector math (TextIR.cpp); older cache
+  // entries, built with them, have another fingerprint and are rebuilt.
+  return std::string("llvm ") + LLVM_VERSION_STRING + "; " + host() + "; " + features + "; exact";
 }
 
 std::string Jit::host() const {

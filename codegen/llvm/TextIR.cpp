@@ -6,9 +6,15 @@
 
 namespace attn::llvmjit {
 
-namespace {
-const char* kFast = "reassoc nsz arcp contract afn";
-}
+// No fast-math flags, on purpose: every kernel must compute a per-element value with the same
+// IEEE operations wherever it is computed. Forward's passes and backward's kernels recompute
+// the scores and what depends on them, and compare or subtract them with statistics saved
+// from another kernel: y - rowsum(y) of a row with one key must be exactly 0, a relu of
+// a - rowmin(a) must see 0 at every key tied with the minimum. With reassoc/contract/afn (and
+// glibc's vector math) LLVM computed the same value differently in a vectorised loop body, its
+// scalar remainder and another kernel (an FMA here, a vector exp there), and those last bits
+// were normalised into wrong outputs and gradients (issue 13; suites gradients1-4). Measured
+// cost: 5-10 % of attn_bench's CPU time (docs/PERFORMANCE.md).
 
 TextFunction::TextFunction(std::string name, std::string real)
     : name_(std::move(name)), real_(std::move(real)), suffix_(real_ == "float" ? "f32" : "f64") {}
@@ -36,7 +42,7 @@ std::string TextFunction::arg(int slot, const std::string& type) {
 
 std::string TextFunction::fop(const std::string& op, const std::string& a, const std::string& b) {
   std::string t = tmp();
-  emit(t + " = " + op + " " + kFast + " " + real_ + " " + a + ", " + b);
+  emit(t + " = " + op + " " + real_ + " " + a + ", " + b);
   return t;
 }
 
@@ -63,14 +69,14 @@ std::string TextFunction::select(const std::string& cond, const std::string& a, 
 std::string TextFunction::call(const std::string& fn, const std::string& a) {
   declarations_.insert("declare " + real_ + " @" + fn + "(" + real_ + ")" + (fn.rfind("llvm.", 0) == 0 ? "" : " #0"));
   std::string t = tmp();
-  emit(t + " = call " + std::string(kFast) + " " + real_ + " @" + fn + "(" + real_ + " " + a + ")");
+  emit(t + " = call " + real_ + " @" + fn + "(" + real_ + " " + a + ")");
   return t;
 }
 
 std::string TextFunction::call2(const std::string& fn, const std::string& a, const std::string& b) {
   declarations_.insert("declare " + real_ + " @" + fn + "(" + real_ + ", " + real_ + ")" + (fn.rfind("llvm.", 0) == 0 ? "" : " #0"));
   std::string t = tmp();
-  emit(t + " = call " + std::string(kFast) + " " + real_ + " @" + fn + "(" + real_ + " " + a + ", " + real_ + " " +
+  emit(t + " = call " + real_ + " @" + fn + "(" + real_ + " " + a + ", " + real_ + " " +
        b + ")");
   return t;
 }
@@ -87,7 +93,7 @@ std::string TextFunction::powi(const std::string& a, int exponent) {
   std::string fn = "llvm.powi." + suffix_ + ".i32";
   declarations_.insert("declare " + real_ + " @" + fn + "(" + real_ + ", i32)");
   std::string t = tmp();
-  emit(t + " = call " + std::string(kFast) + " " + real_ + " @" + fn + "(" + real_ + " " + a + ", i32 " +
+  emit(t + " = call " + real_ + " @" + fn + "(" + real_ + " " + a + ", i32 " +
        std::to_string(exponent) + ")");
   return t;
 }

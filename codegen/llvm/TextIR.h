@@ -1,7 +1,7 @@
 // A small writer of textual LLVM IR for the CPU code generator: one function at a time,
 // scalar variables as allocas (LLVM's mem2reg/SROA turns them into registers), counted
-// loops and conditionals as callbacks, float arithmetic with the fast-math flags that let
-// the vectoriser reassociate reductions (but not nnan/ninf: -inf is a value we use).
+// loops and conditionals as callbacks, float arithmetic in exact IEEE semantics (no fast-math
+// flags: a value recomputed in another kernel must equal the one computed first; TextIR.cpp).
 //
 // It implements codegen/scalar/KernelWriter.h and knows nothing about attention;
 // codegen/scalar/ScalarKernels.cpp says what to compute.

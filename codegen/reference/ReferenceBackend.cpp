@@ -157,10 +157,11 @@ class Evaluator {
       case Op::Softplus: return softplus(a[0]);
       case Op::Relu: return at::relu(a[0]);
       case Op::Relu6: return at::clamp(a[0], 0.0, 6.0);
-      case Op::Gelu: return a[0] * 0.5 * (1 + at::erf(a[0] * M_SQRT1_2));
+      // erfc and sigmoid: 1 + erf(x) and 1 + tanh(x) lose every digit for x < -5.
+      case Op::Gelu: return a[0] * 0.5 * at::erfc(a[0] * -M_SQRT1_2);
       case Op::GeluTanh: {
         const double c = std::sqrt(2.0 / M_PI);
-        return a[0] * 0.5 * (1 + at::tanh(c * (a[0] + 0.044715 * a[0] * a[0] * a[0])));
+        return a[0] * at::sigmoid(2 * c * (a[0] + 0.044715 * a[0] * a[0] * a[0]));
       }
       case Op::Silu: return a[0] * at::sigmoid(a[0]);
       case Op::Mish: return a[0] * at::tanh(softplus(a[0]));

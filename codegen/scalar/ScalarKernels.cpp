@@ -2,6 +2,7 @@
 // blocks and query rows in the KernelWriter vocabulary. See ScalarKernels.h.
 #include "codegen/scalar/ScalarKernels.h"
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <map>
@@ -32,7 +33,11 @@ class Generator {
             const KernelSizes& sizes)
       : plan_(plan), g_(plan.graph), bwd_(backward), real_(real), sizes_(sizes) {
     src_.sizes = sizes;
-    for (size_t s = 0; s < plan.statistics.size(); ++s) statOf_[plan.statistics[s].node] = static_cast<int>(s);
+    for (size_t s = 0; s < plan.statistics.size(); ++s) {
+      const RowStatistic& st = plan.statistics[s];
+      statOf_[st.node] = static_cast<int>(s);
+      if (st.kind == Kind::Max || st.kind == Kind::Min) extremesOf_[st.operand].push_back(static_cast<int>(s));
+    }
     live_ = ir::liveNodes(g_);
     avail_.assign(g_.size(), 1);
     for (NodeId id : live_) {
@@ -44,7 +49,13 @@ class Generator {
     }
     users_.resize(g_.size());
     for (NodeId id : live_)
-      for (NodeId o : atomicOperands(g_, id)) users_[static_cast<size_t>(o)].push_back(id);
+      for (NodeId o : atomicOperands(g_, id)) {
+        // Each user once, though it may take the node as several operands (m * m): the
+        // users' shares sum partials over all operand slots, and a repeated user counted
+        // them twice (the row adjoint of m was 4m, not 2m, times the user's).
+        std::vector<NodeId>& users = users_[static_cast<size_t>(o)];
+        if (std::find(users.begin(), users.end(), id) == users.end()) users.push_back(id);
+      }
     for (NodeId id : live_) {
       const Node& n = g_.node(id);
       if (n.op == Op::Dot) {
@@ -264,6 +275,7 @@ class Generator {
   KernelSizes sizes_;
   ScalarKernels src_;
   std::map<NodeId, int> statOf_;
+  std::map<NodeId, std::vector<int>> extremesOf_;  // score node -> the Max/Min statistics of it
   std::vector<NodeId> live_;
   std::vector<int> avail_;
   std::vector<std::vector<NodeId>> users_;
@@ -458,7 +470,25 @@ class Generator {
     const Node& n = g_.node(id);
     std::string v = compute(id, n);
     bool perRow = n.kind == ValueKind::Row || n.kind == ValueKind::Constant;
+    if (el_.active && !perRow) v = atExtremes(id, v);
     (perRow && !el_.active ? row_.memo : el_.memo)[id] = v;
+    return v;
+  }
+
+  // The operand x of a finished rowmax/rowmin, at the key where forward found the extreme, is
+  // the saved extreme itself: so x - rowmax(x) is exactly 0 there in every kernel, as in the
+  // maths. A recomputed x can differ from the saved value in its last bits (a vectorised exp
+  // or log, another summation order), and a kink at 0 (relu, abs, a comparison) would then
+  // fall on either side, differently in each kernel.
+  std::string atExtremes(NodeId id, std::string v) {
+    auto it = extremesOf_.find(id);
+    if (it == extremesOf_.end()) return v;
+    for (int s : it->second) {
+      const RowStatistic& st = plan_.statistics[static_cast<size_t>(s)];
+      if (pass_ != 0 && st.pass >= pass_) continue;  // not finished yet
+      std::string here = f_->fcmp("oeq", add(f_->sitofp(el_.j), c(1)), slots(s).second);
+      v = selectIf(here, statisticValue(s, st.node), v);
+    }
     return v;
   }
 
@@ -629,12 +659,15 @@ class Generator {
       case Op::Softplus: return softplus(a[0]);
       case Op::Relu: return selectIf(f.fcmp("ole", a[0], c(0)), c(0), a[0]);  // NaN stays NaN
       case Op::Relu6: return nanMin(nanMax(a[0], c(0)), c(6));
-      case Op::Gelu:
-        return mul(mul(c(0.5), a[0]), add(c(1), f.call(libm("erf"), mul(a[0], c(M_SQRT1_2)))));
+      // x Phi(x) with Phi(x) = erfc(-x/sqrt 2) / 2, not (1 + erf(x/sqrt 2)) / 2: for x < -5 the
+      // latter is a difference of nearly equal numbers and loses every digit (gelu(-8) = 0),
+      // which a normalisation of such values then divides by.
+      case Op::Gelu: return mul(mul(c(0.5), a[0]), f.call(libm("erfc"), mul(a[0], c(-M_SQRT1_2))));
+      // (1 + tanh u) / 2 = sigmoid(2u), without the same cancellation.
       case Op::GeluTanh: {
         std::string x3 = mul(mul(a[0], a[0]), a[0]);
-        std::string inner = mul(c(std::sqrt(2.0 / M_PI)), add(a[0], mul(c(0.044715), x3)));
-        return mul(mul(c(0.5), a[0]), add(c(1), f.call(libm("tanh"), inner)));
+        std::string inner = mul(c(2 * std::sqrt(2.0 / M_PI)), add(a[0], mul(c(0.044715), x3)));
+        return mul(a[0], sigmoid(inner));
       }
       case Op::Silu: return mul(a[0], sigmoid(a[0]));
       case Op::Mish: return mul(a[0], f.call(libm("tanh"), softplus(a[0])));
@@ -745,7 +778,7 @@ class Generator {
         break;
       case Op::Gelu: give(0, [&] {
           std::string xv = x(0);
-          std::string cdf = mul(c(0.5), add(c(1), f.call(libm("erf"), mul(xv, c(M_SQRT1_2)))));
+          std::string cdf = mul(c(0.5), f.call(libm("erfc"), mul(xv, c(-M_SQRT1_2))));  // as forward
           std::string pdf = mul(c(1 / std::sqrt(2 * M_PI)), f.intrinsic("exp", mul(c(-0.5), mul(xv, xv))));
           return mul(a, add(cdf, mul(xv, pdf)));
         });
@@ -754,10 +787,10 @@ class Generator {
           std::string xv = x(0);
           const double k = std::sqrt(2.0 / M_PI);
           std::string x2 = mul(xv, xv);
-          std::string inner = mul(c(k), add(xv, mul(c(0.044715), mul(x2, xv))));
-          std::string t = f.call(libm("tanh"), inner);
+          // sigma = sigmoid(2u) = (1 + tanh u) / 2, 1 - tanh^2 u = 4 sigma (1 - sigma) (as forward).
+          std::string sg = sigmoid(mul(c(2 * k), add(xv, mul(c(0.044715), mul(x2, xv)))));
           std::string dInner = mul(c(k), add(c(1), mul(c(3 * 0.044715), x2)));
-          std::string d = add(mul(c(0.5), add(c(1), t)), mul(mul(c(0.5), xv), mul(sub(c(1), mul(t, t)), dInner)));
+          std::string d = add(sg, mul(mul(c(2), xv), mul(mul(sg, sub(c(1), sg)), dInner)));
           return mul(a, d);
         });
         break;
@@ -824,7 +857,10 @@ class Generator {
           std::string count = slots(statOf_.at(id)).second;
           addTo(x, selectIf(isZero(count), c(0), div(R, count)));
         }
-        else addTo(x, selectIf(f_->fcmp("oeq", value(x), value(id)), R, c(0)));
+        // rowmax/rowmin: all of R to the key forward found the extreme at (slot 1), not
+        // to keys whose recomputed value equals the saved one: a recomputation may round
+        // differently (a vectorised exp, another summation order of the dots).
+        else addTo(x, selectIf(f_->fcmp("oeq", add(f_->sitofp(el_.j), c(1)), slots(statOf_.at(id)).second), R, c(0)));
         continue;
       }
       if (n.kind != ValueKind::Score || !computable(id, pass)) continue;
@@ -835,16 +871,31 @@ class Generator {
       if (form.kind != NormalizeForm::Kind::None) {
         const int k = bwd_.adjointOf.at(id);
         const RowAdjoint& A = bwd_.adjoints[static_cast<size_t>(k)];
-        if (!A.identity && A.level == pass) accumulate(sinks, k, mul(a, value(id)));
+        // A shifted T (RowAdjoint::Shift) is summed and used relative to c, itself summed the
+        // plain way a pass earlier unless it is the identity's dO·o.
+        std::string shift;
+        if (A.shifted) {
+          const int ks = bwd_.shiftOf.at(id);
+          const RowAdjoint& S = bwd_.adjoints[static_cast<size_t>(ks)];
+          if (!S.identity && S.level == pass) accumulate(sinks, ks, mul(a, value(id)));
+          if (S.level < pass) shift = rowAdjoint(ks);
+        }
+        if (!A.identity && A.level == pass)
+          accumulate(sinks, k, A.shifted ? mul(value(id), sub(a, shift)) : mul(a, value(id)));
         NodeId x = form.operand;
         if (!bwd_.carriesGradient[static_cast<size_t>(x)] || !computable(x, pass)) continue;
         std::string T = rowAdjoint(k);
+        // adj(w) - sign T, or (adj(w) - sign c) - sign (T - c) when shifted.
+        auto minusT = [&](const std::string& sign) {
+          if (!A.shifted) return sub(a, mul(sign, T));
+          return sub(sub(a, mul(sign, shift)), mul(sign, T));
+        };
         const int s = statOf_.at(id);
         auto [sum, m] = slots(s);
         switch (form.kind) {
           case NormalizeForm::Kind::Plain: {
             std::string xv = value(x);
-            std::string d = sub(a, mul(elementwiseOp(Op::Sign, {xv}), T));
+            std::string d = minusT(elementwiseOp(Op::Sign, {xv}));
             addTo(x, selectIf(isZero(sum), c(0), div(d, sum)));
             break;
           }
@@ -857,7 +908,7 @@ class Generator {
             const double p = constantOf(form.power);
             std::string ratio = div(value(x), m);
             std::string t = power(ratio, p);
-            std::string d = sub(a, mul(elementwiseOp(Op::Sign, {t}), T));
+            std::string d = minusT(elementwiseOp(Op::Sign, {t}));
             std::string bad = f_->orBool(isZero(sum), isZero(m));
             std::string chain = div(mul(c(p), power(ratio, p - 1)), mul(m, sum));
             addTo(x, selectIf(bad, c(0), mul(d, chain)));
@@ -1101,9 +1152,13 @@ class Generator {
                 std::string x = value(st.operand);
                 std::string better = f.fcmp("olt", st.kind == Kind::Max ? cur : x, st.kind == Kind::Max ? x : cur);
                 better = f.orBool(better, isNan(x));
+                better = f.orBool(better, isZero(f.loadReal(a1)));  // the row's first visible key
                 if (!el_.vis.empty()) better = f.andBool(better, el_.vis);
                 f.storeReal(selectIf(better, x, cur), a0);
-                f.storeReal(whereVisible(c(1), f.loadReal(a1)), a1);  // slot 1: a key was seen
+                // Slot 1: 1 + the first visible key attaining the extreme (backward sends the
+                // adjoint there), 0 while the row has seen no key: a row of -inf values has
+                // rowmax -inf, no key 0.
+                f.storeReal(selectIf(better, add(f.sitofp(j), c(1)), f.loadReal(a1)), a1);
                 break;
               }
               default: ATTN_INTERNAL_ERROR("unexpected statistic kind");

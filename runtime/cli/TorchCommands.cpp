@@ -120,9 +120,12 @@ int run(const RunOptions& o) {
       throw UserError("--dout has shape " + io::formatShape(dout.sizes().vec()) + " but o has shape " +
                       io::formatShape(out.sizes().vec()));
     out.backward(dout.to(out.scalar_type()));
-    writeTensor(o.outDir + "/dq.npy", q.grad(), dtype);
-    writeTensor(o.outDir + "/dk.npy", k.grad(), dtype);
-    writeTensor(o.outDir + "/dv.npy", v.grad(), dtype);
+    // Autograd leaves the gradient of an input the output does not depend on (weights that
+    // ignore q and k, or reach them only through comparisons) undefined: it is zero.
+    auto gradient = [](const at::Tensor& x) { return x.grad().defined() ? x.grad() : at::zeros_like(x); };
+    writeTensor(o.outDir + "/dq.npy", gradient(q), dtype);
+    writeTensor(o.outDir + "/dk.npy", gradient(k), dtype);
+    writeTensor(o.outDir + "/dv.npy", gradient(v), dtype);
   }
   return 0;
 }

@@ -211,6 +211,25 @@ __device__ __forceinline__ float quadMin(float x) {
   return minNaN(x, __shfl_xor_sync(0xffffffffu, x, 2));
 }
 
+/// The maximum (kMax) or minimum over the 4 lanes of this lane's group, and where it was
+/// found: (x, j) with j = 1 + key index, 0 for a lane that saw no key. A lane's pair is taken
+/// when it saw a key and has the larger (smaller) x, a NaN over a number, or the same x (both
+/// NaN included) at a smaller key: every lane ends with the first key attaining the extreme,
+/// as a sequential scan finds it.
+template <bool kMax>
+__device__ __forceinline__ void quadArgExtreme(float& x, float& j) {
+#pragma unroll
+  for (int mask = 1; mask <= 2; mask <<= 1) {
+    const float ox = __shfl_xor_sync(0xffffffffu, x, mask);
+    const float oj = __shfl_xor_sync(0xffffffffu, j, mask);
+    const bool oNaN = ox != ox, xNaN = x != x;
+    const bool beats = oNaN != xNaN ? oNaN : (kMax ? ox > x : ox < x) || ((ox == x || oNaN) && oj < j);
+    const bool take = oj != 0.0f && (j == 0.0f || beats);
+    x = take ? ox : x;
+    j = take ? oj : j;
+  }
+}
+
 /// Sum over the 4 lanes of this lane's group.
 __device__ __forceinline__ float quadSum(float x) {
   x += __shfl_xor_sync(0xffffffffu, x, 1);

@@ -452,7 +452,7 @@ class ForwardCta : public CtaShape<Cfg> {
           for (int u = 0; u <= V::kStats; ++u) x[u] = 0.0f;
           const bool keep = V::template operands<P>(rows[rr], s[nt][e], j, rk, x);
           const bool vis = keep && jl >= loRel[rr] && jl < hiRel[rr];
-          accumulate<P, 0>(rr, vis, x);
+          accumulate<P, 0>(rr, vis, x, j);
           if constexpr (kLast)
             s[nt][e] = vis ? x[V::kStats] : (V::kOutForm == OutForm::OnlineExp ? -posInf() : 0.0f);
         }
@@ -463,10 +463,11 @@ class ForwardCta : public CtaShape<Cfg> {
   /// Adds one element's operands x to the thread's partial statistics S, S+1, ... of pass P
   /// of row rr (only where vis):
   ///   Sum: slot0 += x. Mean: slot0 += x, slot1 += 1. Count: slot0 += 1.
-  ///   Max / Min: slot0 = max / min (slot0, x). OnlineExp: (slot0 = sum exp(x - m), slot1 = m).
+  ///   Max / Min: slot0 = max / min (slot0, x) (a NaN wins), slot1 = 1 + the first key j
+  ///   attaining it (backward sends the reduction's adjoint there), 0 before any key. OnlineExp: (slot0 = sum exp(x - m), slot1 = m).
   ///   OnlinePower: (slot0 = sum |(x/m)^p|, slot1 = m = max |x|). Normaliser: with the output.
   template <int P, int S>
-  __device__ __forceinline__ void accumulate(int rr, bool vis, const float* x) {
+  __device__ __forceinline__ void accumulate(int rr, bool vis, const float* x, int j) {
     if constexpr (S < V::kStats) {
       if constexpr (V::pass(S) == P) {
         constexpr Stat kKind = V::kind(S);
@@ -479,14 +480,18 @@ class ForwardCta : public CtaShape<Cfg> {
           a1 += vis ? 1.0f : 0.0f;
         }
         if constexpr (kKind == Stat::Count) a0 += vis ? 1.0f : 0.0f;
-        // A NaN wins and stays; slot1 = 1 once the row saw a key (a row of -inf has max -inf).
-        if constexpr (kKind == Stat::Max) a0 = vis && (a0 < xs || xs != xs) ? xs : a0;
-        if constexpr (kKind == Stat::Min) a0 = vis && (xs < a0 || xs != xs) ? xs : a0;
-        if constexpr (kKind == Stat::Max || kKind == Stat::Min) a1 = vis ? 1.0f : a1;
+        // A NaN wins and stays. Slot 1: 1 + the first visible key attaining the extreme
+        // (backward sends the reduction's adjoint there), 0 while the row has seen no key (a
+        // row of -inf values has max -inf, not 0).
+        if constexpr (kKind == Stat::Max || kKind == Stat::Min) {
+          const bool better = vis && ((kKind == Stat::Max ? a0 < xs : xs < a0) || xs != xs || a1 == 0.0f);
+          a0 = better ? xs : a0;
+          a1 = better ? static_cast<float>(j + 1) : a1;
+        }
         if constexpr (kKind == Stat::OnlineExp) onlineExpAdd(a0, a1, xs, vis);
         if constexpr (kKind == Stat::OnlinePower) onlinePowerAdd(a0, a1, xs, V::power(S), vis);
       }
-      accumulate<P, S + 1>(rr, vis, x);
+      accumulate<P, S + 1>(rr, vis, x, j);
     }
   }
 
@@ -506,9 +511,8 @@ class ForwardCta : public CtaShape<Cfg> {
             a0 = quadSum(a0);
             a1 = quadSum(a1);
           }
-          if constexpr (kKind == Stat::Max) a0 = quadMax(a0);
-          if constexpr (kKind == Stat::Min) a0 = quadMin(a0);
-          if constexpr (kKind == Stat::Max || kKind == Stat::Min) a1 = quadMax(a1);
+          if constexpr (kKind == Stat::Max) quadArgExtreme<true>(a0, a1);
+          if constexpr (kKind == Stat::Min) quadArgExtreme<false>(a0, a1);
           if constexpr (kKind == Stat::OnlineExp) quadMergeExp(a0, a1);
           if constexpr (kKind == Stat::OnlinePower) quadMergePower(a0, a1, V::power(S));
           // The output's running max (slot1) is already the same in the 4 lanes.

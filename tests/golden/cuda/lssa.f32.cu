@@ -1,5 +1,5 @@
 // attn CUDA kernels for 'lssa': float32 path (one thread per query row or key)
-// inputs f32, d = 64, dv = 64; stats: 2 reals per row, adjoints: 1 per row
+// inputs f32, d = 64, dv = 64; stats: 2 reals per row, adjoints: 2 per row
 enum AttnArg : int {
   kQ = 0, kK = 1, kV = 2, kO = 3, kStats = 4, kRq = 5, kRk = 6, kDout = 7,
   kAdj = 8, kDq = 9, kDk = 10, kDv = 11, kRqBar = 12, kRkBar = 13, kR0 = 14, kR1 = 15,
@@ -191,9 +191,9 @@ ATTN_DEVICE void attn_forward(long long* args) {
 ATTN_DEVICE void attn_backward_rows_1(long long* args) {
   float v15[64];
   float v16[64];
-  float v55[1];
-  float v72[1];
-  float v84[1];
+  float v59[1];
+  float v76[1];
+  float v88[1];
   const auto t0 = reinterpret_cast<float*>(args[0]);
   const auto t1 = reinterpret_cast<float*>(args[1]);
   const auto t2 = reinterpret_cast<float*>(args[2]);
@@ -237,125 +237,134 @@ ATTN_DEVICE void attn_backward_rows_1(long long* args) {
         const auto t41 = static_cast<long long>(t40) + 1;
         const auto t42 = t4 + t41;
         const auto t43 = *t42;
-        const auto t44 = t5 + i18;
-        const auto t45 = *t44;
-        const auto t46 = static_cast<float>(t11);
-        const auto t47 = logf(t46);
-        const auto t48 = logf(t27);
-        const auto t49 = t47 * t48;
-        const auto t50 = static_cast<long long>(i18) * t11;
-        const auto t51 = t0 + t50;
-        for (long long i52 = t29; i52 < t34; i52 += 1) {
-          const auto t53 = static_cast<long long>(i52) * t11;
-          const auto t54 = t1 + t53;
-          *v55 = 0.0f;
-          for (long long i56 = 0; i56 < t11; i56 += 1) {
-            const auto t57 = t54 + i56;
-            const auto t58 = *t57;
-            const auto t59 = t51 + i56;
-            const auto t60 = *t59;
-            const auto t61 = t60 * t58;
-            const auto t62 = *v55;
-            const auto t63 = t62 + t61;
-            *v55 = t63;
+        const auto t44 = static_cast<long long>(i18) * 2;
+        const auto t45 = static_cast<long long>(t44) + 1;
+        const auto t46 = t8 + t45;
+        const auto t47 = *t46;
+        const auto t48 = t5 + i18;
+        const auto t49 = *t48;
+        const auto t50 = static_cast<float>(t11);
+        const auto t51 = logf(t50);
+        const auto t52 = logf(t27);
+        const auto t53 = t51 * t52;
+        const auto t54 = static_cast<long long>(i18) * t11;
+        const auto t55 = t0 + t54;
+        for (long long i56 = t29; i56 < t34; i56 += 1) {
+          const auto t57 = static_cast<long long>(i56) * t11;
+          const auto t58 = t1 + t57;
+          *v59 = 0.0f;
+          for (long long i60 = 0; i60 < t11; i60 += 1) {
+            const auto t61 = t58 + i60;
+            const auto t62 = *t61;
+            const auto t63 = t55 + i60;
+            const auto t64 = *t63;
+            const auto t65 = t64 * t62;
+            const auto t66 = *v59;
+            const auto t67 = t66 + t65;
+            *v59 = t67;
           }
-          const auto t64 = static_cast<long long>(i52) - i17;
-          const auto t65 = v15 + t64;
-          const auto t66 = *v55;
-          *t65 = t66;
+          const auto t68 = static_cast<long long>(i56) - i17;
+          const auto t69 = v15 + t68;
+          const auto t70 = *v59;
+          *t69 = t70;
         }
-        const auto t67 = static_cast<long long>(i18) * t12;
-        const auto t68 = t7 + t67;
-        for (long long i69 = t29; i69 < t34; i69 += 1) {
-          const auto t70 = static_cast<long long>(i69) * t12;
-          const auto t71 = t2 + t70;
-          *v72 = 0.0f;
-          for (long long i73 = 0; i73 < t12; i73 += 1) {
-            const auto t74 = t71 + i73;
-            const auto t75 = *t74;
-            const auto t76 = t68 + i73;
-            const auto t77 = *t76;
-            const auto t78 = t77 * t75;
-            const auto t79 = *v72;
-            const auto t80 = t79 + t78;
-            *v72 = t80;
+        const auto t71 = static_cast<long long>(i18) * t12;
+        const auto t72 = t7 + t71;
+        for (long long i73 = t29; i73 < t34; i73 += 1) {
+          const auto t74 = static_cast<long long>(i73) * t12;
+          const auto t75 = t2 + t74;
+          *v76 = 0.0f;
+          for (long long i77 = 0; i77 < t12; i77 += 1) {
+            const auto t78 = t75 + i77;
+            const auto t79 = *t78;
+            const auto t80 = t72 + i77;
+            const auto t81 = *t80;
+            const auto t82 = t81 * t79;
+            const auto t83 = *v76;
+            const auto t84 = t83 + t82;
+            *v76 = t84;
           }
-          const auto t81 = static_cast<long long>(i69) - i17;
-          const auto t82 = v16 + t81;
-          const auto t83 = *v72;
-          *t82 = t83;
+          const auto t85 = static_cast<long long>(i73) - i17;
+          const auto t86 = v16 + t85;
+          const auto t87 = *v76;
+          *t86 = t87;
         }
-        const auto t85 = static_cast<long long>(i18) * 1;
-        const auto t86 = static_cast<long long>(t85) + 0;
-        const auto t87 = t8 + t86;
-        const auto t88 = *t87;
-        *v84 = t88;
-        for (long long i89 = t29; i89 < t34; i89 += 1) {
-          const auto t90 = static_cast<long long>(i89) - i17;
-          const auto t91 = v15 + t90;
-          const auto t92 = *t91;
-          const auto t93 = static_cast<long long>(i89) - i17;
-          const auto t94 = v16 + t93;
-          const auto t95 = *t94;
-          const auto t96 = t92 * 1.0f;
-          const auto t97 = t96 * t45;
-          const auto t98 = t6 + i89;
+        const auto t89 = static_cast<long long>(i18) * 2;
+        const auto t90 = static_cast<long long>(t89) + 0;
+        const auto t91 = t8 + t90;
+        const auto t92 = *t91;
+        *v88 = t92;
+        for (long long i93 = t29; i93 < t34; i93 += 1) {
+          const auto t94 = static_cast<long long>(i93) - i17;
+          const auto t95 = v15 + t94;
+          const auto t96 = *t95;
+          const auto t97 = static_cast<long long>(i93) - i17;
+          const auto t98 = v16 + t97;
           const auto t99 = *t98;
-          const auto t100 = t97 * t99;
-          const auto t101 = t49 * t100;
-          const auto t102 = t101 > 0.0f;
-          const auto t103 = static_cast<float>(t102 ? t101 : 0.0f);
-          const auto t104 = fabsf(t101);
-          const auto t105 = -t104;
-          const auto t106 = expf(t105);
-          const auto t107 = 1.0f + t106;
-          const auto t108 = t107 - 1.0f;
-          const auto t109 = logf(t107);
-          const auto t110 = t109 * t106;
-          const auto t111 = t110 / t108;
-          const auto t112 = t107 == 1.0f;
-          const auto t113 = static_cast<float>(t112 ? t106 : t111);
-          const auto t114 = t103 + t113;
-          const auto t115 = t114 / t39;
-          const auto t116 = t39 == 0.0f;
-          const auto t117 = static_cast<float>(t116 ? 0.0f : t115);
-          const auto t118 = t95 * t117;
-          const auto t119 = *v84;
-          const auto t120 = t119 + t118;
-          *v84 = t120;
+          const auto t100 = t99 - t47;
+          const auto t101 = t96 * 1.0f;
+          const auto t102 = t101 * t49;
+          const auto t103 = t6 + i93;
+          const auto t104 = *t103;
+          const auto t105 = t102 * t104;
+          const auto t106 = t53 * t105;
+          const auto t107 = t106 > 0.0f;
+          const auto t108 = static_cast<float>(t107 ? t106 : 0.0f);
+          const auto t109 = fabsf(t106);
+          const auto t110 = -t109;
+          const auto t111 = expf(t110);
+          const auto t112 = 1.0f + t111;
+          const auto t113 = t112 - 1.0f;
+          const auto t114 = logf(t112);
+          const auto t115 = t114 * t111;
+          const auto t116 = t115 / t113;
+          const auto t117 = t112 == 1.0f;
+          const auto t118 = static_cast<float>(t117 ? t111 : t116);
+          const auto t119 = t108 + t118;
+          const auto t120 = t119 / t39;
+          const auto t121 = t39 == 0.0f;
+          const auto t122 = static_cast<float>(t121 ? 0.0f : t120);
+          const auto t123 = t122 * t100;
+          const auto t124 = *v88;
+          const auto t125 = t124 + t123;
+          *v88 = t125;
         }
-        const auto t121 = static_cast<long long>(i18) * 1;
-        const auto t122 = static_cast<long long>(t121) + 0;
-        const auto t123 = t8 + t122;
-        const auto t124 = *v84;
-        *t123 = t124;
+        const auto t126 = static_cast<long long>(i18) * 2;
+        const auto t127 = static_cast<long long>(t126) + 0;
+        const auto t128 = t8 + t127;
+        const auto t129 = *v88;
+        *t128 = t129;
       }
     }
   }
-  for (long long i125 = t13; i125 < t14; i125 += 1) {
-    const auto t126 = static_cast<long long>(t10) - t9;
-    const auto t127 = static_cast<long long>(t126) + i125;
-    const auto t128 = static_cast<long long>(t127) + 1;
-    const auto t129 = static_cast<long long>(t128) < t10;
-    const auto t130 = static_cast<long long>(t129 ? t128 : t10);
-    const auto t131 = static_cast<long long>(t130) - 0;
-    const auto t132 = static_cast<long long>(0) > t131;
-    const auto t133 = static_cast<long long>(t132 ? 0 : t131);
-    const auto t134 = static_cast<float>(t133);
-    const auto t135 = static_cast<long long>(i125) * 2;
-    const auto t136 = static_cast<long long>(t135) + 0;
-    const auto t137 = t4 + t136;
-    const auto t138 = *t137;
-    const auto t139 = static_cast<long long>(i125) * 2;
-    const auto t140 = static_cast<long long>(t139) + 1;
-    const auto t141 = t4 + t140;
-    const auto t142 = *t141;
-    const auto t143 = t5 + i125;
-    const auto t144 = *t143;
-    const auto t145 = static_cast<float>(t11);
-    const auto t146 = logf(t145);
-    const auto t147 = logf(t134);
-    const auto t148 = t146 * t147;
+  for (long long i130 = t13; i130 < t14; i130 += 1) {
+    const auto t131 = static_cast<long long>(t10) - t9;
+    const auto t132 = static_cast<long long>(t131) + i130;
+    const auto t133 = static_cast<long long>(t132) + 1;
+    const auto t134 = static_cast<long long>(t133) < t10;
+    const auto t135 = static_cast<long long>(t134 ? t133 : t10);
+    const auto t136 = static_cast<long long>(t135) - 0;
+    const auto t137 = static_cast<long long>(0) > t136;
+    const auto t138 = static_cast<long long>(t137 ? 0 : t136);
+    const auto t139 = static_cast<float>(t138);
+    const auto t140 = static_cast<long long>(i130) * 2;
+    const auto t141 = static_cast<long long>(t140) + 0;
+    const auto t142 = t4 + t141;
+    const auto t143 = *t142;
+    const auto t144 = static_cast<long long>(i130) * 2;
+    const auto t145 = static_cast<long long>(t144) + 1;
+    const auto t146 = t4 + t145;
+    const auto t147 = *t146;
+    const auto t148 = static_cast<long long>(i130) * 2;
+    const auto t149 = static_cast<long long>(t148) + 1;
+    const auto t150 = t8 + t149;
+    const auto t151 = *t150;
+    const auto t152 = t5 + i130;
+    const auto t153 = *t152;
+    const auto t154 = static_cast<float>(t11);
+    const auto t155 = logf(t154);
+    const auto t156 = logf(t139);
+    const auto t157 = t155 * t156;
   }
 }
 
@@ -365,9 +374,9 @@ ATTN_DEVICE void attn_backward_gradient(long long* args) {
   float v25[64];
   float v26[64];
   float v27[64];
-  float v74[1];
-  float v91[1];
-  float v103[1];
+  float v78[1];
+  float v95[1];
+  float v107[1];
   const auto t0 = reinterpret_cast<float*>(args[0]);
   const auto t1 = reinterpret_cast<float*>(args[1]);
   const auto t2 = reinterpret_cast<float*>(args[2]);
@@ -423,194 +432,200 @@ ATTN_DEVICE void attn_backward_gradient(long long* args) {
         const auto t56 = static_cast<long long>(t55) + 1;
         const auto t57 = t4 + t56;
         const auto t58 = *t57;
-        const auto t59 = static_cast<long long>(i33) * 1;
+        const auto t59 = static_cast<long long>(i33) * 2;
         const auto t60 = static_cast<long long>(t59) + 0;
         const auto t61 = t8 + t60;
         const auto t62 = *t61;
-        const auto t63 = t5 + i33;
-        const auto t64 = *t63;
-        const auto t65 = static_cast<float>(t11);
-        const auto t66 = logf(t65);
-        const auto t67 = logf(t42);
-        const auto t68 = t66 * t67;
-        const auto t69 = static_cast<long long>(i33) * t11;
-        const auto t70 = t0 + t69;
-        for (long long i71 = t44; i71 < t49; i71 += 1) {
-          const auto t72 = static_cast<long long>(i71) * t11;
-          const auto t73 = t1 + t72;
-          *v74 = 0.0f;
-          for (long long i75 = 0; i75 < t11; i75 += 1) {
-            const auto t76 = t73 + i75;
-            const auto t77 = *t76;
-            const auto t78 = t70 + i75;
-            const auto t79 = *t78;
-            const auto t80 = t79 * t77;
-            const auto t81 = *v74;
-            const auto t82 = t81 + t80;
-            *v74 = t82;
+        const auto t63 = static_cast<long long>(i33) * 2;
+        const auto t64 = static_cast<long long>(t63) + 1;
+        const auto t65 = t8 + t64;
+        const auto t66 = *t65;
+        const auto t67 = t5 + i33;
+        const auto t68 = *t67;
+        const auto t69 = static_cast<float>(t11);
+        const auto t70 = logf(t69);
+        const auto t71 = logf(t42);
+        const auto t72 = t70 * t71;
+        const auto t73 = static_cast<long long>(i33) * t11;
+        const auto t74 = t0 + t73;
+        for (long long i75 = t44; i75 < t49; i75 += 1) {
+          const auto t76 = static_cast<long long>(i75) * t11;
+          const auto t77 = t1 + t76;
+          *v78 = 0.0f;
+          for (long long i79 = 0; i79 < t11; i79 += 1) {
+            const auto t80 = t77 + i79;
+            const auto t81 = *t80;
+            const auto t82 = t74 + i79;
+            const auto t83 = *t82;
+            const auto t84 = t83 * t81;
+            const auto t85 = *v78;
+            const auto t86 = t85 + t84;
+            *v78 = t86;
           }
-          const auto t83 = static_cast<long long>(i71) - i32;
-          const auto t84 = v23 + t83;
-          const auto t85 = *v74;
-          *t84 = t85;
+          const auto t87 = static_cast<long long>(i75) - i32;
+          const auto t88 = v23 + t87;
+          const auto t89 = *v78;
+          *t88 = t89;
         }
-        const auto t86 = static_cast<long long>(i33) * t12;
-        const auto t87 = t7 + t86;
-        for (long long i88 = t44; i88 < t49; i88 += 1) {
-          const auto t89 = static_cast<long long>(i88) * t12;
-          const auto t90 = t2 + t89;
-          *v91 = 0.0f;
-          for (long long i92 = 0; i92 < t12; i92 += 1) {
-            const auto t93 = t90 + i92;
-            const auto t94 = *t93;
-            const auto t95 = t87 + i92;
-            const auto t96 = *t95;
-            const auto t97 = t96 * t94;
-            const auto t98 = *v91;
-            const auto t99 = t98 + t97;
-            *v91 = t99;
+        const auto t90 = static_cast<long long>(i33) * t12;
+        const auto t91 = t7 + t90;
+        for (long long i92 = t44; i92 < t49; i92 += 1) {
+          const auto t93 = static_cast<long long>(i92) * t12;
+          const auto t94 = t2 + t93;
+          *v95 = 0.0f;
+          for (long long i96 = 0; i96 < t12; i96 += 1) {
+            const auto t97 = t94 + i96;
+            const auto t98 = *t97;
+            const auto t99 = t91 + i96;
+            const auto t100 = *t99;
+            const auto t101 = t100 * t98;
+            const auto t102 = *v95;
+            const auto t103 = t102 + t101;
+            *v95 = t103;
           }
-          const auto t100 = static_cast<long long>(i88) - i32;
-          const auto t101 = v24 + t100;
-          const auto t102 = *v91;
-          *t101 = t102;
+          const auto t104 = static_cast<long long>(i92) - i32;
+          const auto t105 = v24 + t104;
+          const auto t106 = *v95;
+          *t105 = t106;
         }
-        *v103 = 0.0f;
-        for (long long i104 = t44; i104 < t49; i104 += 1) {
-          const auto t105 = static_cast<long long>(i104) - i32;
-          const auto t106 = v23 + t105;
-          const auto t107 = *t106;
-          const auto t108 = static_cast<long long>(i104) - i32;
-          const auto t109 = v24 + t108;
-          const auto t110 = *t109;
-          const auto t111 = t107 * 1.0f;
-          const auto t112 = t111 * t64;
-          const auto t113 = t6 + i104;
+        *v107 = 0.0f;
+        for (long long i108 = t44; i108 < t49; i108 += 1) {
+          const auto t109 = static_cast<long long>(i108) - i32;
+          const auto t110 = v23 + t109;
+          const auto t111 = *t110;
+          const auto t112 = static_cast<long long>(i108) - i32;
+          const auto t113 = v24 + t112;
           const auto t114 = *t113;
-          const auto t115 = t112 * t114;
-          const auto t116 = t68 * t115;
-          const auto t117 = t116 > 0.0f;
-          const auto t118 = static_cast<float>(t117 ? t116 : 0.0f);
-          const auto t119 = fabsf(t116);
-          const auto t120 = -t119;
-          const auto t121 = expf(t120);
-          const auto t122 = 1.0f + t121;
-          const auto t123 = t122 - 1.0f;
-          const auto t124 = logf(t122);
-          const auto t125 = t124 * t121;
-          const auto t126 = t125 / t123;
-          const auto t127 = t122 == 1.0f;
-          const auto t128 = static_cast<float>(t127 ? t121 : t126);
-          const auto t129 = t118 + t128;
-          const auto t130 = t129 < 0.0f;
-          const auto t131 = static_cast<float>(t130 ? 1 : 0);
-          const auto t132 = t129 > 0.0f;
-          const auto t133 = static_cast<float>(t132 ? 1 : 0);
-          const auto t134 = t133 - t131;
-          const auto t135 = t134 * t62;
-          const auto t136 = t110 - t135;
-          const auto t137 = t136 / t54;
-          const auto t138 = t54 == 0.0f;
-          const auto t139 = static_cast<float>(t138 ? 0.0f : t137);
-          const auto t140 = fabsf(t116);
-          const auto t141 = -t140;
-          const auto t142 = expf(t141);
-          const auto t143 = 1.0f + t142;
-          const auto t144 = t142 / t143;
-          const auto t145 = 1.0f / t143;
-          const auto t146 = t116 >= 0.0f;
-          const auto t147 = static_cast<float>(t146 ? t145 : t144);
-          const auto t148 = t139 * t147;
-          const auto t149 = t148 * t68;
-          const auto t150 = t64 * t114;
-          const auto t151 = 1.0f * t150;
-          const auto t152 = t149 * t151;
-          const auto t153 = 0.0f + t152;
-          const auto t154 = 1.0f * t114;
-          const auto t155 = t107 * t154;
-          const auto t156 = t149 * t155;
-          const auto t157 = 0.0f + t156;
-          const auto t158 = 1.0f * t64;
-          const auto t159 = t107 * t158;
-          const auto t160 = t149 * t159;
-          const auto t161 = 0.0f + t160;
-          const auto t162 = v25 + t108;
-          *t162 = t153;
-          const auto t163 = v26 + t108;
-          const auto t164 = t129 / t54;
-          const auto t165 = t54 == 0.0f;
-          const auto t166 = static_cast<float>(t165 ? 0.0f : t164);
-          *t163 = t166;
-          const auto t167 = v27 + t108;
-          *t167 = t161;
-          const auto t168 = *v103;
-          const auto t169 = t168 + t157;
-          *v103 = t169;
+          const auto t115 = t111 * 1.0f;
+          const auto t116 = t115 * t68;
+          const auto t117 = t6 + i108;
+          const auto t118 = *t117;
+          const auto t119 = t116 * t118;
+          const auto t120 = t72 * t119;
+          const auto t121 = t120 > 0.0f;
+          const auto t122 = static_cast<float>(t121 ? t120 : 0.0f);
+          const auto t123 = fabsf(t120);
+          const auto t124 = -t123;
+          const auto t125 = expf(t124);
+          const auto t126 = 1.0f + t125;
+          const auto t127 = t126 - 1.0f;
+          const auto t128 = logf(t126);
+          const auto t129 = t128 * t125;
+          const auto t130 = t129 / t127;
+          const auto t131 = t126 == 1.0f;
+          const auto t132 = static_cast<float>(t131 ? t125 : t130);
+          const auto t133 = t122 + t132;
+          const auto t134 = t133 < 0.0f;
+          const auto t135 = static_cast<float>(t134 ? 1 : 0);
+          const auto t136 = t133 > 0.0f;
+          const auto t137 = static_cast<float>(t136 ? 1 : 0);
+          const auto t138 = t137 - t135;
+          const auto t139 = t138 * t62;
+          const auto t140 = t138 * t66;
+          const auto t141 = t114 - t140;
+          const auto t142 = t141 - t139;
+          const auto t143 = t142 / t54;
+          const auto t144 = t54 == 0.0f;
+          const auto t145 = static_cast<float>(t144 ? 0.0f : t143);
+          const auto t146 = fabsf(t120);
+          const auto t147 = -t146;
+          const auto t148 = expf(t147);
+          const auto t149 = 1.0f + t148;
+          const auto t150 = t148 / t149;
+          const auto t151 = 1.0f / t149;
+          const auto t152 = t120 >= 0.0f;
+          const auto t153 = static_cast<float>(t152 ? t151 : t150);
+          const auto t154 = t145 * t153;
+          const auto t155 = t154 * t72;
+          const auto t156 = t68 * t118;
+          const auto t157 = 1.0f * t156;
+          const auto t158 = t155 * t157;
+          const auto t159 = 0.0f + t158;
+          const auto t160 = 1.0f * t118;
+          const auto t161 = t111 * t160;
+          const auto t162 = t155 * t161;
+          const auto t163 = 0.0f + t162;
+          const auto t164 = 1.0f * t68;
+          const auto t165 = t111 * t164;
+          const auto t166 = t155 * t165;
+          const auto t167 = 0.0f + t166;
+          const auto t168 = v25 + t112;
+          *t168 = t159;
+          const auto t169 = v26 + t112;
+          const auto t170 = t133 / t54;
+          const auto t171 = t54 == 0.0f;
+          const auto t172 = static_cast<float>(t171 ? 0.0f : t170);
+          *t169 = t172;
+          const auto t173 = v27 + t112;
+          *t173 = t167;
+          const auto t174 = *v107;
+          const auto t175 = t174 + t163;
+          *v107 = t175;
         }
-        const auto t170 = static_cast<long long>(i33) * t11;
-        const auto t171 = t0 + t170;
-        const auto t172 = static_cast<long long>(i33) * t12;
-        const auto t173 = t7 + t172;
+        const auto t176 = static_cast<long long>(i33) * t11;
+        const auto t177 = t0 + t176;
+        const auto t178 = static_cast<long long>(i33) * t12;
+        const auto t179 = t7 + t178;
         if (t29) {
-          const auto t174 = static_cast<long long>(i33) * t11;
-          const auto t175 = t18 + t174;
-          for (long long i176 = t44; i176 < t49; i176 += 1) {
-            const auto t177 = static_cast<long long>(i176) - i32;
-            const auto t178 = v25 + t177;
-            const auto t179 = *t178;
-            const auto t180 = static_cast<long long>(i176) * t11;
-            const auto t181 = t1 + t180;
-            for (long long i182 = 0; i182 < t11; i182 += 1) {
-              const auto t183 = t181 + i182;
-              const auto t184 = *t183;
-              const auto t185 = t179 * t184;
-              const auto t186 = t175 + i182;
-              const auto t187 = *t186;
-              const auto t188 = t187 + t185;
-              *t186 = t188;
+          const auto t180 = static_cast<long long>(i33) * t11;
+          const auto t181 = t18 + t180;
+          for (long long i182 = t44; i182 < t49; i182 += 1) {
+            const auto t183 = static_cast<long long>(i182) - i32;
+            const auto t184 = v25 + t183;
+            const auto t185 = *t184;
+            const auto t186 = static_cast<long long>(i182) * t11;
+            const auto t187 = t1 + t186;
+            for (long long i188 = 0; i188 < t11; i188 += 1) {
+              const auto t189 = t187 + i188;
+              const auto t190 = *t189;
+              const auto t191 = t185 * t190;
+              const auto t192 = t181 + i188;
+              const auto t193 = *t192;
+              const auto t194 = t193 + t191;
+              *t192 = t194;
             }
           }
-          const auto t189 = t21 + i33;
-          const auto t190 = *v103;
-          const auto t191 = *t189;
-          const auto t192 = t191 + t190;
-          *t189 = t192;
+          const auto t195 = t21 + i33;
+          const auto t196 = *v107;
+          const auto t197 = *t195;
+          const auto t198 = t197 + t196;
+          *t195 = t198;
         }
         if (t31) {
-          for (long long i193 = t44; i193 < t49; i193 += 1) {
-            const auto t194 = static_cast<long long>(i193) - i32;
-            const auto t195 = v25 + t194;
-            const auto t196 = *t195;
-            const auto t197 = v26 + t194;
-            const auto t198 = *t197;
-            const auto t199 = static_cast<long long>(i193) * t11;
-            const auto t200 = t19 + t199;
-            for (long long i201 = 0; i201 < t11; i201 += 1) {
-              const auto t202 = t171 + i201;
-              const auto t203 = *t202;
-              const auto t204 = t196 * t203;
-              const auto t205 = t200 + i201;
-              const auto t206 = *t205;
-              const auto t207 = t206 + t204;
-              *t205 = t207;
-            }
-            const auto t208 = static_cast<long long>(i193) * t12;
-            const auto t209 = t20 + t208;
-            for (long long i210 = 0; i210 < t12; i210 += 1) {
-              const auto t211 = t173 + i210;
+          for (long long i199 = t44; i199 < t49; i199 += 1) {
+            const auto t200 = static_cast<long long>(i199) - i32;
+            const auto t201 = v25 + t200;
+            const auto t202 = *t201;
+            const auto t203 = v26 + t200;
+            const auto t204 = *t203;
+            const auto t205 = static_cast<long long>(i199) * t11;
+            const auto t206 = t19 + t205;
+            for (long long i207 = 0; i207 < t11; i207 += 1) {
+              const auto t208 = t177 + i207;
+              const auto t209 = *t208;
+              const auto t210 = t202 * t209;
+              const auto t211 = t206 + i207;
               const auto t212 = *t211;
-              const auto t213 = t198 * t212;
-              const auto t214 = t209 + i210;
-              const auto t215 = *t214;
-              const auto t216 = t215 + t213;
-              *t214 = t216;
+              const auto t213 = t212 + t210;
+              *t211 = t213;
             }
-            const auto t217 = t22 + i193;
-            const auto t218 = v27 + t194;
-            const auto t219 = *t218;
-            const auto t220 = *t217;
-            const auto t221 = t220 + t219;
-            *t217 = t221;
+            const auto t214 = static_cast<long long>(i199) * t12;
+            const auto t215 = t20 + t214;
+            for (long long i216 = 0; i216 < t12; i216 += 1) {
+              const auto t217 = t179 + i216;
+              const auto t218 = *t217;
+              const auto t219 = t204 * t218;
+              const auto t220 = t215 + i216;
+              const auto t221 = *t220;
+              const auto t222 = t221 + t219;
+              *t220 = t222;
+            }
+            const auto t223 = t22 + i199;
+            const auto t224 = v27 + t200;
+            const auto t225 = *t224;
+            const auto t226 = *t223;
+            const auto t227 = t226 + t225;
+            *t223 = t227;
           }
         }
       }

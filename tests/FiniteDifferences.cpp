@@ -1,0 +1,167 @@
+#include "FiniteDifferences.h"
+
+#include <algorithm>
+#include <cmath>
+#include <sstream>
+
+#include "compiler/PlanInterpreter.h"
+
+namespace attn::test {
+
+namespace {
+
+// Richardson estimates R(h) and R(2h) of dF/dx at one element (6 evaluations of F).
+struct Estimate {
+  double fine = 0, coarse = 0;
+  bool finite = true;
+};
+
+class Differencer {
+ public:
+  Differencer(const KernelPlan& plan, const HeadInputs& x) : plan_(plan), x_(x) {}
+
+  double F() {
+    std::vector<double> o = interpretPlan(plan_, x_.q.data(), x_.k.data(), x_.v.data(), x_.lq, x_.lk, x_.d, x_.dv);
+    double f = 0;
+    for (size_t e = 0; e < o.size(); ++e) f += o[e] * x_.dout[e];
+    return f;
+  }
+
+  Estimate estimate(double& element, double h) {
+    const double saved = element;
+    double d[3];
+    bool finite = true;
+    for (int s = 0; s < 3; ++s) {
+      const double step = h * (1 << s);
+      element = saved + step;
+      const double plus = F();
+      element = saved - step;
+      const double minus = F();
+      element = saved;
+      finite = finite && std::isfinite(plus) && std::isfinite(minus);
+      d[s] = (plus - minus) / (2 * step);
+    }
+    return {(4 * d[0] - d[1]) / 3, (4 * d[1] - d[2]) / 3, finite};
+  }
+
+  HeadInputs& inputs() { return x_; }
+
+ private:
+  const KernelPlan& plan_;
+  HeadInputs x_;
+};
+
+}  // namespace
+
+FdGradients finiteDifferences(const KernelPlan& plan, const HeadInputs& inputs) {
+  Differencer diff(plan, inputs);
+  HeadInputs& x = diff.inputs();
+  std::vector<double>* tensors[3] = {&x.q, &x.k, &x.v};
+  FdGradients out;
+  std::vector<double>* grads[3] = {&out.dq, &out.dk, &out.dv};
+  std::vector<bool>* trusted[3] = {&out.trustedQ, &out.trustedK, &out.trustedV};
+  auto baseStep = [](double value) { return 1e-3 * std::max(1.0, std::fabs(value)); };
+
+  // First estimates at the largest step; the scale is the largest self-consistent one.
+  std::vector<Estimate> first[3];
+  double scale = 0;
+  for (int t = 0; t < 3; ++t) {
+    std::vector<double>& values = *tensors[t];
+    first[t].resize(values.size());
+    for (size_t e = 0; e < values.size(); ++e) {
+      Estimate est = diff.estimate(values[e], baseStep(values[e]));
+      first[t][e] = est;
+      const double size = std::max(std::fabs(est.fine), std::fabs(est.coarse));
+      if (est.finite && std::fabs(est.fine - est.coarse) <= 1e-3 * size) scale = std::max(scale, std::fabs(est.fine));
+    }
+  }
+  if (!(scale > 0)) scale = 1;
+  const double agree = 1.5e-7 * scale;
+
+  for (int t = 0; t < 3; ++t) {
+    std::vector<double>& values = *tensors[t];
+    grads[t]->assign(values.size(), 0.0);
+    trusted[t]->assign(values.size(), false);
+    for (size_t e = 0; e < values.size(); ++e) {
+      ++out.elements;
+      Estimate est = first[t][e];
+      double h = baseStep(values[e]);
+      for (int attempt = 0; attempt < 4; ++attempt) {
+        if (attempt > 0) {
+          h /= 8;
+          est = diff.estimate(values[e], h);
+        }
+        if (!est.finite) {
+          out.finite = false;
+          break;
+        }
+        if (std::fabs(est.fine - est.coarse) <= agree) {
+          (*grads[t])[e] = est.fine;
+          (*trusted[t])[e] = true;
+          break;
+        }
+      }
+      if (!(*trusted[t])[e]) ++out.untrusted;
+    }
+  }
+  return out;
+}
+
+double float32Bar(const ir::Graph& g) {
+  double p = 1;
+  for (ir::NodeId id : ir::liveNodes(g)) {
+    const ir::Node& n = g.node(id);
+    if (n.op == ir::Op::Pow && g.node(n.operands[1]).op == ir::Op::Const)
+      p = std::max(p, std::fabs(g.node(n.operands[1]).value));
+  }
+  return p > 16 ? 1e-3 : 1e-4;
+}
+
+double GradientError::max() const { return std::max({dq, dk, dv}); }
+
+// Inputs are about N(0, 1): a gradient that is 0 in the maths (one key: dk) comes out as
+// rounding noise near 1e-16 in any backend, and the differences' own noise is near 1e-13;
+// both are measured against this.
+constexpr double kAbsoluteFloor = 1e-6;
+
+GradientError compareWithFd(const FdGradients& fd, const std::vector<double>& dq, const std::vector<double>& dk,
+                            const std::vector<double>& dv) {
+  const std::vector<double>* got[3] = {&dq, &dk, &dv};
+  const std::vector<double>* want[3] = {&fd.dq, &fd.dk, &fd.dv};
+  const std::vector<bool>* trusted[3] = {&fd.trustedQ, &fd.trustedK, &fd.trustedV};
+  const char* names[3] = {"dq", "dk", "dv"};
+  double maxOf[3] = {0, 0, 0};
+  for (int t = 0; t < 3; ++t)
+    for (size_t e = 0; e < want[t]->size(); ++e)
+      if ((*trusted[t])[e]) maxOf[t] = std::max(maxOf[t], std::fabs((*want[t])[e]));
+  const double overall = std::max({maxOf[0], maxOf[1], maxOf[2]});
+  GradientError r;
+  double* errs[3] = {&r.dq, &r.dk, &r.dv};
+  double worst = -1;
+  for (int t = 0; t < 3; ++t) {
+    const double scale = std::max({maxOf[t], 1e-2 * overall, kAbsoluteFloor});
+    if (got[t]->size() != want[t]->size()) {
+      *errs[t] = INFINITY;
+      r.worst = std::string(names[t]) + ": wrong size";
+      worst = INFINITY;
+      continue;
+    }
+    for (size_t e = 0; e < want[t]->size(); ++e) {
+      const double g = (*got[t])[e];
+      if (!(*trusted[t])[e] && std::isfinite(g)) continue;
+      double err = std::isfinite(g) ? std::fabs(g - (*want[t])[e]) / scale : INFINITY;
+      *errs[t] = std::max(*errs[t], err);
+      if (err > worst) {
+        worst = err;
+        std::ostringstream os;
+        os.precision(10);
+        os << names[t] << "[" << e << "] = " << g << ", finite differences " << (*want[t])[e] << " (scale " << scale
+           << ")";
+        r.worst = os.str();
+      }
+    }
+  }
+  return r;
+}
+
+}  // namespace attn::test
