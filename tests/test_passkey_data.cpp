@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 #include <nlohmann/json.hpp>
 
 #include "TestUtil.h"
@@ -176,6 +177,69 @@ TEST_SUITE("passkey") {
     CHECK_THROWS_AS(data::PasskeyTask(*t, data::FillerKind::Text, nullptr), data::DataError);
   }
 
+  TEST_CASE("copy filler: no digits, words that recur within an instance and differ between instances") {
+    const std::string dir = preparedDirectory("bpe:30");
+    auto t = data::loadTokenizer(dir);
+    data::PasskeyTask task(*t, data::FillerKind::Copy, nullptr);
+    CHECK(data::parseFillerKind("copy") == data::FillerKind::Copy);
+    CHECK(data::fillerName(data::FillerKind::Copy) == "copy");
+    CHECK_THROWS_WITH_AS(data::parseFillerKind("lorem"), doctest::Contains("text, repeat or copy"), data::DataError);
+    // The filler of an instance: every id but <eot>, the needle, the question and the key.
+    auto fillerOf = [&](const data::PasskeyInstance& inst) {
+      const std::string key = inst.key;
+      const size_t needle = t->encode(" The pass key is ").size() + 2 * t->encode(key).size() +
+                            t->encode(". Remember it. ").size() + t->encode(" is the pass key. ").size();
+      const size_t tail = t->encode(" What is the pass key? The pass key is ").size() + t->encode(key).size();
+      std::vector<uint32_t> f(inst.tokens.begin() + 1, inst.tokens.begin() + inst.needleOffset);
+      f.insert(f.end(), inst.tokens.begin() + inst.needleOffset + static_cast<int64_t>(needle),
+               inst.tokens.end() - static_cast<int64_t>(tail));
+      return f;
+    };
+    // How many filler positions repeat an earlier (previous token, token) pair of the same
+    // filler: what a copying model can predict.
+    auto copyable = [](const std::vector<uint32_t>& f, const std::vector<uint32_t>& earlier) {
+      std::set<std::pair<uint32_t, uint32_t>> seen;
+      for (size_t i = 1; i < earlier.size(); ++i) seen.insert({earlier[i - 1], earlier[i]});
+      int64_t n = 0;
+      for (size_t i = 1; i < f.size(); ++i) {
+        const std::pair<uint32_t, uint32_t> pair{f[i - 1], f[i]};
+        if (&f == &earlier) {
+          // Pairs before i only.
+          bool before = false;
+          for (size_t j = 1; j < i && !before; ++j) before = f[j - 1] == f[i - 1] && f[j] == f[i];
+          n += before;
+        } else {
+          n += seen.count(pair) > 0;
+        }
+      }
+      return static_cast<double>(n) / static_cast<double>(f.size() - 1);
+    };
+    for (int64_t length : {int64_t{200}, int64_t{501}}) {
+      const data::PasskeyInstance a = task.make(length, 0.5, 11), b = task.make(length, 0.5, 12);
+      INFO("length ", length);
+      REQUIRE(static_cast<int64_t>(a.tokens.size()) == length);
+      const std::string text = t->decode({a.tokens.begin() + 1, a.tokens.end()});
+      CHECK(text.find(" The pass key is " + a.key + ". Remember it. " + a.key + " is the pass key. ") ==
+            t->decode({a.tokens.begin() + 1, a.tokens.begin() + a.needleOffset}).size());
+      CHECK(text.substr(text.size() - 44) == " What is the pass key? The pass key is " + a.key);
+      const std::vector<uint32_t> fa = fillerOf(a), fb = fillerOf(b);
+      REQUIRE(static_cast<int64_t>(fa.size()) == length - (task.minimumLength() - 1));
+      // No digits anywhere in the filler: the key's tokens occur only where they are put.
+      const std::string fillerText = t->decode(fa);
+      CHECK(fillerText.find_first_of("0123456789") == std::string::npos);
+      for (unsigned char c : fillerText) CHECK((c >= 0x20 && c <= 0x7e));
+      // Within an instance most positions continue a pair seen before (the words recur) ...
+      CHECK(copyable(fa, fa) > 0.35);
+      // ... and another instance's words are others: its pairs predict few of these.
+      CHECK(copyable(fa, fb) < 0.15);
+    }
+    // The repeated sentences, for contrast, are one text: another instance predicts them all.
+    data::PasskeyTask repeat(*t, data::FillerKind::Repeat, nullptr);
+    CHECK(copyable(fillerOf(repeat.make(501, 0.5, 11)), fillerOf(repeat.make(501, 0.5, 12))) > 0.9);
+    // The same seed, the same filler.
+    CHECK(task.make(300, 0.2, 5).tokens == task.make(300, 0.2, 5).tokens);
+  }
+
   TEST_CASE("attn data synth: instances at the fraction asked for, every text document kept, validation untouched") {
     const std::string in = preparedDirectory("bytes");
     const std::string out = test::tempDir() + "/synth_a", again = test::tempDir() + "/synth_b",
@@ -248,6 +312,33 @@ TEST_SUITE("passkey") {
     CHECK(empty.err.find("not a data directory") != std::string::npos);
   }
 
+  TEST_CASE("attn data synth --filler copy: the manifest says so, digits only in the keys") {
+    const std::string in = preparedDirectory("bytes");
+    const std::string out = test::tempDir() + "/synth_copy";
+    test::CommandResult r = test::runAttn({"data", "synth", "--task", "passkey", "--data", in, "--out", out, "--mix",
+                                           "0.3", "--max-length", "160", "--filler", "copy", "--digits", "7"});
+    INFO(r.err);
+    REQUIRE(r.status == 0);
+    auto manifest = nlohmann::json::parse(test::readFile(out + "/synth.json"));
+    CHECK(manifest["filler"] == "copy");
+    auto bytes = data::makeTokenizer("bytes", {});
+    std::vector<std::vector<uint16_t>> docs;
+    for (uint16_t t : data::readShard(out + "/p_train_000000.bin")) {
+      if (t == 256) docs.emplace_back();
+      docs.back().push_back(t);
+    }
+    int64_t instances = 0;
+    for (const auto& d : docs) {
+      const std::string text = bytes->decode({d.begin() + 1, d.end()});
+      if (text.find("What is the pass key?") == std::string::npos) continue;
+      ++instances;
+      // The key, three times, is all the digits: 3 x 7.
+      CHECK(std::count_if(text.begin(), text.end(), ::isdigit) == 21);
+    }
+    CHECK(instances == manifest["instances"].get<int64_t>());
+    CHECK(instances > 0);
+  }
+
   TEST_CASE("attn data prepare --tokenizer: bytes and bpe:N write tokenizer.json; gpt2 removes a stale one") {
     const std::string in = test::tempDir() + "/texts";
     fs::create_directories(in);
@@ -299,6 +390,7 @@ TEST_SUITE("passkey") {
         {{"data", "synth", "--task", "passkey", "--data", run, "--out", run, "--mix", "-0.1"}, "--mix"},
         {{"data", "synth", "--task", "passkey", "--data", run, "--out", run, "--mix", "inf"}, "--mix"},
         {{"data", "synth", "--task", "summaries", "--data", run, "--out", run}, "--task"},
+        {{"data", "synth", "--task", "passkey", "--data", run, "--out", run, "--filler", "lorem"}, "--filler"},
         {{"data", "synth", "--task", "passkey", "--data", run, "--out", run, "--max-length", "0"}, "--max-length"},
         {{"data", "synth", "--task", "passkey", "--data", run, "--out", run, "--min-length", "-5"}, "--min-length"},
         {{"data", "synth", "--task", "passkey", "--data", run, "--out", run, "--max-length", "1e12"}, "--max-length"},

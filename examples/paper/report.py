@@ -332,11 +332,18 @@ class Report:
         self.w("## Retrieval: passkey accuracy (exact match of the key, teacher-forced argmax)")
         self.w()
         p = s["passkey"]
-        filler = ("the usual repeated sentences" if p["filler"] == "repeat"
-                  else "stretches of the documents (validation documents in the test)")
-        self.w("Trained on the built-in corpus with %g %% of the training tokens passkey instances of up to %d "
-               "tokens (keys of %d digits, filler: %s); tested with %d instances per length and depth, 5-digit keys, "
-               "the same filler." % (100 * p["mix"], p["max_length"], p.get("digits", 5), filler, s["passkey_trials"]))
+        names = {"repeat": "the usual repeated sentences",
+                 "text": "stretches of the documents (validation documents in the test)",
+                 "copy": "random words recurring within the instance"}
+        trained = " or ".join("%s (`%s`)" % (names.get(f, f), f) for f in p["filler"].split(","))
+        tested = p.get("eval_filler", p["filler"])
+        lengths_text = ("%d-%d" % (p["min_length"], p["max_length"]) if "min_length" in p
+                        else "up to %d" % p["max_length"])
+        self.w("Trained on the built-in corpus with %g %% of the training tokens passkey instances of %s "
+               "tokens (keys of %d digits; filler, drawn per instance: %s); tested with %d instances per length "
+               "and depth, 5-digit keys, filler: %s (`%s`), the same instances for every program"
+               "." % (100 * p["mix"], lengths_text, p.get("digits", 5), trained, s["passkey_trials"],
+                          names.get(tested, tested), tested))
         self.w()
         body, numbers, maps, digit_body = [], {}, [], []
         for row in rows:

@@ -759,7 +759,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
 
   data::SynthOptions synthOptions;
-  std::string synthFiller = "text";
+  std::vector<std::string> synthFiller{"text"};
   auto* synth = dataCommand->add_subcommand(
       "synth", "Mix task instances (passkey retrieval) into a data directory's training text");
   synth->add_option("--task", synthOptions.task, "The task: passkey")->required()->check(CLI::IsMember({"passkey"}));
@@ -774,9 +774,12 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   synth->add_option("--min-length", synthOptions.minLength, "Shortest instance, in tokens (default: max-length / 4)")
       ->check(CLI::Range(int64_t{1}, int64_t{10000000}));
-  synth->add_option("--filler", synthFiller, "text (stretches of the training documents) or repeat (the usual "
-                                             "repeated sentences)")
-      ->check(CLI::IsMember({"text", "repeat"}))
+  synth->add_option("--filler", synthFiller, "text (stretches of the training documents), repeat (the usual "
+                                             "repeated sentences) or copy (random words recurring in the instance: "
+                                             "predictable only by copying); several, comma-separated: each "
+                                             "instance's drawn uniformly")
+      ->delimiter(',')
+      ->check(CLI::IsMember({"text", "repeat", "copy"}))
       ->capture_default_str();
   synth->add_option("--digits", synthOptions.digits, "Digits of a key")->check(CLI::Range(1, 18))->capture_default_str();
   synth->add_option("--seed", synthOptions.seed, "Seed of the instances and their places")->capture_default_str();
@@ -928,8 +931,9 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"ntk", "ntk-dynamic", "none"}))
       ->capture_default_str();
   passkeyCmd->add_option("--filler", passkeyOptions.passkey.filler,
-                         "text (the validation documents) or repeat (the usual repeated sentences)")
-      ->check(CLI::IsMember({"text", "repeat"}))
+                         "text (the validation documents), repeat (the usual repeated sentences) or copy (random "
+                         "words recurring in the instance)")
+      ->check(CLI::IsMember({"text", "repeat", "copy"}))
       ->capture_default_str();
   passkeyCmd->add_option("--digits", passkeyOptions.passkey.digits, "Digits of a key")
       ->check(CLI::Range(1, 18))
@@ -960,7 +964,8 @@ int main(int argc, char** argv) {
   if (*prepare) body = [&] { return runDataPrepare(prepareOptions); };
   if (*inspect) body = [&] { return runDataInspect(inspectOptions); };
   if (*synth) body = [&] {
-    synthOptions.filler = data::parseFillerKind(synthFiller);
+    synthOptions.fillers.clear();
+    for (const auto& name : synthFiller) synthOptions.fillers.push_back(data::parseFillerKind(name));
     return runDataSynth(synthOptions);
   };
   if (*plotCmd) body = [&] { return runPlot(plotOptions); };

@@ -20,7 +20,17 @@ void append(std::vector<uint32_t>& out, const std::vector<uint32_t>& piece) { ou
 FillerKind parseFillerKind(const std::string& name) {
   if (name == "text") return FillerKind::Text;
   if (name == "repeat") return FillerKind::Repeat;
-  throw DataError("unknown filler '" + name + "' (expected text or repeat)");
+  if (name == "copy") return FillerKind::Copy;
+  throw DataError("unknown filler '" + name + "' (expected text, repeat or copy)");
+}
+
+std::string fillerName(FillerKind kind) {
+  switch (kind) {
+    case FillerKind::Text: return "text";
+    case FillerKind::Repeat: return "repeat";
+    case FillerKind::Copy: return "copy";
+  }
+  return "?";
 }
 
 PasskeyTask::PasskeyTask(const TextTokenizer& tokenizer, FillerKind filler,
@@ -35,6 +45,18 @@ PasskeyTask::PasskeyTask(const TextTokenizer& tokenizer, FillerKind filler,
         if (t != tokenizer.endOfText()) text_.push_back(t);
     if (text_.empty()) throw DataError("the filler documents hold no text tokens");
   }
+  if (filler == FillerKind::Copy) {
+    for (uint32_t id = 0; id < tokenizer.vocabSize(); ++id) {
+      if (id == tokenizer.endOfText()) continue;
+      const std::string piece = tokenizer.decode({id});
+      const bool plain = !piece.empty() && std::all_of(piece.begin(), piece.end(), [](char c) {
+        return c >= 0x20 && c <= 0x7e && !(c >= '0' && c <= '9');
+      });
+      if (plain) alphabet_.push_back(id);
+    }
+    // Every byte-level tokenizer has the printable ASCII bytes; fewer means words would repeat.
+    if (alphabet_.size() < 16) throw DataError("copy filler: the tokenizer has fewer than 16 printable tokens");
+  }
 }
 
 int64_t PasskeyTask::minimumLength() const {
@@ -48,11 +70,29 @@ int64_t PasskeyTask::minimumLength() const {
 }
 
 // `count` filler tokens: a stretch of the documents (ids <eot> skipped, wrapping around
-// their end) from a place drawn from the seed, or the repeated sentences from a drawn phase.
+// their end) from a place drawn from the seed, the repeated sentences from a drawn phase,
+// or recurring random words (copy).
 std::vector<uint32_t> PasskeyTask::fillerTokens(int64_t count, uint64_t seed) const {
   std::mt19937_64 rng(seed ^ 0x5DEECE66DULL);
   std::vector<uint32_t> out;
   out.reserve(static_cast<size_t>(count));
+  if (filler_ == FillerKind::Copy) {
+    // 2 .. max(2, count / 10) words of 2-6 tokens: about count / 4 words said, so each word
+    // recurs at least 2.5 times on average, at distances from a few tokens (few words) to
+    // most of the filler (many), the range retrieval needs.
+    const uint64_t most = static_cast<uint64_t>(std::max<int64_t>(2, count / 10));
+    const uint64_t words = 2 + rng() % (most - 1);
+    std::vector<std::vector<uint32_t>> vocabulary(static_cast<size_t>(words));
+    for (auto& word : vocabulary) {
+      const uint64_t length = 2 + rng() % 5;
+      for (uint64_t k = 0; k < length; ++k) word.push_back(alphabet_[rng() % alphabet_.size()]);
+    }
+    while (static_cast<int64_t>(out.size()) < count) {
+      const auto& word = vocabulary[rng() % words];
+      for (size_t k = 0; k < word.size() && static_cast<int64_t>(out.size()) < count; ++k) out.push_back(word[k]);
+    }
+    return out;
+  }
   if (filler_ == FillerKind::Repeat) {
     size_t at = static_cast<size_t>(rng() % repeated_.size());
     while (static_cast<int64_t>(out.size()) < count) {

@@ -9,8 +9,9 @@
 // with the needle at `depth` (0: right after <eot>, 1: right before the question) and the
 // filler cut to make the instance exactly the length asked for. Each piece is tokenized on
 // its own and the ids concatenated, so the key's ids are the same in the needle and in the
-// answer with any tokenizer. The filler is either text (token stretches of given documents:
-// what the model knows) or the usual repeated "The grass is green..." sentences.
+// answer with any tokenizer. The filler is text (token stretches of given documents: what
+// the model knows), the usual repeated "The grass is green..." sentences, or "copy": random
+// words that recur within the instance (below).
 //
 // Scoring (runtime/train/Passkey.h) is teacher-forced: the model reads the instance and is
 // right when its argmax at each answer position is the key's next token. `attn data synth`
@@ -26,9 +27,19 @@ namespace attn::data {
 
 class TextTokenizer;
 
-enum class FillerKind { Text, Repeat };
-/// "text" or "repeat"; DataError otherwise.
+// Copy filler: per instance, a few random "words" (2 to 6 tokens each, drawn from the
+// tokenizer's printable tokens without digits) said again and again in a random order. A
+// word's first token is a guess among the words; its other tokens can only be predicted by
+// finding the word's earlier occurrence and copying what followed, which is the induction
+// circuit that retrieval uses too. The words are drawn afresh for every instance, so none
+// can be memorised in the weights (the repeated sentences are one fixed text the model
+// learns by heart, so it never needs to copy anything but the key). No digits: the key's
+// tokens occur only in the needle and the answer.
+enum class FillerKind { Text, Repeat, Copy };
+/// "text", "repeat" or "copy"; DataError otherwise.
 FillerKind parseFillerKind(const std::string& name);
+/// The inverse of parseFillerKind.
+std::string fillerName(FillerKind kind);
 
 struct PasskeyInstance {
   std::vector<uint32_t> tokens;  ///< the whole instance, <eot> first, the key's ids last
@@ -61,6 +72,7 @@ class PasskeyTask {
   int digits_;
   std::vector<uint32_t> repeated_;  // one round of the repeated filler
   std::vector<uint16_t> text_;      // text filler: the documents' tokens, <eot> left out
+  std::vector<uint32_t> alphabet_;  // copy filler: the tokens words are made of
 };
 
 }  // namespace attn::data

@@ -84,7 +84,10 @@ SynthResult synthesize(const SynthOptions& o) {
   r.textDocuments = static_cast<int64_t>(documents.size());
   r.textTokens = static_cast<int64_t>(text.size());
 
-  PasskeyTask task(*tokenizer, o.filler, &documents, o.digits);
+  if (o.fillers.empty()) throw DataError("--filler: at least one filler kind");
+  std::vector<std::unique_ptr<PasskeyTask>> tasks;
+  for (FillerKind kind : o.fillers) tasks.push_back(std::make_unique<PasskeyTask>(*tokenizer, kind, &documents, o.digits));
+  const PasskeyTask& task = *tasks.front();  // every filler kind needs the same tokens besides the filler
   // Default shortest: a quarter of the longest, but never below what an instance needs.
   const int64_t minLength =
       o.minLength > 0 ? o.minLength : std::min(o.maxLength, std::max(o.maxLength / 4, task.minimumLength()));
@@ -101,7 +104,8 @@ SynthResult synthesize(const SynthOptions& o) {
   while (static_cast<double>(r.instanceTokens) < wanted) {
     const int64_t length = minLength + static_cast<int64_t>(rng() % static_cast<uint64_t>(o.maxLength - minLength + 1));
     const double depth = static_cast<double>(rng() % 1000001) / 1e6;
-    PasskeyInstance inst = task.make(length, depth, rng());
+    const PasskeyTask& kind = *tasks[tasks.size() == 1 ? 0 : rng() % tasks.size()];
+    PasskeyInstance inst = kind.make(length, depth, rng());
     instances.emplace_back(inst.tokens.begin(), inst.tokens.end());
     r.instanceTokens += length;
   }
@@ -153,6 +157,8 @@ SynthResult synthesize(const SynthOptions& o) {
   }
   // A tokenizer.json left by an earlier synth from other data would name the wrong tokenizer.
   if (!fs::exists(o.inDir + "/tokenizer.json")) fs::remove(o.outDir + "/tokenizer.json", error);
+  std::string fillerList;
+  for (FillerKind kind : o.fillers) fillerList += (fillerList.empty() ? "" : ",") + fillerName(kind);
   nlohmann::ordered_json manifest = {{"format", "attn-synth"},
                                      {"version", 1},
                                      {"task", o.task},
@@ -161,7 +167,7 @@ SynthResult synthesize(const SynthOptions& o) {
                                      {"seed", o.seed},
                                      {"min_length", minLength},
                                      {"max_length", o.maxLength},
-                                     {"filler", o.filler == FillerKind::Text ? "text" : "repeat"},
+                                     {"filler", fillerList},
                                      {"digits", o.digits},
                                      {"tokenizer", tokenizer->name()},
                                      {"text_documents", r.textDocuments},

@@ -28,7 +28,7 @@ struct SynthOptions {
   double mix = 0.1;           ///< the fraction of the training tokens that are instances, [0, 1)
   int64_t minLength = 0;      ///< instance length in tokens, uniform in [minLength, maxLength]
   int64_t maxLength = 256;    ///< (minLength 0: maxLength / 4, at least what an instance needs)
-  FillerKind filler = FillerKind::Text;
+  std::vector<FillerKind> fillers{FillerKind::Text};  ///< each instance's drawn uniformly from these
   int digits = 5;
   uint64_t seed = 1;
 };
