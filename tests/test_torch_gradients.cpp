@@ -173,6 +173,12 @@ void runSuite(const char* name, test::RandomProgramOptions::Focus focus, int fir
     Program program = Program::fromSource(text);
     KernelPlan plan = schedule(program.graph());
     const bool cpuBackward = differentiate(plan).unsupported.empty();
+    // Against finite differences in float64: kBar64, and 1e-4 for a program with a power
+    // above 16, where the differences themselves are the weak side (their truncation error
+    // grows with the power's higher derivatives: x^100's reference gradient, equal to the
+    // cpu's to 2e-13, sat 1.5e-5 from them, ATTN_TEST_SEED=1796320554 gradients4 program 231).
+    // The cpu's float64 gradients still equal the reference's to 1e-8.
+    const double bar64 = test::float32Bar(program.graph()) > 1e-4 ? 1e-4 : kBar64;
     // The generator's kernels, interpreted in double, against the plan interpreter (o) and
     // float64 finite differences (gradients) on two tiny shapes (tests/fuzz/CompilerFuzz.h).
     auto clock0 = std::chrono::steady_clock::now();
@@ -274,7 +280,7 @@ void runSuite(const char* name, test::RandomProgramOptions::Focus focus, int fir
       } else {
         test::GradientError er = errorOf(ref, fd);
         t.reference = std::max(t.reference, er.max());
-        CHECK_MESSAGE(er.max() <= kBar64, "reference float64 vs finite differences: ", er.max(), " at ", er.worst);
+        CHECK_MESSAGE(er.max() <= bar64, "reference float64 vs finite differences: ", er.max(), " at ", er.worst);
       }
 #ifdef ATTN_HAVE_LLVM
       if (!cpuBackward || !cpuProgram) continue;
@@ -315,7 +321,7 @@ void runSuite(const char* name, test::RandomProgramOptions::Focus focus, int fir
         t.secondsCpu += since(clock);
         test::GradientError e = errorOf(cpu, fd);
         t.cpu64 = std::max(t.cpu64, e.max());
-        CHECK_MESSAGE(e.max() <= kBar64, "cpu float64 vs finite differences: ", e.max(), " at ", e.worst);
+        CHECK_MESSAGE(e.max() <= bar64, "cpu float64 vs finite differences: ", e.max(), " at ", e.worst);
         if (referenceFinite) {
           const double versus = agreement(cpu, ref, fd);
           t.cpuVsReference = std::max(t.cpuVsReference, versus);
