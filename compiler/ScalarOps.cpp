@@ -8,14 +8,18 @@ namespace attn::ir {
 bool isElementwise(Op op) { return op >= Op::Neg && op <= Op::Mish; }
 
 namespace {
-double softplus(double x) { return std::max(x, 0.0) + std::log1p(std::exp(-std::fabs(x))); }
-double sigmoid(double x) {
+template <typename T>
+T softplus(T x) { return std::max(x, T(0)) + std::log1p(std::exp(-std::fabs(x))); }
+template <typename T>
+T sigmoid(T x) {
   return x >= 0 ? 1 / (1 + std::exp(-x)) : std::exp(x) / (1 + std::exp(x));
 }
 // max and min that give NaN when either operand is NaN (std::max and fmax drop it, and
 // which one std::max drops depends on the order: the IR's meaning is NaN in, NaN out).
-double maxOf(double a, double b) { return std::isnan(a) || std::isnan(b) ? a + b : std::max(a, b); }
-double minOf(double a, double b) { return std::isnan(a) || std::isnan(b) ? a + b : std::min(a, b); }
+template <typename T>
+T maxOf(T a, T b) { return std::isnan(a) || std::isnan(b) ? a + b : std::max(a, b); }
+template <typename T>
+T minOf(T a, T b) { return std::isnan(a) || std::isnan(b) ? a + b : std::min(a, b); }
 }  // namespace
 
 namespace {
@@ -33,7 +37,9 @@ double roundToFloat32(double v) {
   return static_cast<double>(static_cast<float>(v));
 }
 
-double applyScalar(Op op, const double* a) {
+namespace {
+template <typename T>
+T apply(Op op, const T* a) {
   switch (op) {
     case Op::Neg: return -a[0];
     case Op::Not: return a[0] != 0 ? 0 : 1;
@@ -62,17 +68,17 @@ double applyScalar(Op op, const double* a) {
     case Op::Sqrt: return std::sqrt(a[0]);
     case Op::Rsqrt: return 1 / std::sqrt(a[0]);
     case Op::Abs: return std::fabs(a[0]);
-    case Op::Sign: return std::isnan(a[0]) ? a[0] : (a[0] > 0) - (a[0] < 0);
+    case Op::Sign: return std::isnan(a[0]) ? a[0] : T((a[0] > 0) - (a[0] < 0));
     case Op::Tanh: return std::tanh(a[0]);
     case Op::Sigmoid: return sigmoid(a[0]);
     case Op::Softplus: return softplus(a[0]);
     case Op::Relu: return a[0] <= 0 ? 0 : a[0];  // NaN stays NaN
-    case Op::Relu6: return minOf(maxOf(a[0], 0.0), 6.0);
+    case Op::Relu6: return minOf(maxOf(a[0], T(0)), T(6));
     // erfc and sigmoid: 1 + erf(x) and 1 + tanh(x) lose every digit for x < -5.
-    case Op::Gelu: return 0.5 * a[0] * std::erfc(-a[0] / std::sqrt(2.0));
+    case Op::Gelu: return T(0.5) * a[0] * std::erfc(-a[0] / std::sqrt(T(2)));
     case Op::GeluTanh: {
-      const double c = std::sqrt(2.0 / M_PI);
-      return a[0] * sigmoid(2 * c * (a[0] + 0.044715 * a[0] * a[0] * a[0]));
+      const T c = std::sqrt(2 / (4 * std::atan(T(1))));
+      return a[0] * sigmoid(2 * c * (a[0] + T(0.044715) * a[0] * a[0] * a[0]));
     }
     case Op::Silu: return a[0] * sigmoid(a[0]);
     case Op::Mish: return a[0] * std::tanh(softplus(a[0]));
@@ -80,6 +86,10 @@ double applyScalar(Op op, const double* a) {
   }
   ATTN_INTERNAL_ERROR(std::string("not an elementwise op: ") + opName(op));
 }
+}  // namespace
+
+double applyScalar(Op op, const double* args) { return apply(op, args); }
+long double applyScalar(Op op, const long double* args) { return apply(op, args); }
 
 Op elementwiseOp(ast::UnaryOp op) {
   switch (op) {

@@ -13,6 +13,9 @@ bool isElementwise(Op op);
 
 /// Applies elementwise `op` to `args` (arity(op) of them). Bools are 0/1.
 double applyScalar(Op op, const double* args);
+/// The same meaning in long double (x87 extended on x86-64: 64-bit significand), for the
+/// tests' higher-precision oracle (interpretPlanExtended).
+long double applyScalar(Op op, const long double* args);
 
 /// `v` rounded to the nearest float32 (ties to even), as a double: what a constant is in
 /// float32 arithmetic. Beyond float32's range it is +-inf (IEEE overflow); NaN stays NaN.

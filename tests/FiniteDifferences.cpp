@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <random>
 #include <sstream>
 
 #include "compiler/PlanInterpreter.h"
@@ -105,6 +106,50 @@ FdGradients finiteDifferences(const KernelPlan& plan, const HeadInputs& inputs) 
     }
   }
   return out;
+}
+
+namespace {
+using Extended = std::vector<long double>;
+Extended extended(const std::vector<double>& x) { return Extended(x.begin(), x.end()); }
+}  // namespace
+
+std::string illConditioned(const KernelPlan& plan, const HeadInputs& x) {
+  const std::vector<double> o = interpretPlan(plan, x.q.data(), x.k.data(), x.v.data(), x.lq, x.lk, x.d, x.dv);
+  double scale = 0;
+  for (double e : o) scale = std::max(scale, std::fabs(e));
+  scale = std::max(scale, 1e-12);
+  std::ostringstream why;
+  why.precision(3);
+  // Double rounding decides o: the long double interpreter disagrees beyond what a
+  // well-conditioned program's rounding (1e-16 times a modest condition number) explains.
+  const Extended ox = interpretPlanExtended(plan, extended(x.q).data(), extended(x.k).data(), extended(x.v).data(),
+                                            x.lq, x.lk, x.d, x.dv);
+  double precision = 0;
+  for (size_t e = 0; e < o.size(); ++e)
+    precision = std::max(precision, std::fabs(static_cast<double>(ox[e] - static_cast<long double>(o[e]))));
+  if (!(precision <= kPrecisionBar * scale)) {
+    why << "o in double differs from o in long double by " << precision / scale << " of its scale";
+    return why.str();
+  }
+  // A tie or a sign the last bit of an input decides (rounding noise normalised): inputs
+  // moved by 1e-13 relative move o by far more than 1e-7 of its scale. The perturbations
+  // come from their own generator, so that the caller's inputs do not depend on this check.
+  std::mt19937_64 rng(0x1c0ffee);
+  std::normal_distribution<double> normal;
+  for (int trial = 0; trial < 2; ++trial) {
+    HeadInputs y = x;
+    for (std::vector<double>* t : {&y.q, &y.k, &y.v})
+      for (double& e : *t) e *= 1 + 1e-13 * normal(rng);
+    const std::vector<double> moved = interpretPlan(plan, y.q.data(), y.k.data(), y.v.data(), x.lq, x.lk, x.d, x.dv);
+    double moves = 0;
+    for (size_t e = 0; e < moved.size(); ++e)
+      moves = std::max(moves, std::isnan(moved[e]) != std::isnan(o[e]) ? INFINITY : std::fabs(moved[e] - o[e]));
+    if (!(moves <= 1e-7 * scale)) {
+      why << "inputs moved by 1e-13 move o by " << moves / scale << " of its scale";
+      return why.str();
+    }
+  }
+  return "";
 }
 
 double float32Bar(const ir::Graph& g) {

@@ -4,7 +4,9 @@
 // F(q, k, v) = sum_r,c o_rc · dout_rc for one head, o computed by the plan interpreter
 // (compiler/PlanInterpreter.h): double precision, the plan's meaning pass by pass, and no
 // code shared with the kernels or with autograd (the random suite checks that it equals
-// the reference's forward on the same inputs).
+// the reference's forward on the same inputs). F's rounding noise divided by the step is
+// below the estimates' agreement bar wherever o in double equals o in long double to
+// kPrecisionBar (shapes where it does not are ill-conditioned: illConditioned below).
 //
 // For each element x: D(h) = (F(x + h) - F(x - h)) / 2h at h, 2h and 4h, and Richardson's
 // R(h) = (4 D(h) - D(2h)) / 3 and R(2h) (error O(h^4); R(2h)'s is 16 times R(h)'s). The
@@ -41,6 +43,20 @@ struct FdGradients {
 
 /// F's gradient with respect to q, k and v by central differences (see above).
 FdGradients finiteDifferences(const KernelPlan& plan, const HeadInputs& x);
+
+/// o in double and in long double may differ by this much of o's scale on a shape that is
+/// not ill-conditioned.
+constexpr double kPrecisionBar = 1e-10;
+
+/// Why o is ill-conditioned at these inputs, or "" when it is not. Ill-conditioned: double
+/// rounding decides o (the plan interpreter in double and in long double differ by more than
+/// kPrecisionBar of o's scale: a normalisation of differences of nearly equal values, such
+/// as tanh near -1 at every key of a row), or a tie or sign the inputs' last bits decide
+/// (inputs moved by 1e-13 relative move o by more than 1e-7 of its scale: rounding noise
+/// normalised, |y - rowmean(y)| of a row whose values are equal in the maths). No two correct
+/// double implementations need agree there, and a gradient cannot be judged: the gradient
+/// suites and the whole-compiler fuzzer skip and count such shapes.
+std::string illConditioned(const KernelPlan& plan, const HeadInputs& x);
 
 /// A gradient against the finite differences, relative to the gradient's scale:
 /// err = max over trusted elements |got - fd| / scale, scale = max(max |fd| over that

@@ -8,6 +8,7 @@
 #include <doctest/doctest.h>
 
 #include "TestUtil.h"
+#include "FiniteDifferences.h"
 #include "compiler/PlanInterpreter.h"
 #include "runtime/Attention.h"
 
@@ -41,6 +42,11 @@ void compareOnShapes(const Program& program, const KernelPlan& plan, const std::
     double err = relativeError(got, want);
     INFO(what, " Lq=", s.lq, " Lk=", s.lk, " relative error ", err);
     CHECK(err < 1e-10);
+    // The long double interpreter (the tests' precision oracle) means the same.
+    std::vector<long double> qx(q.data_ptr<double>(), q.data_ptr<double>() + q.numel()),
+        kx(k.data_ptr<double>(), k.data_ptr<double>() + k.numel()), vx(v.data_ptr<double>(), v.data_ptr<double>() + v.numel());
+    std::vector<long double> extended = interpretPlanExtended(plan, qx.data(), kx.data(), vx.data(), s.lq, s.lk, D, Dv);
+    CHECK(relativeError(std::vector<double>(extended.begin(), extended.end()), want) < 1e-10);
   }
 }
 
@@ -121,5 +127,31 @@ TEST_SUITE("plan") {
         if (row == 5 || row == 2) CHECK(nans > 0);  // row 5 and key 2 are seen by some row
       }
     }
+  }
+
+  // The gradient suites skip shapes where double rounding decides o (test::illConditioned):
+  // the detector must flag such a shape and pass a well-conditioned one of the same program.
+  TEST_CASE("the ill-conditioning detector: tanh near -1 at every key of a row, normalised") {
+    Program program = Program::fromSource(R"(attention r {
+  let y = dot(q, k) ^ 2
+  let a = l1norm(tanh(y - rowsum(y)))
+  out l1norm(relu(a - rowmin(a)))
+})");
+    KernelPlan plan = schedule(program.graph());
+    test::HeadInputs x{1, 3, 1, 2, {1.0}, {2.8, 2.7, 2.75}, {0.3, -1.2, 0.8, 0.5, -0.7, 1.9}, {1, 1}};
+    // y - rowsum(y) is about -15 at every key: 1 + tanh is 2e-13, kept to 3 digits in double.
+    const std::string why = test::illConditioned(plan, x);
+    CHECK_MESSAGE(why.find("long double") != std::string::npos, "reason: '", why, "'");
+    x.k = {0.5, 0.3, 0.4};
+    CHECK_MESSAGE(test::illConditioned(plan, x).empty(), test::illConditioned(plan, x));
+    // Differences the inputs' last bits decide, blown up: q·k is 0.1 + 0.2, 0.3 + 0 and
+    // 0.15 + 0.15 (equal to within 3e-17, which double and long double round differently).
+    Program tie = Program::fromSource(R"(attention r {
+  let y = dot(q, k)
+  out l1norm(exp(1e16 * (y - rowmean(y))))
+})");
+    KernelPlan tiePlan = schedule(tie.graph());
+    test::HeadInputs t{1, 3, 2, 1, {1, 1}, {0.1, 0.2, 0.3, 0, 0.15, 0.15}, {1, -1, 2}, {1}};
+    CHECK_FALSE(test::illConditioned(tiePlan, t).empty());
   }
 }

@@ -842,6 +842,14 @@ class Generator {
       adj[x] = it == adj.end() ? v : add(it->second, v);
     };
     std::string dS = c(0), rq = c(0), rk = c(0);
+    // An output that is a row value (w_ij = r_i for every key: `exp(rowsum(s)) * (c ? 1 : j)`
+    // once the constant condition is folded) has no score element to walk: its adjoint
+    // sum_j adj(w_ij) is the row adjoint of r itself, summed here.
+    if (g_.node(g_.out).kind == ValueKind::Row && bwd_.carriesGradient[static_cast<size_t>(g_.out)]) {
+      auto k = bwd_.adjointOf.find(g_.out);
+      if (k != bwd_.adjointOf.end() && bwd_.adjoints[static_cast<size_t>(k->second)].level == pass)
+        accumulate(sinks, k->second, outAdjoint);
+    }
     for (auto it = live_.rbegin(); it != live_.rend(); ++it) {
       const NodeId id = *it;
       const Node& n = g_.node(id);
