@@ -28,6 +28,7 @@
 #include "runtime/data/Bpe.h"
 #include "runtime/data/Corpus.h"
 #include "runtime/data/DataError.h"
+#include "runtime/data/DataInspect.h"
 #include "runtime/data/Shards.h"
 
 namespace {
@@ -641,6 +642,33 @@ TEST_SUITE("shards") {
     CHECK(listing(dir.path) == std::vector<std::string>{"p_train_000000.bin", "p_train_notes.bin",
                                                         "p_val_000000.bin", "p_val_documents.json",
                                                         "q_train_000005.bin"});
+  }
+
+  TEST_CASE("prepare interrupted (a document the tokenizer rejects, after the first shards): readers refuse the directory until it is prepared again") {
+    const Tokenizer* bpe = tokenizer();
+    if (!bpe) {
+      attn::test::skip("data/gpt2 is missing (run ./scripts/setup.sh)");
+      return;
+    }
+    const TempDir dir;
+    attn::data::Split split;
+    split.train = {threeDocuments()[0]};
+    split.validation = {threeDocuments()[1]};
+    attn::data::prepareShards(split, *bpe, dir.path, "p", 4);
+    CHECK_FALSE(attn::data::listShards(dir.path).train.empty());
+    CHECK_FALSE(fs::exists(dir.file(attn::data::kWritingMarker)));
+    // The validation side is written first; the training side fails on invalid UTF-8.
+    attn::data::Split broken = split;
+    broken.train.push_back(Document{"bad.txt", "ok \xff\xfe"});
+    CHECK_FALSE(errorOf([&] { attn::data::prepareShards(broken, *bpe, dir.path, "p", 1000); }).empty());
+    CHECK(fs::exists(dir.file(attn::data::kWritingMarker)));
+    const std::string refused = errorOf([&] { attn::data::listShards(dir.path); });
+    CHECK_MESSAGE(refused.rfind(dir.path + ": an interrupted `attn data prepare` left this directory incomplete", 0) == 0,
+                  refused);
+    // Prepared again: complete, readable, no marker.
+    attn::data::prepareShards(split, *bpe, dir.path, "p", 1000);
+    CHECK_FALSE(fs::exists(dir.file(attn::data::kWritingMarker)));
+    CHECK(attn::data::listShards(dir.path).train.size() == 1);
   }
 
   TEST_CASE("error: prepare with a bad prefix, shard size or output directory") {

@@ -322,7 +322,9 @@ class Generator {
     return selectIf(f_->fcmp("oge", x, c(0)), div(c(1), denom), div(e, denom));
   }
   // max(x, 0) + log1p(exp(-|x|)), with log1p(e) = log(u) e / (u - 1), u = 1 + e (exact to
-  // a few ulps, and unlike a call to log1p it vectorises: exp and log have vector versions).
+  // a few ulps, from the intrinsics every target has: LLVM's log and exp, and CUDA's logf
+  // and expf; a log1p call would be one more libm entry point per backend, and the CPU
+  // kernels no longer use a vector math library, for which this form was first chosen).
   // With approximate math: log1p(e) = log(1 + e) for e >= 1/64 (the approximate log's 2^-21
   // absolute error is then under 2^-15 relative) and e (1 - e/2 + e^2/3) below (error under
   // e^3/4 <= 2^-20 relative): a few instructions instead of an exact log and a division.

@@ -417,6 +417,7 @@ PrepareResult prepareShards(const Split& split, const TextTokenizer& tokenizer, 
                     std::to_string(tokensPerShard));
   }
   makeOutputDirectory(outDir);
+  WritingMarker marker(outDir, "attn data prepare");
   PrepareResult result;
 
   ShardWriter validation(outDir, prefix, "val", tokensPerShard);
@@ -447,6 +448,7 @@ PrepareResult prepareShards(const Split& split, const TextTokenizer& tokenizer, 
     if (error) throw DataError(description + ": cannot remove the stale tokenizer description: " + error.message());
     result.removedStaleShards.push_back(description);
   }
+  marker.remove();
   return result;
 }
 

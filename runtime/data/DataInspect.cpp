@@ -12,6 +12,7 @@
 namespace attn::data {
 
 ShardFiles listShards(const std::string& dir) {
+  refuseUnfinished(dir);
   ShardFiles files;
   DIR* d = ::opendir(dir.c_str());
   if (!d) throw DataError(dir + ": cannot open the data directory: " + std::strerror(errno));

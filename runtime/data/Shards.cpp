@@ -10,6 +10,7 @@
 
 #include <cerrno>
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <utility>
 
@@ -161,6 +162,35 @@ void writeFileAtomically(const std::string& path, std::initializer_list<ByteSpan
   } catch (const support::FileError& e) {
     throw DataError(e.what());
   }
+}
+
+WritingMarker::WritingMarker(const std::string& dir, const std::string& command)
+    : path_(dir + "/" + kWritingMarker) {
+  const std::string text = command + " is writing this directory; if no such run is going on, it was interrupted: run it again\n";
+  writeFileAtomically(path_, {{text.data(), text.size()}});
+}
+
+void WritingMarker::remove() {
+  if (::unlink(path_.c_str()) != 0 && errno != ENOENT)
+    throw DataError(path_ + ": cannot remove the marker of an unfinished write: " + std::strerror(errno));
+}
+
+void refuseUnfinished(const std::string& dir) {
+  const std::string marker = dir + "/" + kWritingMarker;
+  struct stat st {};
+  if (::lstat(marker.c_str(), &st) != 0) return;
+  std::string who = "attn data prepare or synth";
+  if (FILE* f = std::fopen(marker.c_str(), "r")) {
+    char line[200] = {0};
+    if (std::fgets(line, sizeof line, f)) {
+      std::string text = line;
+      const size_t end = text.find(" is writing");
+      if (end != std::string::npos && end < 60) who = text.substr(0, end);
+    }
+    std::fclose(f);
+  }
+  throw DataError(dir + ": an interrupted `" + who + "` left this directory incomplete (its shards may mix two preparations; " +
+                  kWritingMarker + " is still there): run it again, or remove the directory");
 }
 
 void writeShard(const std::string& path, const std::vector<uint16_t>& tokens) {

@@ -100,4 +100,27 @@ using ByteSpan = support::ByteSpan;
 /// speak DataError.
 void writeFileAtomically(const std::string& path, std::initializer_list<ByteSpan> pieces);
 
+/// A directory being written by `attn data prepare` or `attn data synth` holds
+/// ".attn-writing" until every shard is in place and the stale ones are gone: shards are
+/// written one at a time (each atomically), so an interrupted run leaves this preparation's
+/// first shards beside an earlier one's last. Writers create it first (WritingMarker) and
+/// remove it last; readers (refuseUnfinished) refuse such a directory with a clear error
+/// rather than train on a mixture.
+constexpr const char* kWritingMarker = ".attn-writing";
+
+/// Creates `dir`/.attn-writing on construction (saying which command writes); remove() when
+/// the directory is complete. A run that throws or is killed leaves it in place.
+class WritingMarker {
+ public:
+  WritingMarker(const std::string& dir, const std::string& command);
+  void remove();
+
+ private:
+  std::string path_;
+};
+
+/// Throws DataError when `dir` holds .attn-writing: "DIR: an interrupted `attn data
+/// prepare` left this directory incomplete ...".
+void refuseUnfinished(const std::string& dir);
+
 }  // namespace attn::data

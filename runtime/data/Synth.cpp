@@ -67,6 +67,7 @@ SynthResult synthesize(const SynthOptions& o) {
   if (o.task != "passkey") throw DataError("--task: unknown task '" + o.task + "' (expected passkey)");
   if (!(o.mix >= 0 && o.mix < 1)) throw DataError("--mix: the fraction of instance tokens must be in [0, 1)");
   if (o.maxLength < 1) throw DataError("--max-length: at least 1 token");
+  refuseUnfinished(o.inDir);
   const std::vector<std::string> trainShards = listShards(o.inDir, "_train_");
   if (trainShards.empty()) throw DataError(o.inDir + ": no training shards (*_train_*.bin) to mix into");
   if (o.outDir.empty()) throw DataError("--out: an output directory is needed");
@@ -124,6 +125,7 @@ SynthResult synthesize(const SynthOptions& o) {
   std::error_code error;
   fs::create_directories(o.outDir, error);
   if (!fs::is_directory(o.outDir)) throw DataError(o.outDir + ": cannot create the directory");
+  WritingMarker marker(o.outDir, "attn data synth");
   const std::string prefix = prefixOf(trainShards.front());
   const int64_t perShard = 100000000;
   std::vector<uint16_t> shard;
@@ -178,6 +180,7 @@ SynthResult synthesize(const SynthOptions& o) {
   const std::string m = manifest.dump(2) + "\n";
   writeFileAtomically(o.outDir + "/synth.json", {{m.data(), m.size()}});
   r.files.push_back(o.outDir + "/synth.json");
+  marker.remove();
   return r;
 }
 
