@@ -1,6 +1,7 @@
 #include "FiniteDifferences.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <random>
 #include <sstream>
@@ -169,22 +170,95 @@ double GradientError::max() const { return std::max({dq, dk, dv}); }
 // both are measured against this.
 constexpr double kAbsoluteFloor = 1e-6;
 
+namespace {
+// compareWithFd's scale per tensor (dq, dk, dv).
+std::array<double, 3> scalesOf(const FdGradients& fd) {
+  const std::vector<double>* want[3] = {&fd.dq, &fd.dk, &fd.dv};
+  const std::vector<bool>* trusted[3] = {&fd.trustedQ, &fd.trustedK, &fd.trustedV};
+  double maxOf[3] = {0, 0, 0};
+  for (int t = 0; t < 3; ++t)
+    for (size_t e = 0; e < want[t]->size(); ++e)
+      if ((*trusted[t])[e]) maxOf[t] = std::max(maxOf[t], std::fabs((*want[t])[e]));
+  const double overall = std::max({maxOf[0], maxOf[1], maxOf[2]});
+  std::array<double, 3> scale{};
+  for (int t = 0; t < 3; ++t) scale[static_cast<size_t>(t)] = std::max({maxOf[t], 1e-2 * overall, kAbsoluteFloor});
+  return scale;
+}
+}  // namespace
+
+int refineWhereDifferent(const KernelPlan& plan, const HeadInputs& x, FdGradients& fd, const std::vector<double>& dq,
+                         const std::vector<double>& dk, const std::vector<double>& dv, double bar) {
+  const std::vector<double>* got[3] = {&dq, &dk, &dv};
+  std::vector<double>* want[3] = {&fd.dq, &fd.dk, &fd.dv};
+  std::vector<bool>* trusted[3] = {&fd.trustedQ, &fd.trustedK, &fd.trustedV};
+  const std::array<double, 3> scale = scalesOf(fd);
+  // F in long double: its noise divided by steps down to h/32768 stays far below the bar.
+  std::vector<long double> in[3] = {{x.q.begin(), x.q.end()}, {x.k.begin(), x.k.end()}, {x.v.begin(), x.v.end()}};
+  const std::vector<long double> dout(x.dout.begin(), x.dout.end());
+  auto F = [&] {
+    const std::vector<long double> o =
+        interpretPlanExtended(plan, in[0].data(), in[1].data(), in[2].data(), x.lq, x.lk, x.d, x.dv);
+    long double f = 0;
+    for (size_t e = 0; e < o.size(); ++e) f += o[e] * dout[e];
+    return f;
+  };
+  int refined = 0;
+  for (int t = 0; t < 3; ++t) {
+    if (got[t]->size() != want[t]->size()) continue;
+    const double agree = 1.5e-7 * scale[static_cast<size_t>(t)];
+    for (size_t e = 0; e < want[t]->size() && refined < kMaxRefined; ++e) {
+      if (!(*trusted[t])[e]) continue;
+      const double g = (*got[t])[e];
+      if (!std::isfinite(g) || std::fabs(g - (*want[t])[e]) <= bar * scale[static_cast<size_t>(t)]) continue;
+      ++refined;
+      long double& element = in[t][e];
+      const long double saved = element;
+      const double h0 = 1e-3 * std::max(1.0, std::fabs(static_cast<double>(saved)));
+      // Richardson R at h0/8, h0/64, ...: trusted at the first two successive steps that agree.
+      auto richardson = [&](double h) {
+        long double d[2];
+        for (int s = 0; s < 2; ++s) {
+          const long double step = h * (1 << s);
+          element = saved + step;
+          const long double plus = F();
+          element = saved - step;
+          const long double minus = F();
+          element = saved;
+          d[s] = (plus - minus) / (2 * step);
+        }
+        return static_cast<double>((4 * d[0] - d[1]) / 3);
+      };
+      double previous = richardson(h0 / 8);
+      bool found = false;
+      for (int level = 2; level <= 5 && !found; ++level) {
+        const double next = richardson(h0 / std::pow(8.0, level));
+        if (std::isfinite(next) && std::fabs(next - previous) <= agree) {
+          (*want[t])[e] = next;
+          found = true;
+        }
+        previous = next;
+      }
+      if (!found) {
+        (*trusted[t])[e] = false;
+        ++fd.untrusted;
+      }
+    }
+  }
+  return refined;
+}
+
 GradientError compareWithFd(const FdGradients& fd, const std::vector<double>& dq, const std::vector<double>& dk,
                             const std::vector<double>& dv) {
   const std::vector<double>* got[3] = {&dq, &dk, &dv};
   const std::vector<double>* want[3] = {&fd.dq, &fd.dk, &fd.dv};
   const std::vector<bool>* trusted[3] = {&fd.trustedQ, &fd.trustedK, &fd.trustedV};
   const char* names[3] = {"dq", "dk", "dv"};
-  double maxOf[3] = {0, 0, 0};
-  for (int t = 0; t < 3; ++t)
-    for (size_t e = 0; e < want[t]->size(); ++e)
-      if ((*trusted[t])[e]) maxOf[t] = std::max(maxOf[t], std::fabs((*want[t])[e]));
-  const double overall = std::max({maxOf[0], maxOf[1], maxOf[2]});
+  const std::array<double, 3> scales = scalesOf(fd);
   GradientError r;
   double* errs[3] = {&r.dq, &r.dk, &r.dv};
   double worst = -1;
   for (int t = 0; t < 3; ++t) {
-    const double scale = std::max({maxOf[t], 1e-2 * overall, kAbsoluteFloor});
+    const double scale = scales[static_cast<size_t>(t)];
     if (got[t]->size() != want[t]->size()) {
       *errs[t] = INFINITY;
       r.worst = std::string(names[t]) + ": wrong size";

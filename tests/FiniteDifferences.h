@@ -75,6 +75,18 @@ struct GradientError {
 /// reference's float32 gets 3e-5 (docs/TESTING.md: a known gap).
 double float32Bar(const ir::Graph& graph);
 
+/// The Richardson check can pass beside a kink of a C^2 function (relu(x)^3 with x within a
+/// step of 0: the estimate is then off by about h^2 times the third derivative there, 1e-7
+/// of the scale, while R(h) and R(2h) agree). Where `dq`, `dk` or `dv` differ from `fd` by
+/// more than `bar` of the scale, this re-measures the element in long double at h/8, h/64,
+/// ... h/32768 and keeps the first value two successive steps agree on (else marks it
+/// untrusted): a wrong gradient stays wrong against the converged differences, a right one
+/// beside such a kink no longer fails. At most kMaxRefined elements; returns how many were
+/// re-measured.
+constexpr int kMaxRefined = 24;
+int refineWhereDifferent(const KernelPlan& plan, const HeadInputs& x, FdGradients& fd, const std::vector<double>& dq,
+                         const std::vector<double>& dk, const std::vector<double>& dv, double bar);
+
 GradientError compareWithFd(const FdGradients& fd, const std::vector<double>& dq, const std::vector<double>& dk,
                             const std::vector<double>& dv);
 

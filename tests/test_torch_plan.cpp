@@ -7,6 +7,9 @@
 #undef CHECK
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <cmath>
+
 #include "TestUtil.h"
 #include "FiniteDifferences.h"
 #include "compiler/PlanInterpreter.h"
@@ -153,5 +156,49 @@ TEST_SUITE("plan") {
     KernelPlan tiePlan = schedule(tie.graph());
     test::HeadInputs t{1, 3, 2, 1, {1, 1}, {0.1, 0.2, 0.3, 0, 0.15, 0.15}, {1, -1, 2}, {1}};
     CHECK_FALSE(test::illConditioned(tiePlan, t).empty());
+  }
+
+  // Finite differences beside a kink of relu(x)^3 (C^2): found by the fuzzer, where
+  // R(h) and R(2h) agreed on a value 6e-8 off (2.6e-6 of the scale). The inputs and the
+  // exact gradient (8.3332810e-09, torch autograd in float64, and the differences converged
+  // at h = 1e-6) are that case's.
+  TEST_CASE("finite differences beside a kink of relu(x)^3: re-measured converged where a gradient misses the bar") {
+    Program program = Program::fromSource(R"(fn f0(x, y) = pow(abs(x) + 1, 0.25) * x ^ 4 + y
+attention r {
+  let t1 = sqrt(exp(tanh(pow(1 + (dot(q, l2norm(k)) / sqrt(d)) ^ 2, 0.25)) * 3))
+  let t4 = softmax(dot(q, l2norm(k) * f0(0.75, d)))
+  out l1norm(relu(n * t4 - 1.13) ^ 3) * (relu(rowmin(clamp(t1, -1, 3))) + 1e-1)
+})");
+    KernelPlan plan = schedule(program.graph());
+    test::HeadInputs x{2, 5, 2, 3,
+                       {-2.1313240967573681, 0.91374290647767598, -1.4542416181512368, 1.3674849960385755},
+                       {0.41203821226153964, 1.4592879227327566, 0.35783920065469338, 0.020899510091477912,
+                        -0.072722588200952162, -0.78501373560638754, 0.57156562011055445, -0.67404664344136467,
+                        -0.11953290776756857, 2.3319517474236142},
+                       {-1.3395535706989801, -0.49492745377571196, 1.8601998589386561, -1.2125273748658134,
+                        0.91000965334754069, 0.16990881024832827, 1.2668616877647141, -0.49143903239346493,
+                        -0.78722272912049118, -1.4590381600841844, -0.73690278007348065, -0.1661131394133861,
+                        -0.61483819246044935, -1.8713741196621965, -0.73947039583391438},
+                       {-1.5746935058537737, 0.36710636013535897, -0.31144257748839138, 1.3220761534806789,
+                        0.39677203079796719, -0.20177680508868803}};
+    const double exact = 8.333281e-09;
+    test::FdGradients fd = test::finiteDifferences(plan, x);
+    REQUIRE(fd.trustedK[0]);
+    // A gradient equal to the differences except at dk[0], where it is exact.
+    std::vector<double> dq = fd.dq, dk = fd.dk, dv = fd.dv;
+    dk[0] = exact;
+    const double before = test::compareWithFd(fd, dq, dk, dv).max();
+    INFO("first measure dk[0] = ", fd.dk[0], ", error ", before);
+    CHECK(before > 1e-6);  // the weakness this guards against
+    test::FdGradients refined = fd;
+    CHECK(test::refineWhereDifferent(plan, x, refined, dq, dk, dv, 1e-6) == 1);
+    CHECK(refined.trustedK[0]);
+    CHECK(test::compareWithFd(refined, dq, dk, dv).max() <= 1e-7);
+    // A wrong gradient stays wrong against the converged differences.
+    std::vector<double> wrong = dk;
+    wrong[0] = exact + 1e-5;  // 4e-4 of dk's scale (0.0237: 1e-2 of the largest gradient, dv's)
+    test::FdGradients again = fd;
+    test::refineWhereDifferent(plan, x, again, dq, wrong, dv, 1e-6);
+    CHECK(test::compareWithFd(again, dq, wrong, dv).max() > 1e-4);
   }
 }

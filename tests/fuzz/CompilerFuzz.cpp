@@ -27,6 +27,20 @@ std::string number(double x) {
   return os.str();
 }
 
+// The inputs of a failing shape, exactly (17 digits), to replay it outside the fuzzer.
+std::string inputsOf(const test::HeadInputs& x) {
+  std::ostringstream os;
+  os.precision(17);
+  const std::pair<const char*, const std::vector<double>*> tensors[] = {{"q", &x.q}, {"k", &x.k}, {"v", &x.v},
+                                                                        {"dout", &x.dout}};
+  for (const auto& [name, values] : tensors) {
+    os << "\n  " << name << " = [";
+    for (size_t e = 0; e < values->size(); ++e) os << (e ? ", " : "") << (*values)[e];
+    os << "]";
+  }
+  return os.str();
+}
+
 // One tiny shape: heads = 1, Lq <= Lk.
 struct TinyShape {
   int64_t lq, lk, d, dv;
@@ -117,7 +131,7 @@ CompilerOutcome runCompiler(const std::string& text, bool execute, int shapes, s
       if (!(err <= 1e-9)) {
         out.failure = "forward kernel differs from the plan interpreter by " + number(err) + ": o[" +
                       std::to_string(worst) + "] = " + number(o[worst]) + ", plan interpreter " + number(want[worst]) +
-                      where;
+                      where + inputsOf(x);
         return out;
       }
       if (!kernels.hasBackward()) continue;
@@ -129,12 +143,13 @@ CompilerOutcome runCompiler(const std::string& text, bool execute, int shapes, s
       stage = "the finite differences";
       test::FdGradients fd = test::finiteDifferences(plan, x);
       if (!fd.finite || fd.untrusted * 2 > fd.elements) continue;  // too close to overflow or kinks
+      test::refineWhereDifferent(plan, x, fd, dq, dk, dvv, 1e-6);  // beside a kink of relu(x)^3
       test::GradientError ge = test::compareWithFd(fd, dq, dk, dvv);
       out.gradients = true;
       out.gradientError = std::max(out.gradientError, ge.max());
       if (!(ge.max() <= 1e-6)) {
         out.failure = std::string("gradient (") + (oneSweep ? "one sweep" : "split") + ") differs from finite differences by " +
-                      number(ge.max()) + " at " + ge.worst + where;
+                      number(ge.max()) + " at " + ge.worst + where + inputsOf(x);
         return out;
       }
     }
