@@ -46,6 +46,7 @@
 
 #include "FiniteDifferences.h"
 #include "RandomProgram.h"
+#include "RegressionPrograms.h"
 #include "TestSeed.h"
 #include "compiler/Differentiate.h"
 #include "compiler/PlanInterpreter.h"
@@ -392,52 +393,6 @@ void runSuite(const char* name, test::RandomProgramOptions::Focus focus, int fir
   CHECK(t.illConditioned32 * 10 <= t.shapes);
 }
 
-// Programs the random suites found with wrong cpu gradients (and outputs), kept as fixed
-// cases. All but the last need a value recomputed in another kernel (a pass, backward) to
-// be bit-equal to the one a statistic was computed from — y - rowsum(y) is exactly 0 in a
-// row with one key, a - rowmin(a) exactly 0 at every key tied with the minimum — which
-// LLVM's fast-math and vector math broke (codegen/llvm/TextIR.cpp). The last: a row value
-// used twice by one operation (m * m) had its row adjoint counted twice per operand slot
-// (ScalarKernels.cpp, users_). After it: an output that is a row value once a constant
-// condition is folded (w_ij = r_i), whose adjoint was never summed: dq = dk = 0 on the cpu
-// (ScalarKernels.cpp, reverseWalk; ATTN_TEST_SEED=1796320554 gradients2 program 100209).
-const char* const kRecomputedTies[] = {
-    R"(attention r {
-  let m = rowmean(dot(q, k))
-  out l1norm(m * m - dot(q, k))
-})",
-    R"(attention r {
-  mask causal
-  let s = dot(q * 0.5, k) + j / L
-  let z = pow(abs(s) + 1, 1.5)
-  let r = rowsum(z)
-  out l1norm(abs(z - r) ^ 100)
-})",
-    R"(attention r {
-  mask causal
-  let y = relu(dot(q, k))
-  let a = l1norm(gelu_tanh(y - rowmax(y)))
-  out l1norm(relu(a - rowmin(a)))
-})",
-    R"(attention r {
-  mask causal
-  let y = softplus(dot(q, k) / 4)
-  out sign(y - rowmean(y)) / n
-})",
-    R"(attention r {
-  mask i - j < 2
-  let y = dot(q, k) ^ 2
-  let a = l1norm((y - rowmean(y)) ^ 2)
-  out l1norm(relu(a - rowmean(a)))
-})",
-    R"(attention r {
-  out relu(gelu(pow(sigmoid(rowsum(dot(q / sqrt(d), 1.5 * k))) + 0.5, 2))) * (0.75 < 1.13 ? 1.2 : j - n)
-})",
-    R"(attention r {
-  mask causal
-  out exp(rowmean(dot(q, k)) / 4) * (true ? -0.5 : j)
-})",
-};
 
 }  // namespace
 
@@ -446,7 +401,7 @@ TEST_SUITE("gradients1") {
   TEST_CASE("programs the random suites found: recomputed ties and exact zeros, a row value as the output") {
     std::mt19937_64 rng(20261203);
     std::normal_distribution<double> normal;
-    for (const std::string text : kRecomputedTies) {
+    for (const std::string text : test::kFoundByRandomSuites) {
       INFO(text);
       Program program = Program::fromSource(text);
       KernelPlan plan = schedule(program.graph());
