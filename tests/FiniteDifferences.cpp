@@ -137,16 +137,19 @@ std::string illConditioned(const KernelPlan& plan, const HeadInputs& x) {
   // come from their own generator, so that the caller's inputs do not depend on this check.
   std::mt19937_64 rng(0x1c0ffee);
   std::normal_distribution<double> normal;
-  for (int trial = 0; trial < 2; ++trial) {
+  // Six moves, 1e-13 to 1e-11: an ulp whose sign decides o (two values equal in the maths)
+  // keeps its sign under one move with probability about 1/2.
+  for (int trial = 0; trial < 6; ++trial) {
+    const double size = trial < 2 ? 1e-13 : trial < 4 ? 1e-12 : 1e-11;
     HeadInputs y = x;
     for (std::vector<double>* t : {&y.q, &y.k, &y.v})
-      for (double& e : *t) e *= 1 + 1e-13 * normal(rng);
+      for (double& e : *t) e *= 1 + size * normal(rng);
     const std::vector<double> moved = interpretPlan(plan, y.q.data(), y.k.data(), y.v.data(), x.lq, x.lk, x.d, x.dv);
     double moves = 0;
     for (size_t e = 0; e < moved.size(); ++e)
       moves = std::max(moves, std::isnan(moved[e]) != std::isnan(o[e]) ? INFINITY : std::fabs(moved[e] - o[e]));
     if (!(moves <= 1e-7 * scale)) {
-      why << "inputs moved by 1e-13 move o by " << moves / scale << " of its scale";
+      why << "inputs moved by " << size << " move o by " << moves / scale << " of its scale";
       return why.str();
     }
   }

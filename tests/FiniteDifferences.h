@@ -52,7 +52,7 @@ constexpr double kPrecisionBar = 1e-10;
 /// rounding decides o (the plan interpreter in double and in long double differ by more than
 /// kPrecisionBar of o's scale: a normalisation of differences of nearly equal values, such
 /// as tanh near -1 at every key of a row), or a tie or sign the inputs' last bits decide
-/// (inputs moved by 1e-13 relative move o by more than 1e-7 of its scale: rounding noise
+/// (inputs moved by 1e-13 to 1e-11 relative, six times, move o by more than 1e-7 of its scale: rounding noise
 /// normalised, |y - rowmean(y)| of a row whose values are equal in the maths). No two correct
 /// double implementations need agree there, and a gradient cannot be judged: the gradient
 /// suites and the whole-compiler fuzzer skip and count such shapes.
