@@ -356,7 +356,7 @@ TEST_SUITE("passkey") {
     CHECK_FALSE(fs::exists(out + "/tokenizer.json"));
   }
 
-  TEST_CASE("bad flags of eval, passkey, synth and prepare: exit 2 naming the flag, nothing done") {
+  TEST_CASE("bad flags of eval, passkey, synth, prepare and train: exit 2 naming the flag, nothing done") {
     const std::string run = test::tempDir() + "/no_run";
     struct Case {
       std::vector<std::string> args;
@@ -396,6 +396,9 @@ TEST_SUITE("passkey") {
         {{"data", "synth", "--task", "passkey", "--data", run, "--out", run, "--max-length", "1e12"}, "--max-length"},
         {{"data", "prepare", "--out", run, "--tokenizer", "bpe:0"}, "--tokenizer"},
         {{"data", "prepare", "--out", run, "--tokenizer", "words"}, "--tokenizer"},
+        {{"train", "--attn", std::string(ATTN_STDLIB) + "/lssa.attn", "--out", run, "--windows", "documents"},
+         "--windows"},
+        {{"train", "--attn", std::string(ATTN_STDLIB) + "/lssa.attn", "--out", run, "--windows", ""}, "--windows"},
     };
     for (const Case& c : cases) {
       test::CommandResult r = test::runAttn(c.args);

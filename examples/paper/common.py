@@ -61,11 +61,14 @@ SCALES = {
         "config": "tiny", "tokenizer": "bpe:512", "seq_len": 128, "backend": "cpu", "device": "cpu",
         "threads": 1, "seeds": [1, 2],
         "text": {"steps": 100, "micro_batch": 16, "lr": 3e-3},
-        # Instances of 64-192 tokens, half with "copy" filler (random words that recur: every
-        # word after its first occurrence is a copy, so the induction circuit retrieval uses is
-        # trained on most tokens; NOTES.md), half with the repeated sentences the test uses.
-        "passkey": {"steps": 1000, "micro_batch": 16, "lr": 5e-3, "warmup": 50, "mix": 0.9, "min_length": 64,
-                    "max_length": 192, "filler": "copy,repeat", "eval_filler": "repeat", "digits": 5},
+        # Instances of 64-129 tokens (129: what a window of 128 inputs holds with its last
+        # target), half with "copy" filler (random words that recur: every word after its first
+        # occurrence is a copy, so the induction circuit retrieval uses is trained on most
+        # tokens; NOTES.md), half with the repeated sentences the test uses; windows aligned
+        # with the instances (attn train --windows aligned), so each is seen whole.
+        "passkey": {"steps": 1500, "micro_batch": 16, "lr": 3e-3, "warmup": 50, "mix": 0.9, "min_length": 64,
+                    "max_length": 129, "filler": "copy,repeat", "eval_filler": "repeat", "digits": 5,
+                    "windows": "aligned"},
         "lengths": ["1x", "2x", "4x", "8x", "16x"], "max_docs": 8,
         "passkey_lengths": ["1x", "2x", "4x", "8x", "16x"], "passkey_depths": [0, 0.25, 0.5, 0.75, 1],
         "passkey_trials": 20, "passkey_loss": True,
@@ -261,6 +264,8 @@ class Runner:
             args += ["--batch-tokens", str(t["batch_tokens"])]
         if "warmup" in t:
             args += ["--warmup", str(t["warmup"])]
+        if "windows" in t:  # aligned: windows start at documents, so instances are seen whole
+            args += ["--windows", t["windows"]]
         if t["steps"] >= 200:  # an interrupted long run resumes from its last checkpoint
             args += ["--checkpoint-every", str(max(100, t["steps"] // 20))]
         args += self.common()

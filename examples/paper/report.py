@@ -342,8 +342,10 @@ class Report:
         self.w("Trained on the built-in corpus with %g %% of the training tokens passkey instances of %s "
                "tokens (keys of %d digits; filler, drawn per instance: %s); tested with %d instances per length "
                "and depth, 5-digit keys, filler: %s (`%s`), the same instances for every program"
-               "." % (100 * p["mix"], lengths_text, p.get("digits", 5), trained, s["passkey_trials"],
-                          names.get(tested, tested), tested))
+               "%s." % (100 * p["mix"], lengths_text, p.get("digits", 5), trained, s["passkey_trials"],
+                          names.get(tested, tested), tested,
+                          "; training windows aligned with the documents (`attn train --windows aligned`), so "
+                          "each instance that fits was seen whole" if p.get("windows") == "aligned" else ""))
         self.w()
         body, numbers, maps, digit_body = [], {}, [], []
         for row in rows:
@@ -365,7 +367,8 @@ class Report:
             body.append([row["row"], self.trained_label(row)] + [fmt(*stats[l][:2], digits=1) for l in lengths])
             digit_body.append([row["row"]] + [fmt(*mean_spread(digits[l])[:2], digits=1) for l in lengths])
             numbers[row["id"]] = {l: {"mean": stats[l][0], "spread": stats[l][1], "seeds": stats[l][2]} for l in lengths}
-            png = self.heat_map(row, {k: statistics.fmean(v) for k, v in cells.items()}, lengths, depths)
+            # No heat map of a row not measured yet (it would be all NaN).
+            png = self.heat_map(row, {k: statistics.fmean(v) for k, v in cells.items()}, lengths, depths) if cells else None
             if png:
                 maps.append("![%s](%s)" % (row["row"], png))
         self.table(["row", "trained with"] + ["accuracy %% %s" % l for l in lengths], body)

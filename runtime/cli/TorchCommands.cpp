@@ -148,6 +148,7 @@ train::TokenData loadTokenData(const std::string& dir) {
     }
   }
   if (tokenizer.kind != "gpt2") data.vocab = tokenizer.vocab;
+  data.endOfText = tokenizer.endOfText;
   data.description = dir + ": " + std::to_string(files.train.size()) + " train shard(s), " +
                      std::to_string(data.train.size()) + " tokens; " + std::to_string(data.validation.size()) +
                      " validation documents";

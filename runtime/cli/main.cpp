@@ -834,6 +834,11 @@ int main(int argc, char** argv) {
   trainCmd->add_option("--seed", trainOptions.train.seed, "Seed (initialisation and batches)")
       ->check(cli::integerIn(0, INT64_MAX))
       ->capture_default_str();
+  trainCmd->add_option("--windows", trainOptions.train.windows,
+                       "Where training windows start: random (any token) or aligned (a document's start, long "
+                       "documents cut every --seq-len tokens; docs/TRAINING.md)")
+      ->check(CLI::IsMember({"random", "aligned"}))
+      ->capture_default_str();
   trainCmd->add_option("--checkpoint-every", trainOptions.train.checkpointEvery,
                        "Checkpoint every N steps (and after --checkpoint-minutes, and at the end)")
       ->check(cli::integerIn(1, kMaxSteps))

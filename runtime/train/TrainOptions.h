@@ -50,6 +50,9 @@ struct TrainOptions {
   double weightDecay = 0.1;
   double clip = 1.0;
   uint64_t seed = 1;
+  /// Where training windows start: "random" offsets or "aligned" with documents
+  /// (runtime/train/TrainingWindows.h).
+  std::string windows = "random";
   /// Checkpoints are written every checkpointEvery steps and after checkpointMinutes of
   /// training since the last one, whichever comes first, and at the end (0 turns a trigger off).
   int64_t checkpointEvery = 1000;

@@ -25,6 +25,7 @@
 #include "runtime/model/ModelSizes.h"
 #include "runtime/train/Device.h"
 #include "runtime/train/Distributed.h"
+#include "runtime/train/TrainingWindows.h"
 #include "support/AtomicWrite.h"
 #include "support/FileError.h"
 #include "support/ReadFile.h"
@@ -82,25 +83,23 @@ Program compileProgram(const std::string& file, const std::string& name, const s
 }
 
 // The micro-batch k of step s: B windows of T + 1 tokens at positions drawn from a generator
-// seeded by (seed, s, k) alone. Each window is copied out of the (mapped) stream; a token
+// seeded by (seed, s, k) alone (TrainingWindows.h: random offsets, or document starts when
+// `aligned` is given). Each window is copied out of the (mapped) stream; a token
 // outside the model's vocabulary is found here, as it is read, not by a scan of every
 // training token before the run (10B tokens would take minutes and touch 20 GB).
 // With several ranks, the B windows of rank r are windows [r·B, (r+1)·B) of the B·size that
 // one rank with micro-batch B·size would draw: each rank copies only its own, and two ranks
 // with micro-batch m train on exactly the windows of one rank with 2m.
 std::pair<at::Tensor, at::Tensor> batch(const data::TokenStream& tokens, int64_t B, int64_t T, uint64_t seed,
-                                        int64_t step, int64_t micro, int64_t vocab, int64_t rank, int64_t world) {
+                                        int64_t step, int64_t micro, int64_t vocab, int64_t rank, int64_t world,
+                                        const std::vector<int64_t>* aligned) {
   if (tokens.size() < T + 2)
     throw UserError("the training data has " + std::to_string(tokens.size()) + " tokens, fewer than one sequence of " +
                     std::to_string(T + 1));
-  std::mt19937_64 rng(seed * 0x9E3779B97F4A7C15ULL + static_cast<uint64_t>(step) * 1000003ULL +
-                      static_cast<uint64_t>(micro));
-  std::uniform_int_distribution<int64_t> start(0, tokens.size() - T - 1);
+  const std::vector<int64_t> starts = drawWindowStarts(B * world, seed, step, micro, tokens.size(), T, aligned);
   at::Tensor x = at::empty({B, T}, at::kLong), y = at::empty({B, T}, at::kLong);
   auto xa = x.accessor<int64_t, 2>(), ya = y.accessor<int64_t, 2>();
   std::vector<uint16_t> window(static_cast<size_t>(T + 1));
-  std::vector<int64_t> starts(static_cast<size_t>(B * world));
-  for (int64_t& s : starts) s = start(rng);
   for (int64_t b = 0; b < B; ++b) {
     const int64_t s = starts[static_cast<size_t>(rank * B + b)];
     tokens.copy(s, T + 1, window.data());
@@ -160,7 +159,8 @@ json optionsJson(const TrainOptions& o, const model::Gpt2Config& c) {
           {"warmup", o.warmup},
           {"weight_decay", o.weightDecay},
           {"clip", o.clip},
-          {"seed", o.seed}};
+          {"seed", o.seed},
+          {"windows", o.windows}};
 }
 
 // Keeps the log lines of steps <= `step` (a resumed run rewrites what came after).
@@ -192,6 +192,7 @@ void checkOptions(const TrainOptions& o) {
   need(o.warmup >= -1, "warmup cannot be negative");
   need(std::isfinite(o.weightDecay) && o.weightDecay >= 0, "weight decay must be a finite number >= 0");
   need(std::isfinite(o.clip) && o.clip > 0, "clip must be a positive finite number");
+  parseWindowMode(o.windows);
   need(o.checkpointEvery >= 0 && o.stopAfter >= 0, "checkpoint-every and stop-after cannot be negative");
   need(std::isfinite(o.checkpointMinutes) && o.checkpointMinutes >= 0, "checkpoint-minutes must be a finite number >= 0");
 }
@@ -354,6 +355,12 @@ double train(const TrainOptions& given, const TokenData& data) {
           throw UserError("the validation data has token " + std::to_string(t) + ", outside the model's vocabulary of " +
                           std::to_string(config.vocab));
   }
+  // --windows aligned: the document starts, found once, before anything is written (TrainingWindows.h).
+  std::vector<int64_t> alignedStarts;
+  if (parseWindowMode(o.windows) == WindowMode::Aligned)
+    alignedStarts = alignedWindowStarts(data.train, data.endOfText, o.seqLen);
+  const std::vector<int64_t>* aligned = alignedStarts.empty() ? nullptr : &alignedStarts;
+
   if (lead) makeDirectories(o.out);
 
   at::manual_seed(o.seed);
@@ -375,6 +382,12 @@ double train(const TrainOptions& given, const TokenData& data) {
         throw UserError("--resume: the run in '" + o.out + "' was trained on " + std::to_string(trainedOn) +
                         " rank(s); resume it on the same number (WORLD_SIZE " + std::to_string(world) +
                         ") to continue with the same batches");
+      // Runs from before --windows drew random offsets.
+      const std::string drawn = previous.is_object() && previous.contains("windows") && previous["windows"].is_string()
+                                    ? previous["windows"].get<std::string>() : "random";
+      if (drawn != o.windows)
+        throw UserError("--resume: the run in '" + o.out + "' was trained with --windows " + drawn +
+                        "; resume it with the same to continue with the same batches");
     }
     std::string path = findCheckpoint(o.out);
     if (path.empty()) throw UserError("--resume: no checkpoint in '" + o.out + "'");
@@ -402,7 +415,7 @@ double train(const TrainOptions& given, const TokenData& data) {
   const int64_t logEvery = o.logEvery > 0 ? o.logEvery : (device.is_cuda() ? 10 : 1);
   const bool pin = device.is_cuda();
   auto makeBatch = [&, pin](int64_t step, int64_t k) {
-    auto [x, y] = batch(data.train, o.microBatch, o.seqLen, o.seed, step, k, config.vocab, dist.rank, world);
+    auto [x, y] = batch(data.train, o.microBatch, o.seqLen, o.seed, step, k, config.vocab, dist.rank, world, aligned);
     if (pin) {
       x = x.pin_memory();
       y = y.pin_memory();

@@ -35,6 +35,7 @@ struct TokenData {
   std::vector<std::vector<uint16_t>> validation;  ///< one token vector per document
   std::string description;                         ///< for the log: where it came from
   int64_t vocab = 0;  ///< the tokenizer's vocabulary when the data says it (0: GPT-2's)
+  uint32_t endOfText = 50256;  ///< the token that starts each document (--windows aligned)
 };
 
 
