@@ -214,12 +214,14 @@ std::shared_ptr<const CpuKernels> compile(const KernelPlan& plan, bool f64, int6
 namespace {
 
 std::mutex observerMutex;
-VisitObserver visitObserver;  // guarded by observerMutex; tests only
+VisitObserver visitObserver;          // guarded by observerMutex; tests only
+std::atomic<bool> observing{false};  // so that a call without an observer takes no lock
 
 // Tells the observer (if any) that `kernel` ran over query rows [r0, r1) x keys [j0, j1)
 // of `seg` (kernel-relative), in absolute query rows and key positions.
 void observe(const char* kernel, int64_t head, const documents::Segment& seg, int64_t r0, int64_t r1, int64_t j0,
              int64_t j1) {
+  if (!observing.load(std::memory_order_relaxed)) return;
   VisitObserver copy;
   {
     std::lock_guard<std::mutex> lock(observerMutex);
@@ -295,6 +297,7 @@ void setRows(int64_t* a, const RowTask& t) {
 void setVisitObserver(VisitObserver observer) {
   std::lock_guard<std::mutex> lock(observerMutex);
   visitObserver = std::move(observer);
+  observing = static_cast<bool>(visitObserver);
 }
 
 template <typename T>

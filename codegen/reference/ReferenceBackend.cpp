@@ -19,7 +19,8 @@ using ir::Op;
 // groups (grouped-query attention: G query heads share one key/value head, G = 1 without
 // it), so that a key head broadcasts over its group instead of being copied. Shapes by kind:
 //   Constant [] (0-dim), Row [B,Hkv,G,Lq,1], Score [B,Hkv,G,Lq,Lk], QueryVec [B,Hkv,G,Lq,D],
-//   KeyVec [B,Hkv,1,Lk,D]; the leaves i and j broadcast from [1,1,1,Lq,1] and [1,1,1,1,Lk].
+//   KeyVec [B,Hkv,1,Lk,D]; the leaves i and j broadcast from [1,1,1,Lq,1] and [1,1,1,1,Lk]
+//   (with documents, [R,1,1,Lq,1] and [R,1,1,1,Lk], R = 1 or B, and L is [R,1,1,Lq,1]).
 class Evaluator {
  public:
   Evaluator(const ir::Graph& g, const at::Tensor& q, const at::Tensor& k, const at::Tensor& documents)
