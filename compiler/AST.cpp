@@ -162,7 +162,7 @@ struct Dumper {
     os << "    ";
     switch (s.kind) {
       case Stmt::Kind::Param: os << "param " << s.name << ": " << s.typeName; break;
-      case Stmt::Kind::Mask: os << "mask " << maskName(s.maskKind); break;
+      case Stmt::Kind::Mask: os << "mask " << maskName(s.maskKind) << (s.perDocument ? " per document" : ""); break;
       case Stmt::Kind::Let: os << "let " << s.name; break;
       case Stmt::Kind::Out: os << "out"; break;
     }

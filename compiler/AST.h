@@ -78,7 +78,8 @@ enum class MaskKind { Causal, Full, Window, Expr };
 /// One statement inside `attention NAME { ... }`.
 /// - Param: `param name: typeName = expr`. typeName is as written (the checker accepts
 ///          int, float, bool); nameLoc/typeLoc point at them.
-/// - Mask:  `mask causal|full|window(expr)|expr`; expr is null for causal and full.
+/// - Mask:  `mask causal|full|window(expr)|expr [per document]`; expr is null for causal and
+///          full; perDocument for the `per document` scope (scopeLoc points at `per`).
 /// - Let:   `let name = expr`.
 /// - Out:   `out expr`.
 /// `loc` points at the keyword.
@@ -92,6 +93,8 @@ struct Stmt {
   std::string typeName;
   SourceLoc typeLoc;
   MaskKind maskKind = MaskKind::Full;
+  bool perDocument = false;
+  SourceLoc scopeLoc;
   ExprPtr expr;
   Trivia trivia;
 };

@@ -86,6 +86,10 @@ struct CheckedAttention {
   /// Window: the width W (a Constant Number). Expr: the predicate (Bool, at most Score kind
   /// through j, never using n, scores or vectors). Null for Causal and Full.
   TExprPtr maskExpr;
+  /// `per document`: row i sees key j only when both lie in the same document (document
+  /// ids given at call time); i, j, L and n are then those of the document
+  /// (docs/LANGUAGE-NOTES.md, "Documents").
+  bool perDocument = false;
   std::vector<CheckedLet> lets;
   TExprPtr out;  ///< the weights w_ij: a Number of kind Score
 };

@@ -1021,6 +1021,7 @@ std::optional<CheckedAttention> Checker::checkAttention(const ast::AttentionDef&
         } else {
           firstMask = &s;
           result_.mask = s.maskKind;
+          result_.perDocument = s.perDocument;
           result_.maskExpr = checkMask(s);
         }
         break;
@@ -1607,6 +1608,7 @@ std::string describe(const CheckedAttention& a) {
       break;
     case ast::MaskKind::Expr: os << (a.maskExpr ? toString(a, *a.maskExpr) : "?"); break;
   }
+  if (a.perDocument) os << " per document";
   os << '\n';
 
   // Lines of "text" then, aligned in a column, the kind and type.

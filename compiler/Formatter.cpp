@@ -229,14 +229,16 @@ class Printer {
     switch (s.kind) {
       case ast::Stmt::Kind::Param:
         return "param " + s.name + ": " + s.typeName + " = " + exprText(s.expr);
-      case ast::Stmt::Kind::Mask:
+      case ast::Stmt::Kind::Mask: {
+        const std::string scope = s.perDocument ? " per document" : "";
         switch (s.maskKind) {
-          case ast::MaskKind::Causal: return "mask causal";
-          case ast::MaskKind::Full: return "mask full";
-          case ast::MaskKind::Window: return "mask window(" + exprText(s.expr) + ")";
-          case ast::MaskKind::Expr: return "mask " + exprText(s.expr);
+          case ast::MaskKind::Causal: return "mask causal" + scope;
+          case ast::MaskKind::Full: return "mask full" + scope;
+          case ast::MaskKind::Window: return "mask window(" + exprText(s.expr) + ")" + scope;
+          case ast::MaskKind::Expr: return "mask " + exprText(s.expr) + scope;
         }
         return "mask";
+      }
       case ast::Stmt::Kind::Let: return "let " + s.name + " = " + exprText(s.expr);
       case ast::Stmt::Kind::Out: return "out " + exprText(s.expr);
     }

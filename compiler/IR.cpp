@@ -283,6 +283,7 @@ Graph lower(const CheckedAttention& attention) {
     case ast::MaskKind::Expr: g.mask = MaskKind::Expr; break;
   }
   if (attention.maskExpr) g.maskExpr = l.lower(attention.maskExpr);
+  g.perDocument = attention.perDocument;
   // Lower lets in order so that their nodes get their names even when shared.
   for (size_t k = 0; k < attention.lets.size(); ++k) l.let(static_cast<int>(k));
   ATTN_INTERNAL_ASSERT(attention.out != nullptr, "checked attention without out");
@@ -331,6 +332,7 @@ std::string print(const Graph& graph) {
   }
   os << "  mask " << maskName(graph.mask);
   if (graph.maskExpr >= 0) os << " %" << graph.maskExpr;
+  if (graph.perDocument) os << " per document";
   os << '\n';
   for (NodeId id : liveNodes(graph)) {
     const Node& n = graph.node(id);

@@ -115,6 +115,12 @@ class Graph {
   /// Window: the width W (a Constant). Expr: the predicate (a Bool of kind <= Score that
   /// uses only i, j, L, d and constants). -1 for Causal and Full.
   NodeId maskExpr = -1;
+  /// `mask ... per document`: the mask holds within each document only (ids given at call
+  /// time, each document one contiguous run of positions); i, j, L and n are the
+  /// document's: row i of a document starting at s is at position i - s of a sequence of
+  /// the document's length. The kernels need not know: the drivers run each document as
+  /// its own sequence (docs/LANGUAGE-NOTES.md, "Documents").
+  bool perDocument = false;
   std::vector<CheckedParam> params;
 
  private:

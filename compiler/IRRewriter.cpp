@@ -6,6 +6,7 @@ Graph IRRewriter::run(const Graph& in) {
   Graph out;
   out.name = in.name;
   out.mask = in.mask;
+  out.perDocument = in.perDocument;
   out.params = in.params;
   std::vector<NodeId> mapped(in.size(), -1);
   for (NodeId id : liveNodes(in)) {

@@ -549,6 +549,7 @@ class AstBuilder {
       } else {
         throw Malformed{};
       }
+      if (auto* scope = m->scope()) maskScope(scope, s);
     } else if (auto* l = dynamic_cast<AttnParser::LetStmtContext*>(ctx)) {
       s.kind = ast::Stmt::Kind::Let;
       s.loc = locOf(need(l->LET())->getSymbol());
@@ -563,6 +564,26 @@ class AstBuilder {
       throw Malformed{};
     }
     return s;
+  }
+
+  // `per document` after a mask; the words are not keywords (a program may still name a
+  // value `document`), so a misspelling is reported here, located at the wrong word.
+  void maskScope(AttnParser::ScopeContext* scope, ast::Stmt& s) {
+    antlr4::Token* per = need(scope->per);
+    s.scopeLoc = locOf(per);
+    if (per->getText() != "per") {
+      auto& d = diags_.error(file_, locOf(per), "unexpected '" + per->getText() + "' after the mask");
+      d.hint = "a mask may be followed by 'per document' (each query sees only its own document's keys)";
+      return;
+    }
+    if (!scope->what || scope->what->getText() != "document") {
+      auto& d = scope->what ? diags_.error(file_, locOf(scope->what), "expected 'document' after 'per', found '" +
+                                                                          scope->what->getText() + "'")
+                            : diags_.error(file_, locOf(per), "expected 'document' after 'per'");
+      d.hint = "write 'per document'";
+      return;
+    }
+    s.perDocument = true;
   }
 
   ast::ExprPtr binary(antlr4::Token* op, const std::vector<AttnParser::ExprContext*>& operands,

@@ -35,7 +35,7 @@ attentionDef
 
 statement
   : PARAM name=ID ':' type=ID '=' expr      # paramStmt
-  | MASK maskSpec                          # maskStmt
+  | MASK maskSpec scope?                   # maskStmt
   | LET name=ID '=' expr                   # letStmt
   | OUT expr                               # outStmt
   ;
@@ -45,6 +45,12 @@ maskSpec
   | FULL                                   # fullMask
   | WINDOW '(' expr ')'                    # windowMask
   | expr                                   # exprMask
+  ;
+
+// `per document` (docs/LANGUAGE-NOTES.md): contextual words, not keywords, so that
+// `document` stays a usable name; Parser.cpp checks the spelling and reports a located error.
+scope
+  : per=ID what=ID?
   ;
 
 sep

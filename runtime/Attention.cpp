@@ -113,17 +113,94 @@ AttentionInputs validateInputs(const at::Tensor& q, const at::Tensor& k, const a
   return in;
 }
 
+namespace {
+
+std::string integerDtypeError(const std::string& what, const at::Tensor& t) {
+  return what + " have dtype " + std::string(c10::toString(t.scalar_type())) + "; expected int32 or int64";
+}
+
+bool isIndexDtype(const at::Tensor& t) { return t.scalar_type() == at::kInt || t.scalar_type() == at::kLong; }
+
+}  // namespace
+
+at::Tensor documentIdsFromOffsets(const at::Tensor& offsets, int64_t length) {
+  if (!isIndexDtype(offsets)) throw UserError(integerDtypeError("document offsets (cu_seqlens)", offsets));
+  if (offsets.dim() != 1 || offsets.size(0) < 2)
+    throw UserError("document offsets (cu_seqlens) have shape " + shapeOf(offsets) +
+                    "; expected [D + 1] for D >= 1 documents: 0, the end of each document");
+  at::Tensor c = offsets.to(at::kCPU, at::kLong).contiguous();
+  const int64_t* p = c.data_ptr<int64_t>();
+  const int64_t n = c.size(0);
+  if (p[0] != 0) throw UserError("document offsets (cu_seqlens) must start at 0; got " + std::to_string(p[0]));
+  for (int64_t d = 1; d < n; ++d)
+    if (p[d] < p[d - 1])
+      throw UserError("document offsets (cu_seqlens) must be non-decreasing; entry " + std::to_string(d) + " is " +
+                      std::to_string(p[d]) + " after " + std::to_string(p[d - 1]));
+  if (p[n - 1] != length)
+    throw UserError("document offsets (cu_seqlens) end at " + std::to_string(p[n - 1]) + " but the sequence has " +
+                    std::to_string(length) + " positions (k's length)");
+  at::Tensor ids = at::empty({length}, at::kLong);
+  int64_t* out = ids.data_ptr<int64_t>();
+  for (int64_t d = 0; d + 1 < n; ++d)
+    for (int64_t x = p[d]; x < p[d + 1]; ++x) out[x] = d;
+  return ids;
+}
+
+at::Tensor validateDocuments(const Documents& docs, const ir::Graph& graph, const at::Tensor& q, const at::Tensor& k) {
+  if (!docs.given()) return {};
+  if (docs.ids.defined() && docs.offsets.defined())
+    throw UserError("give documents either as ids or as offsets (cu_seqlens), not both");
+  if (!graph.perDocument)
+    throw UserError("documents were given, but the mask of '" + graph.name +
+                    "' is not per document; write it as `mask causal per document` (or full, window(W) or an "
+                    "expression, followed by `per document`) so that the program says how documents combine with "
+                    "its mask");
+  const int64_t lk = k.size(2), batch = k.size(0);
+  at::Tensor ids;
+  if (docs.offsets.defined()) {
+    ids = documentIdsFromOffsets(docs.offsets, lk).view({1, lk});
+  } else {
+    const at::Tensor& t = docs.ids;
+    if (!isIndexDtype(t)) throw UserError(integerDtypeError("document ids", t));
+    const bool flat = t.dim() == 1 && t.size(0) == lk;
+    const bool perRow = t.dim() == 2 && t.size(1) == lk && (t.size(0) == batch || t.size(0) == 1);
+    if (!flat && !perRow)
+      throw UserError("document ids have shape " + shapeOf(t) + "; expected [Lk] = [" + std::to_string(lk) +
+                      "] or [B, Lk] = [" + std::to_string(batch) + ", " + std::to_string(lk) +
+                      "] (one id per key position)");
+    ids = t.to(at::kCPU, at::kLong).contiguous().view({flat ? 1 : t.size(0), lk});
+    const int64_t* p = ids.data_ptr<int64_t>();
+    for (int64_t r = 0; r < ids.size(0); ++r)
+      for (int64_t x = 1; x < lk; ++x)
+        if (p[r * lk + x] < p[r * lk + x - 1])
+          throw UserError("document ids must be non-decreasing along the sequence (each document one contiguous "
+                          "run of positions): position " + std::to_string(x) +
+                          (ids.size(0) > 1 ? " of batch row " + std::to_string(r) : std::string()) + " has id " +
+                          std::to_string(p[r * lk + x]) + " after " + std::to_string(p[r * lk + x - 1]));
+  }
+  (void)q;
+  return ids;
+}
+
 at::Tensor Program::operator()(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, Backend backend) const {
+  return (*this)(q, k, v, backend, Documents{});
+}
+
+at::Tensor Program::operator()(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, Backend backend,
+                               const Documents& documents) const {
   AttentionInputs in = validateInputs(q, k, v);
+  at::Tensor ids = validateDocuments(documents, *graph_, in.q, in.k);
   at::Tensor o;
   switch (backend) {
     case Backend::Reference:
-      o = reference::forward(*graph_, in.q, in.k, in.v);
+      o = reference::forward(*graph_, in.q, in.k, in.v, ids.defined() ? ids.to(in.q.device()) : ids);
       break;
     case Backend::Cpu:
-      o = cpuAttention(*cpu_, in.q, in.k, in.v);
+      o = cpuAttention(*cpu_, in.q, in.k, in.v, ids);
       break;
     case Backend::Cuda:
+      if (ids.defined())
+        throw UserError("the cuda backend does not run packed documents yet; use --backend cpu or reference");
       o = cudaAttention(*cuda_, in.q, in.k, in.v);
       break;
   }

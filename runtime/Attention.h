@@ -37,6 +37,29 @@ const char* backendName(Backend b);
 /// "reference", "cpu", "cuda"; throws UserError for anything else.
 Backend parseBackend(const std::string& name);
 
+/// The documents of a packed batch, for a program whose mask is `per document`
+/// (docs/LANGUAGE-NOTES.md, "Documents"). Give one of:
+///   ids      int32 or int64, [Lk] (every batch row) or [B, Lk]: the document of each key
+///            position, non-decreasing along the sequence (each document one contiguous run);
+///   offsets  cumulative sequence lengths (FlashAttention's cu_seqlens), int32 or int64,
+///            [D + 1]: 0 = c_0 <= c_1 <= ... <= c_D = Lk, document d spanning [c_d, c_{d+1}).
+/// Neither: the whole sequence is one document.
+struct Documents {
+  at::Tensor ids;
+  at::Tensor offsets;
+  bool given() const { return ids.defined() || offsets.defined(); }
+};
+
+/// The ids of `docs` checked against validated 4-D inputs (Lk = k.size(2), B = k.size(0)) and
+/// `graph` (whose mask must be `per document`): int64 [1 or B, Lk] on the CPU, non-decreasing
+/// along each row; offsets turned into ids. Undefined when no documents were given. Throws
+/// UserError naming the problem.
+at::Tensor validateDocuments(const Documents& docs, const ir::Graph& graph, const at::Tensor& q, const at::Tensor& k);
+
+/// cu_seqlens [D + 1] -> document ids [Lk] (document d's positions hold d). Throws UserError
+/// unless 0 = c_0 <= ... <= c_D = length.
+at::Tensor documentIdsFromOffsets(const at::Tensor& offsets, int64_t length);
+
 class Program {
  public:
   /// Compiles the attention `options.name` (or the only one) of an .attn file. Throws
@@ -49,6 +72,9 @@ class Program {
   /// o = attention(q, k, v) on `backend`.
   at::Tensor operator()(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                         Backend backend = Backend::Reference) const;
+  /// The same on a packed batch: each row sees only its own document's keys.
+  at::Tensor operator()(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, Backend backend,
+                        const Documents& documents) const;
 
   const std::string& name() const { return graph_->name; }
   const ir::Graph& graph() const { return *graph_; }

@@ -59,18 +59,44 @@ T* ptr(const at::Tensor& t) {
   return t.data_ptr<T>();
 }
 
+// Validated ids [R, Lk] (int64, CPU, non-decreasing) -> the drivers' document boundaries.
+std::optional<documents::Ranges> rangesOf(const at::Tensor& ids, int64_t headsPerRow) {
+  if (!ids.defined()) return std::nullopt;
+  documents::Ranges r;
+  r.headsPerRow = headsPerRow;
+  const int64_t rows = ids.size(0), lk = ids.size(1);
+  const int64_t* p = ids.data_ptr<int64_t>();
+  for (int64_t row = 0; row < rows; ++row) {
+    std::vector<int64_t> b{0};
+    for (int64_t x = 1; x < lk; ++x)
+      if (p[row * lk + x] != p[row * lk + x - 1]) b.push_back(x);
+    b.push_back(lk);
+    r.bounds.push_back(std::move(b));
+  }
+  return r;
+}
+
 class CpuAttentionFunction : public torch::autograd::Function<CpuAttentionFunction> {
  public:
   static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& q, const at::Tensor& k,
-                            const at::Tensor& v, CpuProgramState* state) {
+                            const at::Tensor& v, CpuProgramState* state,
+                            const c10::optional<at::Tensor>& documents) {
     const bool f64 = q.scalar_type() == at::kDouble;
     const cpu::Shape s = headShape(q, k, v);
+    const at::Tensor ids = documents ? *documents : at::Tensor();
+    const auto ranges = rangesOf(ids, q.size(1));
+    const documents::Ranges* docs = ranges ? &*ranges : nullptr;
     const cpu::CpuKernels& kernels = state->get(f64, s.d, s.dv);
     at::Tensor o = at::empty({q.size(0), q.size(1), s.lq, s.dv}, q.options());
     at::Tensor stats = at::empty({q.size(0), q.size(1), s.lq, std::max(kernels.source.statSlots, 1)}, q.options());
-    if (f64) cpu::forward<double>(kernels, s, ptr<double>(q), ptr<double>(k), ptr<double>(v), ptr<double>(o), ptr<double>(stats));
-    else cpu::forward<float>(kernels, s, ptr<float>(q), ptr<float>(k), ptr<float>(v), ptr<float>(o), ptr<float>(stats));
+    if (f64)
+      cpu::forward<double>(kernels, s, ptr<double>(q), ptr<double>(k), ptr<double>(v), ptr<double>(o),
+                           ptr<double>(stats), docs);
+    else
+      cpu::forward<float>(kernels, s, ptr<float>(q), ptr<float>(k), ptr<float>(v), ptr<float>(o), ptr<float>(stats),
+                          docs);
     ctx->save_for_backward({q, k, v, o, stats});
+    ctx->saved_data["documents"] = ids;
     ctx->saved_data["state"] = reinterpret_cast<int64_t>(state);
     return o;
   }
@@ -84,20 +110,24 @@ class CpuAttentionFunction : public torch::autograd::Function<CpuAttentionFuncti
     const cpu::CpuKernels& kernels = state->getWithBackward(f64, q.size(3), v.size(3));
     at::Tensor dout = grads[0].to(q.scalar_type()).contiguous();
     const cpu::Shape s = headShape(q, k, v);
+    const auto ranges = rangesOf(ctx->saved_data["documents"].toTensor(), q.size(1));
+    const documents::Ranges* docs = ranges ? &*ranges : nullptr;
     at::Tensor dq = at::empty_like(q), dk = at::empty_like(k), dv = at::empty_like(v);
     if (f64)
       cpu::backward<double>(kernels, s, ptr<double>(q), ptr<double>(k), ptr<double>(v), ptr<double>(o),
-                            ptr<double>(stats), ptr<double>(dout), ptr<double>(dq), ptr<double>(dk), ptr<double>(dv));
+                            ptr<double>(stats), ptr<double>(dout), ptr<double>(dq), ptr<double>(dk), ptr<double>(dv),
+                            docs);
     else
       cpu::backward<float>(kernels, s, ptr<float>(q), ptr<float>(k), ptr<float>(v), ptr<float>(o), ptr<float>(stats),
-                           ptr<float>(dout), ptr<float>(dq), ptr<float>(dk), ptr<float>(dv));
-    return {dq, dk, dv, at::Tensor()};
+                           ptr<float>(dout), ptr<float>(dq), ptr<float>(dk), ptr<float>(dv), docs);
+    return {dq, dk, dv, at::Tensor(), at::Tensor()};
   }
 };
 
 }  // namespace
 
-at::Tensor cpuAttention(CpuProgramState& state, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {
+at::Tensor cpuAttention(CpuProgramState& state, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                        const at::Tensor& documents) {
   if (!q.device().is_cpu())
     throw UserError("the cpu backend takes tensors on the CPU; q is on " + q.device().str());
   const auto compute = q.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
@@ -108,7 +138,10 @@ at::Tensor cpuAttention(CpuProgramState& state, const at::Tensor& q, const at::T
   // Rows used only through l2norm, brought near 1 (RowScaling.h): no overflow at 1e20.
   if (ir::usedOnlyNormalised(*state.graph, ir::Op::Query)) qc = scaleRowsToUnit(qc);
   if (ir::usedOnlyNormalised(*state.graph, ir::Op::Key)) kc = scaleRowsToUnit(kc);
-  return CpuAttentionFunction::apply(qc.contiguous(), kc.contiguous(), vc, &state);
+  // An optional, not an undefined tensor: autograd takes every tensor argument for an input
+  // and asks an undefined one for its device.
+  const c10::optional<at::Tensor> ids = documents.defined() ? c10::optional<at::Tensor>(documents) : c10::nullopt;
+  return CpuAttentionFunction::apply(qc.contiguous(), kc.contiguous(), vc, &state, ids);
 }
 
 #else
@@ -117,7 +150,7 @@ struct CpuProgramState {};
 std::shared_ptr<CpuProgramState> makeCpuProgramState(std::shared_ptr<const ir::Graph>) {
   return std::make_shared<CpuProgramState>();
 }
-at::Tensor cpuAttention(CpuProgramState&, const at::Tensor&, const at::Tensor&, const at::Tensor&) {
+at::Tensor cpuAttention(CpuProgramState&, const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&) {
   throw UserError("this attn was built without LLVM (ATTN_WITH_LLVM=OFF): the cpu backend is unavailable; "
                   "use --backend reference");
 }

@@ -18,6 +18,8 @@ std::shared_ptr<CpuProgramState> makeCpuProgramState(std::shared_ptr<const ir::G
 
 /// o [B, H, Lq, Dv] for validated 4-D q, k, v; float32 arithmetic, float64 for float64
 /// inputs; the result carries autograd history when the inputs require grad.
-at::Tensor cpuAttention(CpuProgramState& state, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v);
+/// `documents`: validated ids (validateDocuments: int64 [1 or B, Lk] on the CPU) or undefined.
+at::Tensor cpuAttention(CpuProgramState& state, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                        const at::Tensor& documents = {});
 
 }  // namespace attn

@@ -219,6 +219,27 @@ TEST_SUITE("checker") {
     CHECK(m.maskExpr->kind == ValueKind::Score);
   }
 
+  TEST_CASE("per document: kept on the checked program with every mask; the mask's own checks unchanged") {
+    for (const char* mask : {"causal", "full", "window(4)", "j <= i"}) {
+      const std::string text = std::string("attention t {\n  mask ") + mask + " per document\n  out j\n}\n";
+      CHECK_MESSAGE(checkClean(text).perDocument, mask);
+      CHECK_FALSE(checkClean(std::string("attention t {\n  mask ") + mask + "\n  out j\n}\n").perDocument);
+      CHECK(describe(checkClean(text)).find(std::string("  mask: ") + mask + " per document\n") != std::string::npos);
+    }
+    CHECK_FALSE(checkClean("attention t {\n  out j\n}\n").perDocument);
+    // The scope does not excuse a bad mask: its errors are the same, at the same place.
+    auto c = checkText("attention t {\n  mask window(0) per document\n  out j\n}\n");
+    REQUIRE(!c->errors().empty());
+    CHECK(c->errors()[0] == "2:15: error: window width must be a whole number of at least 1, got 0");
+    auto n = checkText("attention t {\n  mask j < n per document\n  out j\n}\n");
+    REQUIRE(!n->errors().empty());
+    CHECK(n->errors()[0].rfind("2:12: error:", 0) == 0);
+    // A second mask is an error whatever its scope; the first one stands, with its scope.
+    auto two = checkText("attention t {\n  mask causal per document\n  mask full\n  out j\n}\n");
+    REQUIRE(!two->errors().empty());
+    CHECK(two->errors()[0] == "3:3: error: more than one 'mask' statement");
+  }
+
   TEST_CASE("fns are inlined with their arguments shared, in any order, with any kinds") {
     CHECK(printedOut("mish2(dot(q, k))", "fn mish2(x) = x * tanh(softplus(x))\n") ==
           "dot(q, k) * tanh(softplus(dot(q, k)))");

@@ -145,6 +145,17 @@ TEST_CASE("mask forms") {
         "attention a {\n  mask (j <= i)\n  out dot(q, k)\n}\n");
 }
 
+TEST_CASE("mask scope: per document after every mask, one space between the words") {
+  CHECK(fmt("attention a {\nmask causal  per   document\nout dot(q,k)\n}") ==
+        "attention a {\n  mask causal per document\n  out dot(q, k)\n}\n");
+  CHECK(fmt("attention a {\nmask window( 64 ) per document\nout dot(q,k)\n}") ==
+        "attention a {\n  mask window(64) per document\n  out dot(q, k)\n}\n");
+  CHECK(fmt("attention a {\nmask j<=i per document\nout dot(q,k)\n}") ==
+        "attention a {\n  mask j <= i per document\n  out dot(q, k)\n}\n");
+  CHECK(fmt("attention a {\nmask full per document # packed\nout dot(q,k)\n}") ==
+        "attention a {\n  mask full per document  # packed\n  out dot(q, k)\n}\n");
+}
+
 TEST_CASE("numbers and booleans are printed as written") {
   CHECK(fmt("fn f(x) = x*1e-3 + .5 - 2. + 0.50 + 1E+4") ==
         "fn f(x) = x * 1e-3 + .5 - 2. + 0.50 + 1E+4\n");

@@ -127,6 +127,38 @@ TEST_SUITE("parser") {
     }
   }
 
+  TEST_CASE("per document: a scope after every kind of mask; the words are not keywords") {
+    for (auto [text, kind] : {std::pair{"causal", ast::MaskKind::Causal}, std::pair{"full", ast::MaskKind::Full},
+                              std::pair{"window(64)", ast::MaskKind::Window},
+                              std::pair{"j <= i && i - j < 4", ast::MaskKind::Expr}}) {
+      Parsed m = parse(std::string("attention a {\n  mask ") + text + " per document\n  out j\n}\n");
+      REQUIRE_MESSAGE(!m.diags.hasErrors(), text);
+      const auto& stmt = onlyAttention(m).stmts[0];
+      CHECK(stmt.maskKind == kind);
+      CHECK(stmt.perDocument);
+      CHECK(stmt.scopeLoc.line == 2);
+      CHECK(stmt.scopeLoc.col == 9 + static_cast<int>(std::string(text).size()));
+      Parsed plain = parse(std::string("attention a {\n  mask ") + text + "\n  out j\n}\n");
+      CHECK_FALSE(onlyAttention(plain).stmts[0].perDocument);
+    }
+    // The expression mask ends before `per`: its tree is the same as without the scope.
+    Parsed scoped = parse("attention a {\n  mask j <= i per document\n  out j\n}\n");
+    Parsed unscoped = parse("attention a {\n  mask j <= i\n  out j\n}\n");
+    CHECK(ast::dump(*onlyAttention(scoped).stmts[0].expr) == ast::dump(*onlyAttention(unscoped).stmts[0].expr));
+    // `document` and `per` remain names.
+    Parsed names = parse("attention a {\n  let document = 1\n  let per = document\n  out j * per\n}\n");
+    CHECK_FALSE(names.diags.hasErrors());
+  }
+
+  TEST_CASE("per document: misspellings are located errors") {
+    CHECK(parse("attention a {\n  mask causal per doc\n  out j\n}\n").errors().at(0) ==
+          "2:19: error: expected 'document' after 'per', found 'doc'");
+    CHECK(parse("attention a {\n  mask causal by document\n  out j\n}\n").errors().at(0) ==
+          "2:15: error: unexpected 'by' after the mask");
+    CHECK(parse("attention a {\n  mask full per\n  out j\n}\n").errors().at(0) ==
+          "2:13: error: expected 'document' after 'per'");
+  }
+
   TEST_CASE("columns count code points") {
     Parsed p = parse("# héllo wörld\nattention a {\n  let é = 1\n}\n");
     // 'é' is not an identifier character: the error is at column 7, after "  let ".

@@ -23,7 +23,8 @@ at::Tensor callOp(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
   static void* handle = ::dlopen(ATTN_TORCH_OPS_LIBRARY, RTLD_NOW | RTLD_LOCAL);
   REQUIRE_MESSAGE(handle != nullptr, ::dlerror());
   auto op = c10::Dispatcher::singleton().findSchemaOrThrow("attn::attention", "");
-  std::vector<c10::IValue> stack{q, k, v, source, std::string(""), params, backend};
+  // A boxed call fills in no defaults: documents and cu_seqlens are None.
+  std::vector<c10::IValue> stack{q, k, v, source, std::string(""), params, backend, c10::IValue(), c10::IValue()};
   op.callBoxed(&stack);
   REQUIRE(stack.size() == 1);
   return stack[0].toTensor();

@@ -143,6 +143,62 @@ TEST_SUITE("run") {
     }
   }
 
+  TEST_CASE("--cu-seqlens: packed documents, each equal to its document run alone; bad offsets are errors") {
+    at::manual_seed(19);
+    const int64_t B = 2, H = 2, L = 39, D = 8;
+    at::Tensor q = at::randn({B, H, L, D}), k = at::randn({B, H, L, D}), v = at::randn({B, H, L, D}),
+               dout = at::randn({B, H, L, D});
+    std::string qp = saveTensor("docq.npy", q), kp = saveTensor("dock.npy", k), vp = saveTensor("docv.npy", v),
+                dp = saveTensor("docdo.npy", dout);
+    const std::string plainPath = std::string(ATTN_STDLIB) + "/lssa.attn";
+    std::string text = readFile(plainPath);
+    const size_t at = text.find("  mask causal\n");
+    REQUIRE(at != std::string::npos);
+    text.replace(at, 14, "  mask causal per document\n");
+    const std::string scoped = writeTempFile("lssa_doc.attn", text);
+    for (const char* backend : {"reference", "cpu"}) {
+      const std::string out = tempDir() + "/docs_" + backend;
+      CommandResult r = runAttn({"run", scoped, "--backend", backend, "--q", qp, "--k", kp, "--v", vp, "--dout", dp,
+                                 "--cu-seqlens", "0,1,38,39", "--out", out});
+      REQUIRE_MESSAGE(r.status == 0, r.err);
+      // The oracle: the plain program on each document's slice, in this process.
+      Program plain = Program::fromFile(plainPath);
+      at::Tensor o = at::zeros({B, H, L, D}, at::kDouble), dq = at::zeros_like(o), dk = at::zeros_like(o),
+                 dv = at::zeros_like(o);
+      for (auto [s, e] : {std::pair<int64_t, int64_t>{0, 1}, {1, 38}, {38, 39}}) {
+        at::Tensor qs = q.slice(2, s, e).to(at::kDouble).requires_grad_(true),
+                   ks = k.slice(2, s, e).to(at::kDouble).requires_grad_(true),
+                   vs = v.slice(2, s, e).to(at::kDouble).requires_grad_(true);
+        at::Tensor os = plain(qs, ks, vs);
+        os.backward(dout.slice(2, s, e).to(at::kDouble));
+        o.slice(2, s, e).copy_(os.detach());
+        dq.slice(2, s, e).copy_(qs.grad());
+        dk.slice(2, s, e).copy_(ks.grad());
+        dv.slice(2, s, e).copy_(vs.grad());
+      }
+      INFO(backend);
+      CHECK(maxRelativeError(loadTensor(out + "/o.npy"), o) < 1e-4);
+      CHECK(maxRelativeError(loadTensor(out + "/dq.npy"), dq) < 1e-4);
+      CHECK(maxRelativeError(loadTensor(out + "/dk.npy"), dk) < 1e-4);
+      CHECK(maxRelativeError(loadTensor(out + "/dv.npy"), dv) < 1e-4);
+    }
+    struct Case {
+      std::string file, offsets, message;
+    };
+    for (const Case& c : {Case{scoped, "0,1,x", "--cu-seqlens: 'x' is not a whole number"},
+                          Case{scoped, "0,-1,39", "--cu-seqlens: '-1' is not a whole number"},
+                          Case{scoped, "0,1,30", "document offsets (cu_seqlens) end at 30 but the sequence has 39"},
+                          Case{scoped, "0,20,10,39", "must be non-decreasing; entry 2 is 10 after 20"},
+                          Case{plainPath, "0,39", "the mask of 'lssa' is not per document"}}) {
+      CommandResult r = runAttn({"run", c.file, "--backend", "cpu", "--q", qp, "--k", kp, "--v", vp, "--cu-seqlens",
+                                 c.offsets, "--out", tempDir() + "/docs_bad"});
+      INFO(c.offsets, "\n", r.err);
+      CHECK(r.signal == 0);
+      CHECK(r.status == 1);
+      CHECK(r.err.find(c.message) != std::string::npos);
+    }
+  }
+
   TEST_CASE("--dout with weights independent of q or k: zero gradients written, never an internal error") {
     // Autograd leaves the gradient of an input the output does not depend on undefined; attn
     // run wrote it anyway and stopped with "undefined Tensor" (exit 3).

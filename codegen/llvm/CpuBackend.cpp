@@ -213,6 +213,24 @@ std::shared_ptr<const CpuKernels> compile(const KernelPlan& plan, bool f64, int6
 
 namespace {
 
+std::mutex observerMutex;
+VisitObserver visitObserver;          // guarded by observerMutex; tests only
+std::atomic<bool> observing{false};  // so that a call without an observer takes no lock
+
+// Tells the observer (if any) that `kernel` ran over query rows [r0, r1) x keys [j0, j1)
+// of `seg` (kernel-relative), in absolute query rows and key positions.
+void observe(const char* kernel, int64_t head, const documents::Segment& seg, int64_t r0, int64_t r1, int64_t j0,
+             int64_t j1) {
+  if (!observing.load(std::memory_order_relaxed)) return;
+  VisitObserver copy;
+  {
+    std::lock_guard<std::mutex> lock(observerMutex);
+    if (!visitObserver) return;
+    copy = visitObserver;
+  }
+  copy(Visit{kernel, head, seg.rowBegin + r0, seg.rowBegin + r1, seg.keyBegin + j0, seg.keyBegin + j1});
+}
+
 // What forward and backward share: the checks, 1/|q_i| and 1/|k_j| when a program
 // l2-normalises, and the arguments every kernel reads for head h.
 template <typename T>
@@ -227,19 +245,22 @@ struct HeadInputs {
     if (src.needsKeyNorm) rk = inverseNorms(k, s.kvHeads() * s.lk, s.d);
   }
 
-  // Query head h's arguments; its keys and values are those of key/value head h / group
-  // (grouped-query attention reads them in place, no copies).
-  void fill(int64_t h, int64_t* a) const {
+  // Query head h's arguments for one segment (a document, or the whole sequence): the
+  // kernels see the segment's rows and keys as a sequence of their own. Its keys and
+  // values are those of key/value head h / group (grouped-query attention reads them in
+  // place, no copies).
+  void fill(int64_t h, const documents::Segment& g, int64_t* a) const {
     using namespace llvmjit;
     const int64_t kv = h / s.group;
-    a[kQ] = asArg(q + h * s.lq * s.d);
-    a[kK] = asArg(k + kv * s.lk * s.d);
-    a[kV] = asArg(v + kv * s.lk * s.dv);
-    a[kStats] = asArg(stats + h * s.lq * src.statSlots);
-    a[kRq] = src.needsQueryNorm ? asArg(rq.data() + h * s.lq) : 0;
-    a[kRk] = src.needsKeyNorm ? asArg(rk.data() + kv * s.lk) : 0;
-    a[kLq] = s.lq;
-    a[kLk] = s.lk;
+    const int64_t row = h * s.lq + g.rowBegin, key = kv * s.lk + g.keyBegin;
+    a[kQ] = asArg(q + row * s.d);
+    a[kK] = asArg(k + key * s.d);
+    a[kV] = asArg(v + key * s.dv);
+    a[kStats] = asArg(stats + row * src.statSlots);
+    a[kRq] = src.needsQueryNorm ? asArg(rq.data() + row) : 0;
+    a[kRk] = src.needsKeyNorm ? asArg(rk.data() + key) : 0;
+    a[kLq] = g.rows;
+    a[kLk] = g.keys;
     a[kD] = s.d;
     a[kDvDim] = s.dv;
   }
@@ -250,33 +271,54 @@ struct HeadInputs {
   std::vector<T> rq, rk;
 };
 
-int64_t rowBlocks(const Shape& s) { return (s.lq + kRowBlock - 1) / kRowBlock; }
+// One task of the row-parallel kernels: rows [r0, r1) of segment `seg` of head h.
+struct RowTask {
+  int64_t h;
+  documents::Segment seg;
+  int64_t r0, r1;
+};
 
-// Query rows [r0, r1) of row block b.
-void setRowBlock(int64_t* a, int64_t b, const Shape& s) {
-  a[llvmjit::kR0] = b * kRowBlock;
-  a[llvmjit::kR1] = std::min(s.lq, (b + 1) * kRowBlock);
+// Every head's segments cut into blocks of kRowBlock query rows.
+std::vector<RowTask> rowTasks(const Shape& s, const documents::Ranges* docs) {
+  std::vector<RowTask> tasks;
+  for (int64_t h = 0; h < s.heads; ++h)
+    for (const documents::Segment& g : documents::segments(docs, h, s.lq, s.lk))
+      for (int64_t r = 0; r < g.rows; r += kRowBlock) tasks.push_back({h, g, r, std::min(g.rows, r + kRowBlock)});
+  return tasks;
+}
+
+void setRows(int64_t* a, const RowTask& t) {
+  a[llvmjit::kR0] = t.r0;
+  a[llvmjit::kR1] = t.r1;
 }
 
 }  // namespace
 
+void setVisitObserver(VisitObserver observer) {
+  std::lock_guard<std::mutex> lock(observerMutex);
+  visitObserver = std::move(observer);
+  observing = static_cast<bool>(visitObserver);
+}
+
 template <typename T>
-void forward(const CpuKernels& kernels, const Shape& s, const T* q, const T* k, const T* v, T* o, T* stats) {
+void forward(const CpuKernels& kernels, const Shape& s, const T* q, const T* k, const T* v, T* o, T* stats,
+             const documents::Ranges* docs) {
   const HeadInputs<T> in(kernels, s, q, k, v, stats);
-  const int64_t blocks = rowBlocks(s);
-  parallelFor(s.heads * blocks, [&](int64_t task) {
-    const int64_t h = task / blocks;
+  const std::vector<RowTask> tasks = rowTasks(s, docs);
+  parallelFor(static_cast<int64_t>(tasks.size()), [&](int64_t task) {
+    const RowTask& t = tasks[static_cast<size_t>(task)];
     int64_t a[llvmjit::kArgCount] = {};
-    in.fill(h, a);
-    a[llvmjit::kO] = asArg(o + h * s.lq * s.dv);
-    setRowBlock(a, task % blocks, s);
+    in.fill(t.h, t.seg, a);
+    a[llvmjit::kO] = asArg(o + (t.h * s.lq + t.seg.rowBegin) * s.dv);
+    setRows(a, t);
+    observe("forward", t.h, t.seg, t.r0, t.r1, 0, t.seg.keys);
     kernels.forward(a);
   });
 }
 
 template <typename T>
 void backward(const CpuKernels& kernels, const Shape& s, const T* q, const T* k, const T* v, const T* o,
-              const T* stats, const T* dout, T* dq, T* dk, T* dv) {
+              const T* stats, const T* dout, T* dq, T* dk, T* dv, const documents::Ranges* docs) {
   const HeadInputs<T> in(kernels, s, q, k, v, stats);
   const auto& src = kernels.source;
   if (!src.backwardUnsupported.empty()) ATTN_INTERNAL_ERROR("backward requested of a program without one");
@@ -305,67 +347,69 @@ void backward(const CpuKernels& kernels, const Shape& s, const T* q, const T* k,
   std::fill(dv, dv + kvHeads * s.lk * s.dv, T(0));
 
   using namespace llvmjit;
-  auto headArgs = [&](int64_t h, int64_t* a) {
-    in.fill(h, a);
-    a[kDout] = asArg(dout + h * s.lq * s.dv);
-    a[kAdj] = asArg(adj.data() + h * s.lq * slots);
+  auto headArgs = [&](int64_t h, const documents::Segment& g, int64_t* a) {
+    in.fill(h, g, a);
     const int64_t kv = h / s.group;
-    a[kDq] = asArg(dq + h * s.lq * s.d);
-    a[kDk] = asArg(dk + kv * s.lk * s.d);
-    a[kDv] = asArg(dv + kv * s.lk * s.dv);
-    a[kRqBar] = src.needsQueryNorm ? asArg(rqBar.data() + h * s.lq) : 0;
-    a[kRkBar] = src.needsKeyNorm ? asArg(rkBar.data() + kv * s.lk) : 0;
+    const int64_t row = h * s.lq + g.rowBegin, key = kv * s.lk + g.keyBegin;
+    a[kDout] = asArg(dout + row * s.dv);
+    a[kAdj] = asArg(adj.data() + row * slots);
+    a[kDq] = asArg(dq + row * s.d);
+    a[kDk] = asArg(dk + key * s.d);
+    a[kDv] = asArg(dv + key * s.dv);
+    a[kRqBar] = src.needsQueryNorm ? asArg(rqBar.data() + row) : 0;
+    a[kRkBar] = src.needsKeyNorm ? asArg(rkBar.data() + key) : 0;
   };
   // The gradient kernel adds to dk, dv and rkBar: the query heads of one group, which share
-  // them, run one after another in a single task (no two tasks write the same key).
-  const int64_t blocks = rowBlocks(s);
+  // them, run one after another in a single task (no two tasks write the same key). The
+  // heads of a group are in one batch row, so they have the same segments.
+  const std::vector<RowTask> tasks = rowTasks(s, docs);
   for (KernelFn pass : kernels.rowPasses) {
-    parallelFor(s.heads * blocks, [&](int64_t task) {
+    parallelFor(static_cast<int64_t>(tasks.size()), [&](int64_t task) {
+      const RowTask& t = tasks[static_cast<size_t>(task)];
       int64_t a[kArgCount] = {};
-      headArgs(task / blocks, a);
-      setRowBlock(a, task % blocks, s);
+      headArgs(t.h, t.seg, a);
+      setRows(a, t);
+      observe("rows", t.h, t.seg, t.r0, t.r1, 0, t.seg.keys);
       pass(a);
     });
   }
+  auto gradient = [&](int64_t h, const documents::Segment& g, int64_t r0, int64_t r1, int64_t j0, int64_t j1,
+                      int64_t flags) {
+    int64_t a[kArgCount] = {};
+    headArgs(h, g, a);
+    a[kR0] = r0;
+    a[kR1] = r1;
+    a[kJ0] = j0;
+    a[kJ1] = j1;
+    a[kFlags] = flags;
+    observe("gradient", h, g, r0, r1, j0, j1);
+    kernels.gradient(a);
+  };
   if (kvHeads >= threadCount()) {
     // Enough key heads for every thread: each group's dq, dk and dv in one sweep per query head.
     parallelFor(kvHeads, [&](int64_t kv) {
-      for (int64_t h = kv * s.group; h < (kv + 1) * s.group; ++h) {
-        int64_t a[kArgCount] = {};
-        headArgs(h, a);
-        a[kR0] = 0;
-        a[kR1] = s.lq;
-        a[kJ0] = 0;
-        a[kJ1] = s.lk;
-        a[kFlags] = 3;
-        kernels.gradient(a);
-      }
+      for (const documents::Segment& g : documents::segments(docs, kv * s.group, s.lq, s.lk))
+        for (int64_t h = kv * s.group; h < (kv + 1) * s.group; ++h) gradient(h, g, 0, g.rows, 0, g.keys, 3);
     });
   } else {
     // Few heads: dk, dv in parallel over key blocks, then dq in parallel over query blocks.
     const int64_t keyChunk = 4 * kKeyBlock;
-    const int64_t keyBlocks = (s.lk + keyChunk - 1) / keyChunk;
-    parallelFor(kvHeads * keyBlocks, [&](int64_t task) {
-      const int64_t kv = task / keyBlocks;
-      for (int64_t h = kv * s.group; h < (kv + 1) * s.group; ++h) {
-        int64_t a[kArgCount] = {};
-        headArgs(h, a);
-        a[kR0] = 0;
-        a[kR1] = s.lq;
-        a[kJ0] = (task % keyBlocks) * keyChunk;
-        a[kJ1] = std::min(s.lk, (task % keyBlocks + 1) * keyChunk);
-        a[kFlags] = 2;
-        kernels.gradient(a);
-      }
+    struct KeyTask {
+      int64_t kv;
+      documents::Segment seg;
+      int64_t j0, j1;
+    };
+    std::vector<KeyTask> keyTasks;
+    for (int64_t kv = 0; kv < kvHeads; ++kv)
+      for (const documents::Segment& g : documents::segments(docs, kv * s.group, s.lq, s.lk))
+        for (int64_t j = 0; j < g.keys; j += keyChunk) keyTasks.push_back({kv, g, j, std::min(g.keys, j + keyChunk)});
+    parallelFor(static_cast<int64_t>(keyTasks.size()), [&](int64_t task) {
+      const KeyTask& t = keyTasks[static_cast<size_t>(task)];
+      for (int64_t h = t.kv * s.group; h < (t.kv + 1) * s.group; ++h) gradient(h, t.seg, 0, t.seg.rows, t.j0, t.j1, 2);
     });
-    parallelFor(s.heads * blocks, [&](int64_t task) {
-      int64_t a[kArgCount] = {};
-      headArgs(task / blocks, a);
-      setRowBlock(a, task % blocks, s);
-      a[kJ0] = 0;
-      a[kJ1] = s.lk;
-      a[kFlags] = 1;
-      kernels.gradient(a);
+    parallelFor(static_cast<int64_t>(tasks.size()), [&](int64_t task) {
+      const RowTask& t = tasks[static_cast<size_t>(task)];
+      gradient(t.h, t.seg, t.r0, t.r1, 0, t.seg.keys, 1);
     });
   }
   // d(1/|x|)/dx = -x/|x|^3 = -(1/|x|)^3 x: the l2norm's share, now that rqBar and rkBar are whole.
@@ -383,12 +427,13 @@ void backward(const CpuKernels& kernels, const Shape& s, const T* q, const T* k,
 }
 
 template void forward<float>(const CpuKernels&, const Shape&, const float*, const float*, const float*, float*,
-                             float*);
+                             float*, const documents::Ranges*);
 template void forward<double>(const CpuKernels&, const Shape&, const double*, const double*, const double*, double*,
-                              double*);
+                              double*, const documents::Ranges*);
 template void backward<float>(const CpuKernels&, const Shape&, const float*, const float*, const float*, const float*,
-                              const float*, const float*, float*, float*, float*);
+                              const float*, const float*, float*, float*, float*, const documents::Ranges*);
 template void backward<double>(const CpuKernels&, const Shape&, const double*, const double*, const double*,
-                               const double*, const double*, const double*, double*, double*, double*);
+                               const double*, const double*, const double*, double*, double*, double*,
+                               const documents::Ranges*);
 
 }  // namespace attn::cpu

@@ -16,10 +16,12 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "codegen/Documents.h"
 #include "codegen/llvm/CpuCodegen.h"
 #include "compiler/Differentiate.h"
 #include "compiler/Schedule.h"
@@ -64,12 +66,30 @@ int threadCount();
 using Shape = kernels::Shape;
 
 /// o [BH, Lq, Dv] and the row statistics [BH, Lq, statSlots] that backward reads.
+/// `docs` (a program whose mask is `per document`; null: one document): each document of
+/// each head runs as a sequence of its own (codegen/Documents.h).
 template <typename T>
-void forward(const CpuKernels& kernels, const Shape& shape, const T* q, const T* k, const T* v, T* o, T* stats);
+void forward(const CpuKernels& kernels, const Shape& shape, const T* q, const T* k, const T* v, T* o, T* stats,
+             const documents::Ranges* docs = nullptr);
 
 /// dq, dk, dv (overwritten) from dO, with o and stats from forward.
 template <typename T>
 void backward(const CpuKernels& kernels, const Shape& shape, const T* q, const T* k, const T* v, const T* o,
-              const T* stats, const T* dout, T* dq, T* dk, T* dv);
+              const T* stats, const T* dout, T* dq, T* dk, T* dv, const documents::Ranges* docs = nullptr);
+
+/// One kernel call as the driver makes it: `kernel` ("forward", "rows" or "gradient") over
+/// query rows [rowBegin, rowEnd) (indices into q's Lq rows) and keys [keyBegin, keyEnd) (key
+/// positions) of flattened head `head`. Within a call the kernel visits no other rows or
+/// keys (its pointers start at the segment; the lengths are the segment's).
+struct Visit {
+  const char* kernel;
+  int64_t head, rowBegin, rowEnd, keyBegin, keyEnd;
+};
+using VisitObserver = std::function<void(const Visit&)>;
+
+/// Calls `observer` (from the worker threads: it must be thread-safe) for every kernel call
+/// from now on; an empty function stops. For tests: the calls a packed batch makes cross
+/// no document boundary.
+void setVisitObserver(VisitObserver observer);
 
 }  // namespace attn::cpu

@@ -19,10 +19,11 @@ using ir::Op;
 // groups (grouped-query attention: G query heads share one key/value head, G = 1 without
 // it), so that a key head broadcasts over its group instead of being copied. Shapes by kind:
 //   Constant [] (0-dim), Row [B,Hkv,G,Lq,1], Score [B,Hkv,G,Lq,Lk], QueryVec [B,Hkv,G,Lq,D],
-//   KeyVec [B,Hkv,1,Lk,D]; the leaves i and j broadcast from [1,1,1,Lq,1] and [1,1,1,1,Lk].
+//   KeyVec [B,Hkv,1,Lk,D]; the leaves i and j broadcast from [1,1,1,Lq,1] and [1,1,1,1,Lk]
+//   (with documents, [R,1,1,Lq,1] and [R,1,1,1,Lk], R = 1 or B, and L is [R,1,1,Lq,1]).
 class Evaluator {
  public:
-  Evaluator(const ir::Graph& g, const at::Tensor& q, const at::Tensor& k)
+  Evaluator(const ir::Graph& g, const at::Tensor& q, const at::Tensor& k, const at::Tensor& documents)
       : g_(g), q_(q), k_(k), values_(g.size()) {
     options_ = q.options();
     ATTN_INTERNAL_ASSERT(q.dim() == 5 && k.dim() == 5, "reference: q and k must be grouped [B,Hkv,G,L,D]");
@@ -31,7 +32,10 @@ class Evaluator {
     // i: absolute query positions (the queries are the last Lq of Lk positions).
     i_ = at::arange(lk_ - lq_, lk_, options_).view({1, 1, 1, lq_, 1});
     j_ = at::arange(0, lk_, options_).view({1, 1, 1, 1, lk_});
+    length_ = scalar(static_cast<double>(lk_));
+    if (g.perDocument && documents.defined()) useDocuments(documents);
     mask_ = buildMask();
+    if (sameDocument_.defined()) mask_ = mask_.logical_and(sameDocument_);
     n_ = mask_.to(options_.dtype()).sum(-1, /*keepdim=*/true);
     maskReady_ = true;
   }
@@ -51,6 +55,36 @@ class Evaluator {
   at::TensorOptions options_;
   int64_t lq_ = 0, lk_ = 0;
   at::Tensor i_, j_, mask_, n_;
+  at::Tensor length_;        // L: Lk, or per row [R,1,1,Lq,1] the length of the row's document
+  at::Tensor sameDocument_;  // [R,1,1,Lq,Lk]: row and key in one document (undefined: one document)
+
+  // `per document` (IR.h): i, j and L become the row's and key's positions in their
+  // document and the document's length, and only keys of the row's document are visible.
+  // Built from the ids alone, with tensor operations (the drivers' ranges are not used, so
+  // this is an independent statement of the meaning). ids: [R, Lk] integers, R = 1 or B,
+  // non-decreasing along each row (runtime/Attention.cpp checked that).
+  void useDocuments(const at::Tensor& ids) {
+    const int64_t rows = ids.size(0);
+    at::Tensor pos = at::arange(0, lk_, ids.options().dtype(at::kLong)).expand({rows, lk_});
+    at::Tensor id = ids.to(at::kLong);
+    // A document starts where its id differs from the previous position's.
+    at::Tensor starts = at::ones_like(id, at::kBool);
+    if (lk_ > 1) starts.narrow(1, 1, lk_ - 1).copy_(id.narrow(1, 1, lk_ - 1) != id.narrow(1, 0, lk_ - 1));
+    // Start of each position's document: the running maximum of the start positions seen.
+    at::Tensor start = std::get<0>(at::cummax(at::where(starts, pos, at::zeros_like(pos)), 1));
+    // End (exclusive): the same from the right, on the reversed sequence.
+    at::Tensor ends = at::ones_like(id, at::kBool);
+    if (lk_ > 1) ends.narrow(1, 0, lk_ - 1).copy_(id.narrow(1, 0, lk_ - 1) != id.narrow(1, 1, lk_ - 1));
+    at::Tensor endRev = std::get<0>(at::cummax(at::where(ends, lk_ - pos, at::zeros_like(pos)).flip({1}), 1));
+    at::Tensor end = lk_ + 1 - endRev.flip({1});
+    at::Tensor length = end - start;
+    at::Tensor rowPos = pos.narrow(1, lk_ - lq_, lq_);
+    auto asRows = [&](const at::Tensor& t) { return t.narrow(1, lk_ - lq_, lq_).to(options_.dtype()).view({rows, 1, 1, lq_, 1}); };
+    i_ = (rowPos - start.narrow(1, lk_ - lq_, lq_)).to(options_.dtype()).view({rows, 1, 1, lq_, 1});
+    j_ = (pos - start).to(options_.dtype()).view({rows, 1, 1, 1, lk_});
+    length_ = asRows(length);
+    sameDocument_ = (id.narrow(1, lk_ - lq_, lq_).view({rows, 1, 1, lq_, 1}) == id.view({rows, 1, 1, 1, lk_}));
+  }
   bool evaluatingMask_ = false;
   bool maskReady_ = false;  // mask_ and n_ are built: values can be confined to them
 
@@ -63,22 +97,25 @@ class Evaluator {
   at::Tensor buildMask() {
     auto bool_ = [](const at::Tensor& t) { return t.to(at::kBool); };
     switch (g_.mask) {
-      case ir::MaskKind::Full: return bool_(at::ones({1, 1, 1, lq_, lk_}, options_));
-      case ir::MaskKind::Causal: return bool_(j_ <= i_).expand({1, 1, 1, lq_, lk_});
+      case ir::MaskKind::Full: return bool_(at::ones({rows(), 1, 1, lq_, lk_}, options_));
+      case ir::MaskKind::Causal: return bool_(j_ <= i_).expand({rows(), 1, 1, lq_, lk_});
       case ir::MaskKind::Window: {
         at::Tensor w = eval(g_.maskExpr);
-        return bool_((j_ <= i_).logical_and(j_ > i_ - w)).expand({1, 1, 1, lq_, lk_});
+        return bool_((j_ <= i_).logical_and(j_ > i_ - w)).expand({rows(), 1, 1, lq_, lk_});
       }
       case ir::MaskKind::Expr: {
         evaluatingMask_ = true;
         at::Tensor m = eval(g_.maskExpr);
         evaluatingMask_ = false;
         values_.assign(g_.size(), at::Tensor());  // nothing computed for the mask is reused
-        return (m != 0).expand({1, 1, 1, lq_, lk_}).contiguous();
+        return (m != 0).expand({rows(), 1, 1, lq_, lk_}).contiguous();
       }
     }
     ATTN_INTERNAL_ERROR("unknown mask kind");
   }
+
+  // Rows of the mask: 1, or B with per-batch-row documents.
+  int64_t rows() const { return sameDocument_.defined() ? sameDocument_.size(0) : 1; }
 
   // x where the mask is set, `neutral` elsewhere; x broadcast to [B,H,Lq,Lk].
   at::Tensor masked(const at::Tensor& x, double neutral) const {
@@ -115,7 +152,7 @@ class Evaluator {
       case Op::RowCount:
         ATTN_INTERNAL_ASSERT(!evaluatingMask_, "n used in a mask");
         return n_;
-      case Op::KeyCount: return scalar(static_cast<double>(lk_));
+      case Op::KeyCount: return length_;
       case Op::HeadDim: return scalar(static_cast<double>(q_.size(-1)));
       case Op::Neg: return -a[0];
       case Op::Not: return (a[0] == 0).to(options_.dtype());
@@ -251,8 +288,8 @@ at::Tensor ungroup(const at::Tensor& t) { return t.flatten(1, 2); }
 
 }  // namespace
 
-at::Tensor weights(const ir::Graph& graph, const at::Tensor& q, const at::Tensor& k) {
-  Evaluator e(graph, groupQueries(computeInputs(q), k.size(1)), groupKeys(computeInputs(k)));
+at::Tensor weights(const ir::Graph& graph, const at::Tensor& q, const at::Tensor& k, const at::Tensor& documents) {
+  Evaluator e(graph, groupQueries(computeInputs(q), k.size(1)), groupKeys(computeInputs(k)), documents);
   return ungroup(e.weights());
 }
 
@@ -271,9 +308,10 @@ static at::Tensor weightedValues(const at::Tensor& w, const at::Tensor& v, const
   return o + at::where(seen, wJ * vJ, at::zeros({}, v.options())).sum(-2);
 }
 
-at::Tensor forward(const ir::Graph& graph, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {
+at::Tensor forward(const ir::Graph& graph, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                   const at::Tensor& documents) {
   at::Tensor qc = computeInputs(q), kc = computeInputs(k), vc = v.to(qc.scalar_type());
-  Evaluator e(graph, groupQueries(qc, kc.size(1)), groupKeys(kc));
+  Evaluator e(graph, groupQueries(qc, kc.size(1)), groupKeys(kc), documents);
   return ungroup(weightedValues(e.weights(), groupKeys(vc), e.mask()));
 }
 

@@ -26,9 +26,15 @@ namespace attn::reference {
 /// has absolute position i = Lk - Lq + r. Grouped-query attention: Hq = G·Hkv, query head h
 /// reads key/value head h / G (broadcast, not copied; autograd sums dk, dv over the group). The result is in the compute dtype (float32, or
 /// float64 for float64 inputs) and carries autograd history when the inputs require grad.
-at::Tensor forward(const ir::Graph& graph, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v);
+///
+/// `documents` (for a program whose mask is `per document`; ignored otherwise, and an
+/// undefined tensor is one document): integer ids [1, Lk] (every batch row) or [B, Lk], on
+/// q's device, non-decreasing along each row (runtime/Attention.cpp checks): each row sees
+/// only its own document's keys, with i, j and L taken within the document (IR.h).
+at::Tensor forward(const ir::Graph& graph, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                   const at::Tensor& documents = {});
 
 /// The weights w [B, Hq, Lq, Lk] (0 at masked positions), for tests and `attn explain`.
-at::Tensor weights(const ir::Graph& graph, const at::Tensor& q, const at::Tensor& k);
+at::Tensor weights(const ir::Graph& graph, const at::Tensor& q, const at::Tensor& k, const at::Tensor& documents = {});
 
 }  // namespace attn::reference

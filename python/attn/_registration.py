@@ -23,14 +23,14 @@ def register_fakes() -> bool:
         return False
 
     @register_fake("attn::attention")
-    def _attention_fake(q, k, v, source, name="", params="", backend="auto"):
+    def _attention_fake(q, k, v, source, name="", params="", backend="auto", documents=None, cu_seqlens=None):
         if q.dim() not in (2, 4) or k.dim() != q.dim() or v.dim() != q.dim():
             raise RuntimeError(f"attn: q, k and v must all be [B, H, L, D] or [L, D]; got "
                                f"{list(q.shape)}, {list(k.shape)}, {list(v.shape)}")
         return q.new_empty((*q.shape[:-1], v.shape[-1]))
 
     @register_fake("attn::attention_backward")
-    def _attention_backward_fake(dout, q, k, v, source, name, params, backend):
+    def _attention_backward_fake(dout, q, k, v, source, name, params, backend, documents=None, cu_seqlens=None):
         return torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
 
     return True

@@ -79,7 +79,12 @@ class CompiledAttention:
 
     q [B, H, Lq, D], k [B, H, Lk, D], v [B, H, Lk, Dv] (or all three [L, D]); Lq <= Lk, the
     queries being the last Lq positions; float16, bfloat16, float32 or float64, one dtype and
-    one device. Returns [B, H, Lq, Dv] (or [Lq, Dv]) in q's dtype, with autograd."""
+    one device. Returns [B, H, Lq, Dv] (or [Lq, Dv]) in q's dtype, with autograd.
+
+    Packed documents, for a program whose mask is `per document`: `documents`, an int32 or
+    int64 tensor [Lk] or [B, Lk] of document ids (non-decreasing: each document one
+    contiguous run), or `cu_seqlens`, the cumulative offsets [0, end_1, ..., Lk] of
+    FlashAttention's varlen interface. Each row then sees only its own document's keys."""
 
     def __init__(self, source: str, path: str, name: str, params: dict, backend: str):
         if backend not in BACKENDS:
@@ -97,15 +102,19 @@ class CompiledAttention:
             raise translate(e, CompileError) from None
         self._name = name
 
-    def __call__(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    def __call__(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, documents: torch.Tensor | None = None,
+                 cu_seqlens: torch.Tensor | None = None) -> torch.Tensor:
         op = torch.ops.attn.attention
         if _compiling():
-            return op(q, k, v, self.source, self._name, self._params, self.backend)
+            return op(q, k, v, self.source, self._name, self._params, self.backend, documents, cu_seqlens)
         for label, t in (("q", q), ("k", k), ("v", v)):
             if not isinstance(t, torch.Tensor):
                 raise TypeError(f"{self.name}: {label} must be a torch.Tensor, got {type(t).__name__}")
+        for label, t in (("documents", documents), ("cu_seqlens", cu_seqlens)):
+            if t is not None and not isinstance(t, torch.Tensor):
+                raise TypeError(f"{self.name}: {label} must be a torch.Tensor or None, got {type(t).__name__}")
         try:
-            return op(q, k, v, self.source, self._name, self._params, self.backend)
+            return op(q, k, v, self.source, self._name, self._params, self.backend, documents, cu_seqlens)
         except RuntimeError as e:
             raise translate(e) from None
 
@@ -135,8 +144,9 @@ class Attention(torch.nn.Module):
         super().__init__()
         self.attention = compile(program, name=name, backend=backend, **params)
 
-    def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        return self.attention(q, k, v)
+    def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, documents: torch.Tensor | None = None,
+                cu_seqlens: torch.Tensor | None = None) -> torch.Tensor:
+        return self.attention(q, k, v, documents=documents, cu_seqlens=cu_seqlens)
 
     def extra_repr(self) -> str:
         params = "".join(f", {k}={v!r}" for k, v in self.attention.params.items())

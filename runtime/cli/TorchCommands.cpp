@@ -1,10 +1,11 @@
 // The LibTorch half of the CLI (see TorchCommands.h): `attn run`, `attn train`, `attn eval`.
 //
 //   attn run FILE [--name N] [--set K=V]... --backend reference|cpu|cuda
-//            --q Q.npy --k K.npy --v V.npy [--dout DO.npy] --out DIR
+//            --q Q.npy --k K.npy --v V.npy [--dout DO.npy] [--cu-seqlens 0,37,...] --out DIR
 //
 // Reads q, k, v (float16/32/64; [B,H,L,D] or [L,D]), computes o with the chosen backend,
 // and writes DIR/o.npy in the inputs' dtype; with --dout also dq.npy, dk.npy, dv.npy.
+// --cu-seqlens: packed documents (a program whose mask is `per document`).
 #include "runtime/cli/TorchCommands.h"
 
 #include <ATen/ATen.h>
@@ -82,6 +83,24 @@ void writeTensor(const std::string& path, const at::Tensor& tensor, at::ScalarTy
 
 void makeDirectories(const std::string& dir) { support::makeDirectories(dir); }
 
+// "0,37,38,539" -> int64 [4]; anything but comma-separated whole numbers is a UserError.
+at::Tensor parseOffsets(const std::string& text) {
+  std::vector<int64_t> values;
+  size_t start = 0;
+  while (true) {
+    const size_t comma = text.find(',', start);
+    const std::string item = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    const bool digits = !item.empty() && item.size() <= 18 &&
+                        std::all_of(item.begin(), item.end(), [](char c) { return c >= '0' && c <= '9'; });
+    if (!digits)
+      throw UserError("--cu-seqlens: '" + item + "' is not a whole number; expected offsets such as 0,37,38,539");
+    values.push_back(std::stoll(item));
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return at::tensor(values, at::kLong);
+}
+
 int run(const RunOptions& o) {
   CompileOptions options;
   options.name = o.name;
@@ -112,7 +131,9 @@ int run(const RunOptions& o) {
     k.requires_grad_(true);
     v.requires_grad_(true);
   }
-  at::Tensor out = program(q, k, v, backend);
+  Documents documents;
+  if (!o.cuSeqlens.empty()) documents.offsets = parseOffsets(o.cuSeqlens);
+  at::Tensor out = program(q, k, v, backend, documents);
   makeDirectories(o.outDir);
   writeTensor(o.outDir + "/o.npy", out, dtype);
   if (backward) {

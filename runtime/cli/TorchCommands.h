@@ -22,6 +22,9 @@ struct RunOptions {
   std::string backend = "reference";
   std::string q, k, v, dout;
   std::string outDir;
+  /// Packed documents as cumulative offsets "0,37,38,539" (FlashAttention's cu_seqlens), for a
+  /// program whose mask is `per document`; empty: one document.
+  std::string cuSeqlens;
 };
 
 /// `attn train`: the trainer's options (runtime/train/TrainOptions.h; 0 / empty: defaults)

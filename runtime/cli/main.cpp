@@ -692,6 +692,8 @@ int main(int argc, char** argv) {
   run->add_option("--v", runOptions.v, "Values: .npy, [B,H,Lk,Dv] or [Lk,Dv]")->required();
   run->add_option("--dout", runOptions.dout, "Gradient of o: .npy; also writes dq, dk, dv");
   run->add_option("--out", runOptions.outDir, "Output directory (created if missing)")->required();
+  run->add_option("--cu-seqlens", runOptions.cuSeqlens,
+                  "Packed documents as cumulative offsets 0,END1,...,Lk (a program whose mask is `per document`)");
 
   DataPrepareOptions prepareOptions;
   cli::TuneOptions tuneOptions;

@@ -1,14 +1,18 @@
 // attn's programs as PyTorch operators: a shared library (libattn_torch_ops.so) that
 // registers, with TORCH_LIBRARY, the operators the Python package (python/attn) calls:
 //
-//   attn::attention(q, k, v, source, name="", params="", backend="auto") -> Tensor
-//   attn::attention_backward(dout, q, k, v, source, name, params, backend) -> (dq, dk, dv)
+//   attn::attention(q, k, v, source, name="", params="", backend="auto", documents=None,
+//                   cu_seqlens=None) -> Tensor
+//   attn::attention_backward(dout, q, k, v, source, name, params, backend, documents=None,
+//                            cu_seqlens=None) -> (dq, dk, dv)
 //   attn::check(source, name="", params="", path="<source>") -> str   (the attention's name)
 //
 // `source` is the program's .attn text; `params` are param overrides "NAME=VALUE,NAME=VALUE"
 // (a string: TorchScript schemas take no default for a list of strings); `backend` is
 // reference, cpu, cuda, or auto (cuda for CUDA tensors, cpu otherwise). Compiled programs
-// are kept per (source, name, params), so a training loop compiles once.
+// are kept per (source, name, params), so a training loop compiles once. `documents` (ids
+// [Lk] or [B, Lk]) or `cu_seqlens` (offsets [D + 1]): packed documents, for a program whose
+// mask is `per document` (runtime/Attention.h, Documents).
 //
 // How it is registered, and why so:
 // - CPU and CUDA kernels run attn::Program below autograd.
@@ -98,17 +102,28 @@ auto reportingErrors(F&& f) -> decltype(f()) {
 
 std::string str(c10::string_view s) { return std::string(s.data(), s.size()); }
 
+using OptionalTensor = c10::optional<at::Tensor>;
+
+attn::Documents documentsOf(const OptionalTensor& ids, const OptionalTensor& offsets) {
+  attn::Documents d;
+  if (ids && ids->defined()) d.ids = *ids;
+  if (offsets && offsets->defined()) d.offsets = *offsets;
+  return d;
+}
+
 at::Tensor attentionKernel(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, c10::string_view source,
-                           c10::string_view name, c10::string_view params, c10::string_view backend) {
+                           c10::string_view name, c10::string_view params, c10::string_view backend,
+                           const OptionalTensor& documents, const OptionalTensor& cuSeqlens) {
   return reportingErrors([&] {
     auto program = programFor(str(source), str(name), str(params), "<torch.ops.attn>");
-    return (*program)(q, k, v, backendFor(str(backend), q));
+    return (*program)(q, k, v, backendFor(str(backend), q), documentsOf(documents, cuSeqlens));
   });
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> attentionBackwardKernel(
     const at::Tensor& dout, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, c10::string_view source,
-    c10::string_view name, c10::string_view params, c10::string_view backend) {
+    c10::string_view name, c10::string_view params, c10::string_view backend, const OptionalTensor& documents,
+    const OptionalTensor& cuSeqlens) {
   return reportingErrors([&] {
     auto program = programFor(str(source), str(name), str(params), "<torch.ops.attn>");
     // We are called below autograd (the dispatcher excluded its keys) and usually with grad
@@ -120,7 +135,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> attentionBackwardKernel(
     c10::impl::ForceDispatchKeyGuard withAutograd(keys);
     at::AutoGradMode gradMode(true);
     at::Tensor qd = q.detach().requires_grad_(), kd = k.detach().requires_grad_(), vd = v.detach().requires_grad_();
-    at::Tensor o = (*program)(qd, kd, vd, backendFor(str(backend), q));
+    at::Tensor o = (*program)(qd, kd, vd, backendFor(str(backend), q), documentsOf(documents, cuSeqlens));
     auto grads = torch::autograd::grad({o}, {qd, kd, vd}, {dout}, /*retain_graph=*/false, /*create_graph=*/false,
                                        /*allow_unused=*/true);
     for (size_t i = 0; i < 3; ++i)
@@ -136,25 +151,22 @@ std::string checkKernel(c10::string_view source, c10::string_view name, c10::str
 
 // ---- autograd -------------------------------------------------------------------------
 
-const c10::TypedOperatorHandle<at::Tensor(const at::Tensor&, const at::Tensor&, const at::Tensor&, c10::string_view,
-                                          c10::string_view, c10::string_view, c10::string_view)>&
-attentionOp() {
-  static auto op = c10::Dispatcher::singleton()
-                       .findSchemaOrThrow("attn::attention", "")
-                       .typed<at::Tensor(const at::Tensor&, const at::Tensor&, const at::Tensor&, c10::string_view,
-                                         c10::string_view, c10::string_view, c10::string_view)>();
+using AttentionSignature = at::Tensor(const at::Tensor&, const at::Tensor&, const at::Tensor&, c10::string_view,
+                                      c10::string_view, c10::string_view, c10::string_view, const OptionalTensor&,
+                                      const OptionalTensor&);
+using BackwardSignature = std::tuple<at::Tensor, at::Tensor, at::Tensor>(
+    const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&, c10::string_view, c10::string_view,
+    c10::string_view, c10::string_view, const OptionalTensor&, const OptionalTensor&);
+
+const c10::TypedOperatorHandle<AttentionSignature>& attentionOp() {
+  static auto op =
+      c10::Dispatcher::singleton().findSchemaOrThrow("attn::attention", "").typed<AttentionSignature>();
   return op;
 }
 
-const c10::TypedOperatorHandle<std::tuple<at::Tensor, at::Tensor, at::Tensor>(
-    const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&, c10::string_view, c10::string_view,
-    c10::string_view, c10::string_view)>&
-attentionBackwardOp() {
-  static auto op = c10::Dispatcher::singleton()
-                       .findSchemaOrThrow("attn::attention_backward", "")
-                       .typed<std::tuple<at::Tensor, at::Tensor, at::Tensor>(
-                           const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
-                           c10::string_view, c10::string_view, c10::string_view, c10::string_view)>();
+const c10::TypedOperatorHandle<BackwardSignature>& attentionBackwardOp() {
+  static auto op =
+      c10::Dispatcher::singleton().findSchemaOrThrow("attn::attention_backward", "").typed<BackwardSignature>();
   return op;
 }
 
@@ -162,10 +174,14 @@ class AttentionFunction : public torch::autograd::Function<AttentionFunction> {
  public:
   static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& q, const at::Tensor& k,
                             const at::Tensor& v, const std::string& source, const std::string& name,
-                            const std::string& params, const std::string& backend) {
+                            const std::string& params, const std::string& backend, const OptionalTensor& documents,
+                            const OptionalTensor& cuSeqlens) {
     at::AutoDispatchBelowADInplaceOrView below;
-    at::Tensor o = attentionOp().call(q, k, v, source, name, params, backend);
+    at::Tensor o = attentionOp().call(q, k, v, source, name, params, backend, documents, cuSeqlens);
     ctx->save_for_backward({q, k, v});
+    // Integer tensors without gradients: kept as they are (undefined when not given).
+    ctx->saved_data["documents"] = documents ? *documents : at::Tensor();
+    ctx->saved_data["cu_seqlens"] = cuSeqlens ? *cuSeqlens : at::Tensor();
     ctx->saved_data["source"] = source;
     ctx->saved_data["name"] = name;
     ctx->saved_data["params"] = params;
@@ -177,33 +193,41 @@ class AttentionFunction : public torch::autograd::Function<AttentionFunction> {
                                                  torch::autograd::variable_list grads) {
     auto saved = ctx->get_saved_variables();
     auto text = [&](const char* key) { return ctx->saved_data[key].toStringRef(); };
-    auto [dq, dk, dv] = attentionBackwardOp().call(grads[0], saved[0], saved[1], saved[2], text("source"),
-                                                   text("name"), text("params"), text("backend"));
-    return {dq, dk, dv, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
+    auto optional = [&](const char* key) -> OptionalTensor {
+      at::Tensor t = ctx->saved_data[key].toTensor();
+      return t.defined() ? OptionalTensor(t) : c10::nullopt;
+    };
+    auto [dq, dk, dv] =
+        attentionBackwardOp().call(grads[0], saved[0], saved[1], saved[2], text("source"), text("name"),
+                                   text("params"), text("backend"), optional("documents"), optional("cu_seqlens"));
+    return {dq, dk, dv, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
   }
 };
 
 at::Tensor attentionAutograd(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, c10::string_view source,
-                             c10::string_view name, c10::string_view params, c10::string_view backend) {
-  return AttentionFunction::apply(q, k, v, str(source), str(name), str(params), str(backend));
+                             c10::string_view name, c10::string_view params, c10::string_view backend,
+                             const OptionalTensor& documents, const OptionalTensor& cuSeqlens) {
+  return AttentionFunction::apply(q, k, v, str(source), str(name), str(params), str(backend), documents, cuSeqlens);
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> attentionBackwardAutograd(
     const at::Tensor& dout, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, c10::string_view source,
-    c10::string_view name, c10::string_view params, c10::string_view backend) {
+    c10::string_view name, c10::string_view params, c10::string_view backend, const OptionalTensor& documents,
+    const OptionalTensor& cuSeqlens) {
   if (at::GradMode::is_enabled())
     for (const at::Tensor* t : {&dout, &q, &k, &v})
       TORCH_CHECK(!t->requires_grad(),
                   "attn: gradients of gradients (double backward, create_graph=True) are not supported");
   at::AutoDispatchBelowADInplaceOrView below;
-  return attentionBackwardOp().call(dout, q, k, v, source, name, params, backend);
+  return attentionBackwardOp().call(dout, q, k, v, source, name, params, backend, documents, cuSeqlens);
 }
 
 // ---- shapes without data (Meta) ---------------------------------------------------------
 
 #if ATTN_REGISTER_META_IN_CPP
 at::Tensor attentionMeta(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, c10::string_view,
-                         c10::string_view, c10::string_view, c10::string_view backend) {
+                         c10::string_view, c10::string_view, c10::string_view backend, const OptionalTensor&,
+                         const OptionalTensor&) {
   return reportingErrors([&] {
     if (str(backend) != "auto") attn::parseBackend(str(backend));
     attn::validateInputs(q, k, v);  // shapes, dtypes, devices only: no data is read
@@ -215,7 +239,8 @@ at::Tensor attentionMeta(const at::Tensor& q, const at::Tensor& k, const at::Ten
 std::tuple<at::Tensor, at::Tensor, at::Tensor> attentionBackwardMeta(const at::Tensor&, const at::Tensor& q,
                                                                      const at::Tensor& k, const at::Tensor& v,
                                                                      c10::string_view, c10::string_view,
-                                                                     c10::string_view, c10::string_view) {
+                                                                     c10::string_view, c10::string_view,
+                                                                     const OptionalTensor&, const OptionalTensor&) {
   return std::make_tuple(at::empty_like(q), at::empty_like(k), at::empty_like(v));
 }
 #endif
@@ -223,9 +248,10 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> attentionBackwardMeta(const at::T
 }  // namespace
 
 TORCH_LIBRARY(attn, m) {
-  m.def("attention(Tensor q, Tensor k, Tensor v, str source, str name=\"\", str params=\"\", str backend=\"auto\") -> Tensor");
-  m.def("attention_backward(Tensor dout, Tensor q, Tensor k, Tensor v, str source, str name, str params, str backend) "
-        "-> (Tensor, Tensor, Tensor)");
+  m.def("attention(Tensor q, Tensor k, Tensor v, str source, str name=\"\", str params=\"\", str backend=\"auto\", "
+        "Tensor? documents=None, Tensor? cu_seqlens=None) -> Tensor");
+  m.def("attention_backward(Tensor dout, Tensor q, Tensor k, Tensor v, str source, str name, str params, str backend, "
+        "Tensor? documents=None, Tensor? cu_seqlens=None) -> (Tensor, Tensor, Tensor)");
   m.def("check(str source, str name=\"\", str params=\"\", str path=\"<source>\") -> str", &checkKernel);
 }
 

@@ -178,6 +178,73 @@ class GroupedQueryAttention(unittest.TestCase):
         self.assertEqual([tuple(t.shape) for t in (dq, dk, dv)], [(2, 8, 37, 16), (2, 2, 37, 16), (2, 2, 37, 8)])
 
 
+def _per_document(program: str) -> str:
+    """The stdlib program's text with its mask scoped `per document`."""
+    text = (attn.stdlib_dir() / f"{program}.attn").read_text(encoding="utf-8")
+    out = []
+    for line in text.splitlines():
+        if line.strip().startswith("mask "):
+            line = line.rstrip() + " per document"
+        out.append(line)
+    return "\n".join(out) + "\n"
+
+
+class Documents(unittest.TestCase):
+    """Packed documents (`mask causal per document`): the oracle run on each document alone,
+    the documents given as ids ([L] and [B, L]) or as cu_seqlens offsets."""
+
+    def test_against_each_document_alone(self):
+        lengths = [37, 1, 101]
+        L = sum(lengths)
+        ids = torch.cat([torch.full((n,), d, dtype=torch.int64) for d, n in enumerate(lengths)])
+        offsets = torch.tensor([0, 37, 38, L], dtype=torch.int32)
+        for n, (program, params, hq, hkv) in enumerate([("softmax", {}, 2, 2), ("lssa", {}, 4, 2),
+                                                        ("lssar", {"p": 15}, 8, 1)]):
+            q64, k64, v64 = _inputs((2, hq, L, 16), (2, hkv, L, 16), 8, torch.float64, seed=400 + n)
+            dout = torch.randn(2, hq, L, 8, generator=torch.Generator().manual_seed(40 + n), dtype=torch.float64)
+            G = hq // hkv
+            parts, start = [], 0
+            for length in lengths:
+                sl = slice(start, start + length)
+                parts.append(oracle(program, q64[:, :, sl], k64[:, :, sl].repeat_interleave(G, 1),
+                                    v64[:, :, sl].repeat_interleave(G, 1), **params))
+                start += length
+            want = torch.cat(parts, dim=2)
+            want_grads = _grads(want, [q64, k64, v64], dout)
+            text = _per_document(program)
+            for backend in ("reference", "cpu"):
+                f = attn.compile(text, backend=backend, **params)
+                for how, kwargs in (("ids", {"documents": ids}), ("batch ids", {"documents": ids.expand(2, L)}),
+                                    ("cu_seqlens", {"cu_seqlens": offsets})):
+                    for dtype, tol in ((torch.float64, 1e-9), (torch.float32, 1e-4)):
+                        q, k, v = (t.detach().to(dtype).requires_grad_() for t in (q64, k64, v64))
+                        o = f(q, k, v, **kwargs)
+                        where = f"{program} {backend} {how} {dtype} Hq={hq} Hkv={hkv}"
+                        self.assertLess(_max_err(o, want), tol * max(1.0, want.abs().max().item()), where)
+                        grads = _grads(o, [q, k, v], dout.to(dtype))
+                        for name, g, w in zip("qkv", grads, want_grads):
+                            self.assertLess(_max_err(g, w), tol * max(1.0, w.abs().max().item()), f"d{name}: {where}")
+
+    def test_errors(self):
+        f = attn.compile(_per_document("softmax"), backend="cpu")
+        q = torch.randn(1, 2, 6, 16)
+        for kwargs, expected in (
+                ({"documents": torch.tensor([0, 0, 1, 1, 0, 2])}, "position 4 has id 0 after 1"),
+                ({"documents": torch.zeros(6)}, "document ids have dtype Float"),
+                ({"documents": torch.zeros(5, dtype=torch.int64)}, "document ids have shape [5]"),
+                ({"cu_seqlens": torch.tensor([0, 4, 5])}, "end at 5 but the sequence has 6 positions"),
+                ({"cu_seqlens": torch.tensor([1, 6])}, "must start at 0")):
+            with self.subTest(expected=expected):
+                with self.assertRaises(attn.AttnError) as e:
+                    f(q, q, q, **kwargs)
+                self.assertIn(expected, str(e.exception))
+        with self.assertRaises(attn.AttnError) as e:
+            attn.compile("softmax", backend="cpu")(q, q, q, documents=torch.zeros(6, dtype=torch.int64))
+        self.assertIn("is not per document", str(e.exception))
+        with self.assertRaises(TypeError):
+            f(q, q, q, documents=[0, 0, 0, 0, 0, 0])
+
+
 class Gradcheck(unittest.TestCase):
     """torch.autograd.gradcheck: the op's gradients against finite differences of itself."""
 
