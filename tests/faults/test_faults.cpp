@@ -213,7 +213,15 @@ TEST_SUITE("faults") {
         INFO(describe(settings), "\n", r.err);
         CHECK(r.status == 1);
         CHECK(r.err.find(out + "/" + target) != std::string::npos);
-        CHECK(filesIn(out, true) == names);
+        // Nothing else in the directory but the marker of an unfinished preparation
+        // (data::kWritingMarker), which makes every reader refuse the directory until a rerun.
+        std::vector<std::string> expected = names;
+        expected.push_back(data::kWritingMarker);
+        std::sort(expected.begin(), expected.end());
+        CHECK(filesIn(out, true) == expected);
+        const CommandResult inspect = runAttn({"data", "inspect", out});
+        CHECK(inspect.status == 1);
+        CHECK(inspect.err.find("an interrupted `attn data prepare` left this directory incomplete") != std::string::npos);
         // The file that failed is the previous one; files written before it are whole new
         // ones (each shard is replaced atomically, not the set: a rerun repairs it).
         for (size_t i = 0; i < names.size(); ++i) {
@@ -223,6 +231,10 @@ TEST_SUITE("faults") {
         }
       }
     }
+    // A rerun without faults completes the directory: the marker is gone, readers accept it.
+    REQUIRE(runAttn(args).status == 0);
+    CHECK(filesIn(out, true) == names);
+    CHECK(runAttn({"data", "inspect", out}).status == 0);
   }
 
   TEST_CASE("data prepare killed at a random moment: every shard left is whole") {
